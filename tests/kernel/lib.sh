@@ -1,0 +1,157 @@
+# lib.sh: shared helpers for kernel tests: a client/router/server namespace
+# topology, bounded waits, nft counter reads and the skip/fail conventions.
+# shellcheck shell=bash
+
+set -u
+
+FLOWOFFLOAD_SRCDIR=${FLOWOFFLOAD_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+FLOWOFFLOAD_BUILDDIR=${FLOWOFFLOAD_BUILDDIR:-$FLOWOFFLOAD_SRCDIR}
+FLOWGEN=$FLOWOFFLOAD_BUILDDIR/tests/tools/flowgen
+STATIC_NFT=$FLOWOFFLOAD_SRCDIR/nft-scripts/flowoffload-static.nft
+
+# Names unique to this run, so parallel or leftover runs never collide.
+TAG=fo$$
+NS_C=${TAG}c
+NS_R=${TAG}r
+NS_S=${TAG}s
+TMP=$(mktemp -d "/tmp/${TAG}.XXXXXX")
+
+# Addresses: documentation/benchmark ranges only (RFC 2544, RFC 3849).
+C4=198.18.0.2  R4L=198.18.0.1  R4W=198.18.1.1  S4=198.18.1.2
+C6=2001:db8:0::2  R6L=2001:db8:0::1  R6W=2001:db8:1::1  S6=2001:db8:1::2
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+pass() { echo "ok - $*"; }
+info() { echo "# $*"; }
+
+# check DESCRIPTION COMMAND...: run an assertion, print it, fail on false.
+check() {
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+nsr() { ip netns exec "$NS_R" "$@"; }
+nsc() { ip netns exec "$NS_C" "$@"; }
+nss() { ip netns exec "$NS_S" "$@"; }
+
+require_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+}
+
+require_tools() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || skip "missing tool: $t"
+	done
+	[ -x "$FLOWGEN" ] || skip "flowgen not built at $FLOWGEN (run make)"
+}
+
+cleanup() {
+	local ns pid
+	for ns in "$NS_C" "$NS_R" "$NS_S"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -9 "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# client -- lan0 [router] wan0 -- server, IPv4 and IPv6 routed through the
+# router.  Segmentation offloads are off on the endpoints so conntrack counts
+# wire-sized packets (a veth hands whole 64 KiB GSO skbs across otherwise).
+topology_up() {
+	ip netns add "$NS_C" && ip netns add "$NS_R" && ip netns add "$NS_S" ||
+		fail "cannot create network namespaces"
+	ip -n "$NS_C" link add eth0 type veth peer name lan0 netns "$NS_R"
+	ip -n "$NS_S" link add eth0 type veth peer name wan0 netns "$NS_R"
+	nsc ip addr add $C4/24 dev eth0
+	nsc ip addr add $C6/64 dev eth0 nodad
+	nss ip addr add $S4/24 dev eth0
+	nss ip addr add $S6/64 dev eth0 nodad
+	nsr ip addr add $R4L/24 dev lan0
+	nsr ip addr add $R6L/64 dev lan0 nodad
+	nsr ip addr add $R4W/24 dev wan0
+	nsr ip addr add $R6W/64 dev wan0 nodad
+	for ns in "$NS_C" "$NS_R" "$NS_S"; do
+		ip -n "$ns" link set lo up
+	done
+	nsc ip link set eth0 up
+	nss ip link set eth0 up
+	nsr ip link set lan0 up
+	nsr ip link set wan0 up
+	nsc ip route add default via $R4L
+	nsc ip -6 route add default via $R6L
+	nss ip route add default via $R4W
+	nss ip -6 route add default via $R6W
+	nsr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+	nsr sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
+	if command -v ethtool >/dev/null; then
+		nsc ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1
+		nss ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1
+		nsr ethtool -K lan0 gro off >/dev/null 2>&1
+		nsr ethtool -K wan0 gro off >/dev/null 2>&1
+	fi
+	wait_for 10 nsc ping -c1 -W1 -q $S4 >/dev/null ||
+		fail "no IPv4 path client -> server through the router"
+	wait_for 10 nsc ping -6 -c1 -W1 -q $S6 >/dev/null ||
+		fail "no IPv6 path client -> server through the router"
+}
+
+# wait_for SECONDS COMMAND...: poll a condition, bounded in time.
+wait_for() {
+	local limit=$(( $(date +%s) + $1 ))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt "$limit" ] || return 1
+		sleep 0.2
+	done
+}
+
+# load_static_ruleset DEVICES N M: the shipped static ruleset, with its three
+# settings replaced the way an operator edits them.
+load_static_ruleset() {
+	local devs=$1 n=$2 m=$3 f=$TMP/static.nft
+	sed -e "s/^define FLOW_DEVICES = .*/define FLOW_DEVICES = { $devs }/" \
+	    -e "s/^define OFFLOAD_FROM_PACKET = .*/define OFFLOAD_FROM_PACKET = $n/" \
+	    -e "s/^define OFFLOAD_UNTIL_PACKET = .*/define OFFLOAD_UNTIL_PACKET = $m/" \
+	    "$STATIC_NFT" >"$f"
+	grep -q "^define FLOW_DEVICES = { $devs }$" "$f" &&
+		grep -q "^define OFFLOAD_FROM_PACKET = $n$" "$f" &&
+		grep -q "^define OFFLOAD_UNTIL_PACKET = $m$" "$f" ||
+		fail "the static ruleset's define lines changed; update lib.sh"
+	nsr nft -f "$f" || fail "router refused the static ruleset"
+}
+
+# nft_counter FAMILY TABLE CHAIN COMMENT [packets|bytes]: the counter of the
+# rule carrying that comment.
+nft_counter() {
+	local what=${5:-packets}
+	nsr nft list chain "$1" "$2" "$3" |
+		awk -v c="comment \"$4\"" -v w="$what" '
+			index($0, c) {
+				for (i = 1; i + 4 <= NF; i++)
+					if ($i == "counter" && $(i + 1) == "packets") {
+						print (w == "bytes" ? $(i + 4) : $(i + 2))
+						found = 1
+						exit
+					}
+			}
+			END { if (!found) print "-1" }'
+}
+
+# ct_line PROTO PORT: the router's conntrack entry of the flow to that port.
+ct_line() {
+	nsr conntrack -L -p "$1" --dport "$2" -f "${3:-ipv4}" 2>/dev/null | head -n1
+}
+
+# ct_field LINE KEY N: the Nth value of KEY= in a conntrack line (1 = original).
+ct_field() {
+	echo "$1" | tr ' ' '\n' | grep "^$2=" | sed -n "${3:-1}p" | cut -d= -f2
+}
+
+# lacks PATTERN TEXT: true when TEXT does not contain PATTERN.
+lacks() { ! grep -q -- "$1" <<<"$2"; }
