@@ -1,0 +1,90 @@
+/* config: /etc/flowoffload.conf (INI, libinih): the defaults, the parser and
+ * the validation; every error names file:line, the key and what is allowed. */
+#ifndef FLOWOFFLOAD_CONFIG_H
+#define FLOWOFFLOAD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/flowoffload.conf"
+#define CONFIG_MAX_LIST 64	/* entries in any one list key */
+#define CONFIG_IFNAMSIZ 16
+
+enum hw_mode {
+	HW_MODE_OFF = 0,
+	HW_MODE_AUTO,	/* use devices that accept `flags offload`, say which do not */
+	HW_MODE_ON,	/* every offload device must accept it, or refuse to start */
+};
+
+struct port_range {
+	uint16_t lo, hi;
+};
+
+struct prefix {
+	uint8_t family;		/* AF_INET or AF_INET6 */
+	uint8_t len;		/* prefix length */
+	uint8_t addr[16];	/* network byte order, host bits zeroed */
+};
+
+struct fo_config {
+	/* [devices] */
+	bool devices_auto;	/* devices = auto */
+	size_t n_devices;	/* names or fnmatch(3) wildcards ("eth*") */
+	char devices[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+	size_t n_sw_only;	/* software-only: never in the hardware flowtable */
+	char sw_only[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+	size_t n_exclude;	/* exclude: never in any flowtable */
+	char exclude[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+
+	/* [offload] */
+	bool proto_tcp;
+	bool proto_udp;
+	uint32_t window_from;	/* N: offload on packet N (both directions counted) */
+	uint32_t window_until;	/* M: never after packet M */
+	bool tcp_ack_only;	/* only a bare ACK (no SYN/FIN/RST) triggers flow add */
+	bool udp_require_reply;	/* wait for a reply before admitting UDP */
+	uint32_t mark_mask;	/* conntrack mark bits the agent owns */
+
+	/* [hardware] */
+	enum hw_mode hw_mode;
+	uint32_t hw_capacity;	/* entries the NIC table holds */
+	uint32_t hw_watermark;	/* percent of capacity the agent fills at most */
+
+	/* [skip] */
+	size_t n_skip_ports;	/* server (original destination) ports never offloaded */
+	struct port_range skip_ports[CONFIG_MAX_LIST];
+	size_t n_skip_prefixes;	/* flows with either endpoint inside are never offloaded */
+	struct prefix skip_prefixes[CONFIG_MAX_LIST];
+
+	/* [agent] */
+	uint64_t max_flows;
+	uint64_t status_interval_ms;	/* offload-status dump period */
+	uint64_t resync_interval_ms;	/* full reconciliation dump period */
+	uint64_t event_buffer;		/* conntrack event socket receive buffer, bytes */
+	char socket_path[108];
+	char socket_group[32];		/* empty: root's group */
+	bool keep_ruleset;		/* leave the tables in place on exit */
+};
+
+void config_defaults(struct fo_config *cfg);
+
+/* Parse path into cfg (defaults first, then the file).  On error returns a
+ * negative errno and writes one line to err: "FILE:LINE: [section] key: what
+ * is wrong; allowed: ...".  cfg is untouched on error. */
+int config_load(const char *path, struct fo_config *cfg, char *err, size_t errlen);
+
+/* The mark values written under mark_mask: the mask's lowest set bit is the
+ * unit, so with mask 0x0c000000 ADMIT_SW is 0x04000000. */
+enum admit_value {
+	ADMIT_NONE = 0,
+	ADMIT_SW = 1,
+	ADMIT_HW = 2,
+	ADMIT_SKIP = 3,
+};
+uint32_t config_mark_value(const struct fo_config *cfg, enum admit_value v);
+
+/* Does prefix p contain the address (family, 4 or 16 bytes)? */
+bool config_prefix_contains(const struct prefix *p, uint8_t family, const uint8_t *addr);
+
+#endif

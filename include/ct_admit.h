@@ -1,0 +1,28 @@
+/* ct_admit: writes admission decisions onto conntrack entries as bits of the
+ * conntrack mark (CTA_MARK with CTA_MARK_MASK: other bits stay untouched). */
+#ifndef FLOWOFFLOAD_CT_ADMIT_H
+#define FLOWOFFLOAD_CT_ADMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flows.h"
+
+struct ct_admit_stats {
+	uint64_t updates;	/* mark updates the kernel accepted */
+	uint64_t gone;		/* ENOENT: the conntrack died meanwhile */
+	uint64_t errors;	/* any other refusal */
+};
+
+struct ct_admit;
+
+int ct_admit_open(struct ct_admit **out);
+/* Set (mark & ~mask) | value on the conntrack identified by ct's original
+ * tuple, id and zone.  0, -ENOENT (gone; counted, not logged), or another
+ * negative errno with the kernel's message in err. */
+int ct_admit_set_mark(struct ct_admit *a, const struct ct_info *ct, uint32_t value, uint32_t mask,
+		      char *err, size_t errlen);
+const struct ct_admit_stats *ct_admit_stats(const struct ct_admit *a);
+void ct_admit_close(struct ct_admit *a);
+
+#endif

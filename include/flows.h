@@ -1,0 +1,106 @@
+/* flows: the agent's table of tracked conntrack entries: what it copied from
+ * the kernel, what it decided, and what the flow became. */
+#ifndef FLOWOFFLOAD_FLOWS_H
+#define FLOWOFFLOAD_FLOWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Conntrack status bits the agent reads (include/uapi nf_conntrack_common.h). */
+#define FO_IPS_SEEN_REPLY (1u << 1)
+#define FO_IPS_ASSURED (1u << 2)
+#define FO_IPS_SRC_NAT (1u << 4)
+#define FO_IPS_DST_NAT (1u << 5)
+#define FO_IPS_DYING (1u << 9)
+#define FO_IPS_OFFLOAD (1u << 14)
+#define FO_IPS_HW_OFFLOAD (1u << 15)
+
+/* One direction of a conntrack tuple.  Addresses in network byte order;
+ * IPv4 uses the first 4 bytes.  Ports in host byte order. */
+struct flow_tuple {
+	uint8_t src[16];
+	uint8_t dst[16];
+	uint16_t sport;
+	uint16_t dport;
+};
+
+/* What the kernel told us about one conntrack (an event or a dump entry):
+ * only the fields the agent uses. */
+struct ct_info {
+	uint32_t id;		/* CTA_ID */
+	uint8_t family;		/* AF_INET or AF_INET6 */
+	uint8_t proto;		/* IPPROTO_TCP, IPPROTO_UDP, ... */
+	uint8_t tcp_state;	/* TCP_CONNTRACK_*, 0 when not TCP or unknown */
+	bool has_counters;	/* CTA_COUNTERS_* present (acct on) */
+	bool has_mark;
+	bool has_status;
+	struct flow_tuple orig;	 /* CTA_TUPLE_ORIG */
+	struct flow_tuple reply; /* CTA_TUPLE_REPLY: differs from orig under NAT */
+	uint32_t mark;
+	uint32_t status;	/* IPS_* bits */
+	uint32_t zone;
+	uint64_t packets[2];	/* [0] original, [1] reply */
+	uint64_t bytes[2];
+};
+
+enum flow_state {
+	FLOW_WAITING = 0,	/* seen, not decided yet */
+	FLOW_ADMITTED,		/* admission mark written; the rule adds it at packet N */
+	FLOW_OFFLOADED,		/* [OFFLOAD] seen in a dump */
+	FLOW_HW_OFFLOADED,	/* [HW_OFFLOAD] seen in a dump */
+	FLOW_SKIPPED,		/* policy said no; reason in skip_reason */
+	FLOW_STATE_MAX,
+};
+
+enum flow_tier {
+	TIER_NONE = 0,
+	TIER_SW,
+	TIER_HW,
+};
+
+struct flow {
+	struct ct_info ct;
+	uint8_t state;		/* enum flow_state */
+	uint8_t tier;		/* enum flow_tier */
+	uint8_t skip_reason;	/* enum policy_reason (policy.h) */
+	uint8_t admit_failed;	/* the mark update was refused */
+	uint32_t gen;		/* reconciliation generation last seen in */
+	uint64_t first_seen_ms;
+	uint64_t admitted_ms;
+	uint64_t offloaded_ms;	/* first dump that showed [OFFLOAD] */
+};
+
+struct flows;
+
+/* A table bounded at max_flows entries. */
+int flows_create(struct flows **out, size_t max_flows);
+void flows_destroy(struct flows *t);
+
+/* The entry for this conntrack: same id, same original tuple, family and
+ * protocol (conntrack ids can be reused once an entry is gone). */
+struct flow *flows_lookup(struct flows *t, const struct ct_info *ct);
+
+/* Insert a new entry copied from ct, or return the existing one (*created
+ * says which).  -ENOSPC when the table is full. */
+int flows_upsert(struct flows *t, const struct ct_info *ct, uint64_t now_ms,
+		 struct flow **out, bool *created);
+
+/* Remove one entry; 0 or -ENOENT. */
+int flows_remove(struct flows *t, const struct ct_info *ct);
+
+size_t flows_count(const struct flows *t);
+size_t flows_capacity(const struct flows *t);
+
+/* Visit every entry; the callback may not insert or remove. */
+void flows_foreach(struct flows *t, void (*cb)(struct flow *f, void *arg), void *arg);
+
+/* Drop every entry whose gen differs from gen (not seen by the last full
+ * dump); the callback, if any, sees each before it goes.  Returns how many. */
+size_t flows_sweep(struct flows *t, uint32_t gen, void (*cb)(struct flow *f, void *arg),
+		   void *arg);
+
+const char *flows_state_str(enum flow_state s);
+const char *flows_tier_str(enum flow_tier t);
+
+#endif

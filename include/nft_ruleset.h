@@ -1,0 +1,51 @@
+/* nft_ruleset: the agent's nftables tables (software tier `inet flowoffload`,
+ * hardware tier `inet flowoffload_hw`), built with libnftnl, installed and
+ * removed in one transaction each, and rendered as nft text for humans. */
+#ifndef FLOWOFFLOAD_NFT_RULESET_H
+#define FLOWOFFLOAD_NFT_RULESET_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+#define NFT_TABLE_SW "flowoffload"
+#define NFT_TABLE_HW "flowoffload_hw"
+#define NFT_FLOWTABLE "ft"
+#define NFT_CHAIN "forward"
+
+/* What to install: the devices of each tier (a device may be in both: the
+ * kernel accepts one flowtable per device per table). */
+struct ruleset_plan {
+	size_t n_sw;
+	char sw_devs[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+	size_t n_hw;	/* 0: no hardware table */
+	char hw_devs[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+};
+
+/* The ruleset as an nft script (what --check-config prints); *out is
+ * malloc'd.  Loading it with `nft -f` gives the same tables as install. */
+int nft_ruleset_render(const struct fo_config *cfg, const struct ruleset_plan *plan, char **out);
+
+struct nft_ruleset;
+
+int nft_ruleset_open(struct nft_ruleset **out);
+
+/* One batch: replace the agent's tables (delete ours if present, add the
+ * new ones).  Never touches other tables.  On refusal nothing changes and
+ * err holds the object and the kernel's extended-ACK message. */
+int nft_ruleset_install(struct nft_ruleset *r, const struct fo_config *cfg,
+			const struct ruleset_plan *plan, char *err, size_t errlen);
+
+/* One batch deleting the agent's tables that exist.  0 when none did. */
+int nft_ruleset_remove(struct nft_ruleset *r, char *err, size_t errlen);
+
+/* Does the kernel accept a `flags offload` flowtable on dev?  Asked in a
+ * batch that is never committed.  0 yes, -EOPNOTSUPP no, other -errno. */
+int nft_ruleset_probe_hw(struct nft_ruleset *r, const char *dev, char *err, size_t errlen);
+
+/* Are both (or, with n_hw == 0, the software) tables currently present? */
+int nft_ruleset_present(struct nft_ruleset *r, const struct ruleset_plan *plan);
+
+void nft_ruleset_close(struct nft_ruleset *r);
+
+#endif

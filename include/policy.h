@@ -1,0 +1,51 @@
+/* policy: the pure decision for one flow: wait, admit to the hardware or
+ * software tier, or skip with a reason.  No I/O, no clock: time is an input. */
+#ifndef FLOWOFFLOAD_POLICY_H
+#define FLOWOFFLOAD_POLICY_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "flows.h"
+
+enum policy_verdict {
+	VERDICT_WAIT = 0,	/* not decidable yet; ask again on the next event or dump */
+	VERDICT_ADMIT_SW,
+	VERDICT_ADMIT_HW,
+	VERDICT_SKIP,
+};
+
+enum policy_reason {
+	REASON_NONE = 0,
+	REASON_PROTOCOL,	/* not a configured protocol (or not TCP/UDP) */
+	REASON_PORT,		/* server port in [skip] ports */
+	REASON_PREFIX,		/* an endpoint in [skip] prefixes */
+	REASON_DEVICE,		/* reserved: device policy lives in the ruleset */
+	REASON_MICE,		/* service class of short-lived flows */
+	REASON_CAPACITY,	/* hardware full and no software tier */
+	REASON_STATE,		/* conntrack closing or dying */
+	REASON_NO_REPLY,	/* UDP without a reply and udp-require-reply (a WAIT reason) */
+	REASON_MAX,
+};
+
+/* The hardware tier's occupancy, observed by the agent. */
+struct policy_budget {
+	bool hw_available;	/* a hardware flowtable is installed */
+	uint32_t hw_capacity;	/* entries */
+	uint32_t hw_watermark;	/* percent */
+	uint32_t hw_in_use;	/* [HW_OFFLOAD] seen in the last dump */
+	uint32_t hw_pending;	/* admitted to hardware, not yet confirmed */
+};
+
+struct policy_decision {
+	enum policy_verdict verdict;
+	enum policy_reason reason;	/* why SKIP or WAIT; REASON_NONE for admits */
+};
+
+struct policy_decision policy_decide(const struct fo_config *cfg, const struct ct_info *ct,
+				     const struct policy_budget *budget, uint64_t now_ms);
+
+const char *policy_verdict_str(enum policy_verdict v);
+const char *policy_reason_str(enum policy_reason r);
+
+#endif
