@@ -155,3 +155,56 @@ ct_field() {
 
 # lacks PATTERN TEXT: true when TEXT does not contain PATTERN.
 lacks() { ! grep -q -- "$1" <<<"$2"; }
+
+# ---- the agent --------------------------------------------------------------
+AGENT=$FLOWOFFLOAD_BUILDDIR/flowoffloadd
+AGENTCTL=$FLOWOFFLOAD_BUILDDIR/flowoffloadctl
+AGENT_SOCK=$TMP/flowoffload.sock
+AGENT_PID=
+
+# agent_config FILE [EXTRA INI LINES...]: a config for the demo topology;
+# extra lines are appended (later sections may repeat none of the keys).
+agent_config() {
+	local f=$1
+	shift
+	{
+		echo "[devices]"
+		echo "devices = lan0 wan0"
+		echo "[agent]"
+		echo "socket = $AGENT_SOCK"
+		echo "status-interval = 200ms"
+		printf '%s\n' "$@"
+	} >"$f"
+}
+
+# agent_start CONFIG: run flowoffloadd in the router, wait for its socket.
+agent_start() {
+	[ -x "$AGENT" ] || skip "flowoffloadd not built at $AGENT"
+	nsr "$AGENT" -f -c "$1" >>"$TMP/agent.log" 2>&1 &
+	AGENT_PID=$!
+	if ! wait_for 20 test -S "$AGENT_SOCK"; then
+		cat "$TMP/agent.log"
+		fail "flowoffloadd did not start"
+	fi
+	wait_for 10 agentctl status >/dev/null || fail "flowoffloadd does not answer"
+}
+
+agentctl() { nsr "$AGENTCTL" -s "$AGENT_SOCK" "$@"; }
+
+# agent_stop: SIGTERM, bounded wait; its exit code is returned.
+agent_stop() {
+	local rc=0
+	[ -n "$AGENT_PID" ] || return 0
+	kill -TERM "$AGENT_PID" 2>/dev/null
+	wait_for 10 sh -c "! kill -0 $AGENT_PID 2>/dev/null" || kill -9 "$AGENT_PID"
+	wait "$AGENT_PID" || rc=$?
+	AGENT_PID=
+	return $rc
+}
+
+# agent_flow_field PROTO DPORT FIELD: a field of the agent's record of the
+# flow to that server port (flowoffloadctl flows --json).
+agent_flow_field() {
+	agentctl flows --json | jq -r --arg p "$1" --argjson d "$2" --arg f "$3" \
+		'[.[] | select(.proto == $p and .dport == $d)][0][$f] // "none"'
+}

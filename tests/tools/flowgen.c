@@ -26,6 +26,8 @@ struct opts {
 	bool server;
 	bool udp;
 	bool wait_stdin;
+	bool echo;
+	bool expect_reply;
 	const char *addr;
 	const char *port;
 	uint16_t sport;
@@ -68,8 +70,8 @@ static void die(const char *fmt, ...)
 
 static void usage(void)
 {
-	fputs("usage: flowgen server -a ADDR -p PORT [-u] [-n CONNS] [-i IDLE] [-t TIMEOUT]\n"
-	      "       flowgen client -a ADDR -p PORT [-u] [-P SPORT] [-S SEGSIZE] -s BYTES [-s BYTES...] [-w] [-t TIMEOUT]\n"
+	fputs("usage: flowgen server -a ADDR -p PORT [-u [-e]] [-n CONNS] [-i IDLE] [-t TIMEOUT]\n"
+	      "       flowgen client -a ADDR -p PORT [-u [-R]] [-P SPORT] [-S SEGSIZE] -s BYTES [-s BYTES...] [-w] [-t TIMEOUT]\n"
 	      "  -u          UDP instead of TCP\n"
 	      "  -s BYTES    a stage of data to send (4M, 64k...); several -s make several stages\n"
 	      "  -w          after every stage print 'stage N done' and wait for a line on stdin\n"
@@ -77,6 +79,8 @@ static void usage(void)
 	      "  -S SEGSIZE  write size (TCP) or datagram payload (UDP, default 1400)\n"
 	      "  -n CONNS    TCP server: exit after CONNS connections ended (default 1)\n"
 	      "  -i IDLE     UDP server: exit after IDLE without datagrams once one arrived (default 2s)\n"
+	      "  -R          UDP client: wait for the server's echo of everything sent\n"
+	      "  -e          UDP server: send every datagram back (request/response traffic)\n"
 	      "  -t TIMEOUT  hard bound on the run time (default 60s); exit 2 when hit\n",
 	      stderr);
 	exit(1);
@@ -197,6 +201,20 @@ static int run_client(const struct opts *o)
 		}
 		if (o->wait_stdin)
 			wait_line(i + 1);
+	}
+	if (o->udp && o->expect_reply) {
+		/* Request/response: wait until the echo of everything came back. */
+		uint64_t back = 0;
+
+		while (back < total) {
+			ssize_t r;
+
+			wait_fd(fd, POLLIN);
+			r = recv(fd, buf, o->seg, MSG_DONTWAIT);
+			if (r > 0)
+				back += (uint64_t)r;
+		}
+		printf("received %llu bytes back\n", (unsigned long long)back);
 	}
 	if (!o->udp) {
 		/* Half-close and wait for the server's close, so the FIN exchange
@@ -324,8 +342,12 @@ static int run_udp_server(const struct opts *o)
 			}
 			continue;
 		}
-		ssize_t rd = recv(fd, buf, sizeof(buf), 0);
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		ssize_t rd = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&peer, &plen);
 
+		if (rd >= 0 && o->echo)
+			sendto(fd, buf, (size_t)rd, MSG_DONTWAIT, (struct sockaddr *)&peer, plen);
 		if (rd >= 0) {
 			bytes += (uint64_t)rd;
 			dgrams++;
@@ -359,7 +381,7 @@ int main(int argc, char **argv)
 	argv++;
 	argc--;
 
-	while ((c = getopt(argc, argv, "a:p:uP:S:s:wt:i:n:h")) != -1) {
+	while ((c = getopt(argc, argv, "a:p:uP:S:s:wt:i:n:eRh")) != -1) {
 		switch (c) {
 		case 'a':
 			o.addr = optarg;
@@ -387,6 +409,12 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			o.wait_stdin = true;
+			break;
+		case 'e':
+			o.echo = true;
+			break;
+		case 'R':
+			o.expect_reply = true;
 			break;
 		case 't':
 			parse_or_die(units_parse_duration_ms(optarg, &o.timeout_ms), "-t", optarg);
