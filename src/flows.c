@@ -1,0 +1,337 @@
+/* flows: the agent's table of tracked conntrack entries, keyed by conntrack
+ * id, bounded, with flows stored in preallocated chunks (no malloc per flow). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "flows.h"
+
+/*
+ * Layout.  The index is an open-addressing table with linear probing: each
+ * slot holds the conntrack id (so probing and backward-shift deletion never
+ * touch a flow's cache line) and the flow's storage number plus one (0 means
+ * empty).  Several live conntracks may share an id (it is a 32-bit hash in
+ * the kernel, and with a million entries collisions are certain), so a
+ * lookup walks the whole probe run comparing ids, and only on an id match
+ * compares the full identity in the flow itself.
+ *
+ * Deletion uses backward shift instead of tombstones: a table that churns
+ * for months would otherwise fill with tombstones and need rehashing.
+ *
+ * Flows live in chunks of FLOW_CHUNK, allocated the first time the table
+ * grows into them and kept until flows_destroy: a table that once held N
+ * flows keeps their memory, and steady-state insert/remove never calls
+ * malloc.  Free storage entries form a list linked through their gen field
+ * and are recognised by state == FLOW_STATE_MAX, which no live flow has.
+ */
+
+#define FLOW_CHUNK_SHIFT 12
+#define FLOW_CHUNK (1u << FLOW_CHUNK_SHIFT)
+#define FLOWS_MAX (1u << 30)
+#define FLOW_FREE FLOW_STATE_MAX
+#define NO_FREE UINT32_MAX
+
+struct slot {
+	uint32_t id;
+	uint32_t ref; /* storage number + 1; 0: empty */
+};
+
+struct flows {
+	struct slot *slots;
+	uint32_t mask; /* slot count - 1 */
+	uint32_t max; /* max_flows */
+	uint32_t count; /* live flows */
+	uint32_t used; /* storage numbers handed out so far (high water) */
+	uint32_t free_head; /* first free storage number, or NO_FREE */
+	uint32_t nchunks;
+	struct flow **chunks;
+};
+
+/* Conntrack ids are hashes already on current kernels, but older ones used
+ * the object's address, whose low bits are constant: mix before masking. */
+static inline uint32_t id_hash(uint32_t id)
+{
+	id ^= id >> 16;
+	id *= 0x85ebca6bu;
+	id ^= id >> 13;
+	id *= 0xc2b2ae35u;
+	id ^= id >> 16;
+	return id;
+}
+
+static inline struct flow *flow_at(const struct flows *t, uint32_t n)
+{
+	return &t->chunks[n >> FLOW_CHUNK_SHIFT][n & (FLOW_CHUNK - 1)];
+}
+
+/* IPv4 uses only the first 4 address bytes: whatever a caller left in the
+ * other 12 must not make the same conntrack look like two. */
+static bool tuple_eq(uint8_t family, const struct flow_tuple *a, const struct flow_tuple *b)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+
+	return a->sport == b->sport && a->dport == b->dport && !memcmp(a->src, b->src, alen) &&
+	       !memcmp(a->dst, b->dst, alen);
+}
+
+static bool same_ct(const struct ct_info *a, const struct ct_info *b)
+{
+	return a->id == b->id && a->family == b->family && a->proto == b->proto &&
+	       tuple_eq(a->family, &a->orig, &b->orig);
+}
+
+/* The slot holding ct, or -1. */
+static long find_slot(const struct flows *t, const struct ct_info *ct)
+{
+	uint32_t i = id_hash(ct->id) & t->mask;
+
+	for (;; i = (i + 1) & t->mask) {
+		const struct slot *s = &t->slots[i];
+
+		if (!s->ref)
+			return -1;
+		if (s->id == ct->id && same_ct(&flow_at(t, s->ref - 1)->ct, ct))
+			return i;
+	}
+}
+
+int flows_create(struct flows **out, size_t max_flows)
+{
+	struct flows *t;
+	uint64_t want, n = 1;
+
+	if (!out || !max_flows || max_flows > FLOWS_MAX)
+		return -EINVAL;
+	/* Load factor at most 3/4 when full: linear probing degrades fast
+	 * beyond that, and the slots are 8 bytes against 160 per flow. */
+	want = ((uint64_t)max_flows * 4 + 2) / 3;
+	while (n < want)
+		n <<= 1;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->slots = calloc(n, sizeof(*t->slots));
+	t->nchunks = (uint32_t)((max_flows + FLOW_CHUNK - 1) / FLOW_CHUNK);
+	t->chunks = calloc(t->nchunks, sizeof(*t->chunks));
+	if (!t->slots || !t->chunks) {
+		free(t->slots);
+		free(t->chunks);
+		free(t);
+		return -ENOMEM;
+	}
+	t->mask = (uint32_t)(n - 1);
+	t->max = (uint32_t)max_flows;
+	t->free_head = NO_FREE;
+	*out = t;
+	return 0;
+}
+
+void flows_destroy(struct flows *t)
+{
+	uint32_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->nchunks; i++)
+		free(t->chunks[i]);
+	free(t->chunks);
+	free(t->slots);
+	free(t);
+}
+
+struct flow *flows_lookup(struct flows *t, const struct ct_info *ct)
+{
+	long i = find_slot(t, ct);
+
+	return i < 0 ? NULL : flow_at(t, t->slots[i].ref - 1);
+}
+
+/* A storage number for a new flow: a freed one first, so the chunks already
+ * touched stay the working set. */
+static int storage_get(struct flows *t, uint32_t *n)
+{
+	uint32_t c;
+
+	if (t->free_head != NO_FREE) {
+		*n = t->free_head;
+		t->free_head = flow_at(t, *n)->gen;
+		return 0;
+	}
+	if (t->used >= t->max)
+		return -ENOSPC;
+	c = t->used >> FLOW_CHUNK_SHIFT;
+	if (!t->chunks[c]) {
+		t->chunks[c] = malloc(FLOW_CHUNK * sizeof(struct flow));
+		if (!t->chunks[c])
+			return -ENOMEM;
+	}
+	*n = t->used++;
+	return 0;
+}
+
+static void storage_put(struct flows *t, uint32_t n)
+{
+	struct flow *f = flow_at(t, n);
+
+	f->state = FLOW_FREE;
+	f->gen = t->free_head;
+	t->free_head = n;
+}
+
+int flows_upsert(struct flows *t, const struct ct_info *ct, uint64_t now_ms, struct flow **out,
+		 bool *created)
+{
+	struct flow *f;
+	uint32_t i, n;
+	long found;
+	int err;
+
+	found = find_slot(t, ct);
+	if (found >= 0) {
+		if (out)
+			*out = flow_at(t, t->slots[found].ref - 1);
+		if (created)
+			*created = false;
+		return 0;
+	}
+	if (t->count >= t->max)
+		return -ENOSPC;
+	err = storage_get(t, &n);
+	if (err)
+		return err;
+
+	f = flow_at(t, n);
+	memset(f, 0, sizeof(*f));
+	f->ct = *ct;
+	f->state = FLOW_WAITING;
+	f->tier = TIER_NONE;
+	f->first_seen_ms = now_ms;
+
+	for (i = id_hash(ct->id) & t->mask; t->slots[i].ref; i = (i + 1) & t->mask)
+		;
+	t->slots[i].id = ct->id;
+	t->slots[i].ref = n + 1;
+	t->count++;
+	if (out)
+		*out = f;
+	if (created)
+		*created = true;
+	return 0;
+}
+
+/* Backward-shift deletion: pull later members of the probe run into the
+ * hole unless that would move them before their home slot, so every run
+ * stays contiguous from its home and lookups stay correct. */
+static void slot_delete(struct flows *t, uint32_t hole)
+{
+	uint32_t j = hole, home;
+
+	for (;;) {
+		j = (j + 1) & t->mask;
+		if (!t->slots[j].ref)
+			break;
+		home = id_hash(t->slots[j].id) & t->mask;
+		/* Leave slot j alone if its home lies cyclically in (hole, j]. */
+		if (hole <= j ? (hole < home && home <= j) : (hole < home || home <= j))
+			continue;
+		t->slots[hole] = t->slots[j];
+		hole = j;
+	}
+	t->slots[hole].ref = 0;
+	t->slots[hole].id = 0;
+}
+
+int flows_remove(struct flows *t, const struct ct_info *ct)
+{
+	long i = find_slot(t, ct);
+	uint32_t n;
+
+	if (i < 0)
+		return -ENOENT;
+	n = t->slots[i].ref - 1;
+	slot_delete(t, (uint32_t)i);
+	storage_put(t, n);
+	t->count--;
+	return 0;
+}
+
+size_t flows_count(const struct flows *t)
+{
+	return t->count;
+}
+
+size_t flows_capacity(const struct flows *t)
+{
+	return t->max;
+}
+
+/* Walk the storage rather than the index: flows never move in storage, so
+ * removals during a sweep cannot make the walk skip or repeat an entry. */
+void flows_foreach(struct flows *t, void (*cb)(struct flow *f, void *arg), void *arg)
+{
+	uint32_t n;
+
+	for (n = 0; n < t->used; n++) {
+		struct flow *f = flow_at(t, n);
+
+		if (f->state != FLOW_FREE)
+			cb(f, arg);
+	}
+}
+
+size_t flows_sweep(struct flows *t, uint32_t gen, void (*cb)(struct flow *f, void *arg), void *arg)
+{
+	size_t dropped = 0;
+	uint32_t n;
+
+	for (n = 0; n < t->used; n++) {
+		struct flow *f = flow_at(t, n);
+		long i;
+
+		if (f->state == FLOW_FREE || f->gen == gen)
+			continue;
+		/* Found before the callback runs, so a callback that rewrites
+		 * the flow's copy of the conntrack cannot lose the slot.
+		 * Every live storage entry is indexed; a miss means someone
+		 * changed a stored flow's identity, and freeing the entry
+		 * anyway would leave a slot pointing at a reused one. */
+		i = find_slot(t, &f->ct);
+		if (i < 0 || t->slots[i].ref - 1 != n)
+			abort();
+		if (cb)
+			cb(f, arg);
+		slot_delete(t, (uint32_t)i);
+		storage_put(t, n);
+		t->count--;
+		dropped++;
+	}
+	return dropped;
+}
+
+const char *flows_state_str(enum flow_state s)
+{
+	static const char *const names[FLOW_STATE_MAX] = {
+		[FLOW_WAITING] = "waiting",	[FLOW_ADMITTED] = "admitted",
+		[FLOW_OFFLOADED] = "offloaded", [FLOW_HW_OFFLOADED] = "hw-offloaded",
+		[FLOW_SKIPPED] = "skipped",
+	};
+
+	if ((unsigned int)s >= FLOW_STATE_MAX)
+		return "?";
+	return names[s];
+}
+
+const char *flows_tier_str(enum flow_tier t)
+{
+	switch (t) {
+	case TIER_NONE:
+		return "";
+	case TIER_SW:
+		return "sw";
+	case TIER_HW:
+		return "hw";
+	}
+	return "?";
+}
