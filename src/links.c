@@ -1,0 +1,233 @@
+/* links: the router's network devices from an rtnetlink dump, and the pure
+ * selection of the devices the config puts into the flowtables. */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+
+#include <libmnl/libmnl.h>
+
+#include "config.h"
+#include "links.h"
+
+/* A link added or removed during the dump makes the kernel flag it as
+ * interrupted; a fresh dump is consistent. */
+#define DUMP_ATTEMPTS 5
+/* The kernel never fills a dump datagram beyond 32 KiB. */
+#define DUMP_BUF_SIZE 32768
+
+struct dump {
+	struct link_info *links;
+	size_t n, cap;
+};
+
+/* "1\n" or "0\n" from a sysctl file; a missing file (no IPv6, or the link
+ * went away meanwhile) reads as off. */
+static bool forwarding_on(const char *family, const char *name)
+{
+	char path[128], buf[8] = "";
+	ssize_t n;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/forwarding", family, name) >=
+	    (int)sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && buf[0] != '0';
+}
+
+static int link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	struct dump *d = data;
+	const struct nlattr *a;
+	struct link_info *l;
+	const char *name = NULL;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	mnl_attr_for_each (a, nlh, sizeof(*ifi)) {
+		if (mnl_attr_get_type(a) == IFLA_IFNAME &&
+		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+			name = mnl_attr_get_str(a);
+	}
+	if (!name || !name[0] || strlen(name) >= CONFIG_IFNAMSIZ)
+		return MNL_CB_OK;
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		struct link_info *p = realloc(d->links, cap * sizeof(*p));
+
+		if (!p) {
+			errno = ENOMEM;
+			return MNL_CB_ERROR;
+		}
+		d->links = p;
+		d->cap = cap;
+	}
+	l = &d->links[d->n++];
+	memset(l, 0, sizeof(*l));
+	strcpy(l->name, name);
+	l->ifindex = ifi->ifi_index;
+	l->up = ifi->ifi_flags & IFF_UP;
+	l->loopback = ifi->ifi_flags & IFF_LOOPBACK;
+	l->forwarding = forwarding_on("ipv4", name) || forwarding_on("ipv6", name);
+	return MNL_CB_OK;
+}
+
+/* One socket per attempt: the rest of an interrupted dump dies with it
+ * instead of being read as the start of the next one. */
+static int dump_once(uint32_t seq, struct dump *d)
+{
+	char buf[DUMP_BUF_SIZE];
+	struct mnl_socket *nl;
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	uint32_t portid;
+	ssize_t n;
+	int ret;
+
+	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	/* Statistics are most of a link message and we need none of them. */
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (;;) {
+		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		/* -1 with EINTR: the kernel flagged the dump inconsistent. */
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, link_cb, d);
+		if (ret < 0) {
+			ret = -errno;
+			break;
+		}
+		if (ret == MNL_CB_STOP) {
+			ret = 0;
+			break;
+		}
+	}
+out:
+	mnl_socket_close(nl);
+	return ret;
+}
+
+static int by_ifindex(const void *a, const void *b)
+{
+	const struct link_info *x = a, *y = b;
+
+	return (x->ifindex > y->ifindex) - (x->ifindex < y->ifindex);
+}
+
+int links_list(struct link_info **out, size_t *n)
+{
+	struct dump d = { NULL, 0, 0 };
+	uint32_t seq = (uint32_t)time(NULL);
+	int ret = -EINTR, attempt;
+
+	for (attempt = 0; attempt < DUMP_ATTEMPTS && ret == -EINTR; attempt++) {
+		d.n = 0;
+		ret = dump_once(seq + (uint32_t)attempt, &d);
+	}
+	if (ret) {
+		free(d.links);
+		return ret;
+	}
+	/* The kernel dumps in hash order, not ifindex order. */
+	if (d.n)
+		qsort(d.links, d.n, sizeof(*d.links), by_ifindex);
+	*out = d.links;
+	*n = d.n;
+	return 0;
+}
+
+static bool matches_any(const char (*patterns)[CONFIG_IFNAMSIZ], size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n && i < CONFIG_MAX_LIST; i++)
+		if (fnmatch(patterns[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+static bool selected(const struct fo_config *cfg, const struct link_info *l)
+{
+	if (matches_any(cfg->exclude, cfg->n_exclude, l->name))
+		return false;
+	if (cfg->devices_auto)
+		return l->up && l->forwarding && !l->loopback;
+	return matches_any(cfg->devices, cfg->n_devices, l->name);
+}
+
+size_t links_select(const struct fo_config *cfg, const struct link_info *links, size_t n,
+		    char (*sel)[CONFIG_IFNAMSIZ], size_t max)
+{
+	size_t count = 0, i;
+	int last = 0;
+	bool have_last = false;
+
+	/* Selection sort by ifindex without copying or allocating: the input
+	 * is small (tens of links) and this function must stay pure. */
+	while (count < max) {
+		const struct link_info *next = NULL;
+
+		for (i = 0; i < n; i++) {
+			const struct link_info *l = &links[i];
+
+			if (have_last && l->ifindex <= last)
+				continue;
+			if (next && l->ifindex >= next->ifindex)
+				continue;
+			if (!l->name[0] || strnlen(l->name, CONFIG_IFNAMSIZ) == CONFIG_IFNAMSIZ)
+				continue;
+			if (!selected(cfg, l))
+				continue;
+			next = l;
+		}
+		if (!next)
+			break;
+		strcpy(sel[count++], next->name);
+		last = next->ifindex;
+		have_last = true;
+	}
+	return count;
+}
+
+bool links_is_sw_only(const struct fo_config *cfg, const char *name)
+{
+	return matches_any(cfg->sw_only, cfg->n_sw_only, name);
+}

@@ -1,0 +1,190 @@
+/* Unit tests for links_select and links_is_sw_only: auto, lists, wildcards,
+ * exclusions and devices that do not exist, on a made-up set of links. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "links.h"
+
+/* Deliberately not in ifindex order: the dump is in hash order. */
+static const struct link_info links[] = {
+	{ "wan0", 3, true, false, true },
+	{ "lo", 1, true, true, true },
+	{ "lan0", 2, true, false, true },
+	{ "eth2", 7, true, false, false }, /* up, not forwarding */
+	{ "eth1", 6, false, false, true }, /* forwarding, down */
+	{ "wlan0", 4, true, false, true },
+	{ "br-lan", 5, true, false, true },
+	{ "veth10", 10, true, false, true },
+	{ "veth9", 9, true, false, true },
+};
+#define N_LINKS (sizeof(links) / sizeof(links[0]))
+
+static void cfg_list(struct fo_config *cfg, bool is_auto, const char *const *devices,
+		     const char *const *exclude)
+{
+	config_defaults(cfg);
+	cfg->devices_auto = is_auto;
+	cfg->n_devices = 0;
+	cfg->n_exclude = 0;
+	for (; devices && *devices; devices++)
+		strcpy(cfg->devices[cfg->n_devices++], *devices);
+	for (; exclude && *exclude; exclude++)
+		strcpy(cfg->exclude[cfg->n_exclude++], *exclude);
+}
+
+/* expected: space-separated names in order, "" for none. */
+static void expect_select(const struct fo_config *cfg, size_t max, const char *expected)
+{
+	char sel[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+	char got[CONFIG_MAX_LIST * CONFIG_IFNAMSIZ] = "";
+	size_t n, i;
+
+	memset(sel, 0, sizeof(sel));
+	n = links_select(cfg, links, N_LINKS, sel, max);
+	assert_true(n <= max);
+	for (i = 0; i < n; i++) {
+		if (i)
+			strcat(got, " ");
+		strcat(got, sel[i]);
+	}
+	assert_string_equal(got, expected);
+}
+
+static void test_auto(void **state)
+{
+	struct fo_config cfg;
+
+	(void)state;
+	cfg_list(&cfg, true, NULL, NULL);
+	/* No lo (loopback), no eth1 (down), no eth2 (not forwarding). */
+	expect_select(&cfg, CONFIG_MAX_LIST, "lan0 wan0 wlan0 br-lan veth9 veth10");
+}
+
+static void test_auto_exclude(void **state)
+{
+	static const char *const ex[] = { "veth*", "wlan0", NULL };
+	struct fo_config cfg;
+
+	(void)state;
+	cfg_list(&cfg, true, NULL, ex);
+	expect_select(&cfg, CONFIG_MAX_LIST, "lan0 wan0 br-lan");
+}
+
+/* The list is in the config's order, the result in ifindex order; a
+ * listed device is taken whether or not it is up or forwarding. */
+static void test_list(void **state)
+{
+	static const char *const devs[] = { "wan0", "eth1", "lan0", "eth2", NULL };
+	struct fo_config cfg;
+
+	(void)state;
+	cfg_list(&cfg, false, devs, NULL);
+	expect_select(&cfg, CONFIG_MAX_LIST, "lan0 wan0 eth1 eth2");
+}
+
+static void test_missing_devices(void **state)
+{
+	static const char *const some[] = { "lan0", "nosuch0", "wan0", NULL };
+	static const char *const none[] = { "nosuch0", "ppp*", NULL };
+	struct fo_config cfg;
+
+	(void)state;
+	cfg_list(&cfg, false, some, NULL);
+	expect_select(&cfg, CONFIG_MAX_LIST, "lan0 wan0");
+	cfg_list(&cfg, false, none, NULL);
+	expect_select(&cfg, CONFIG_MAX_LIST, "");
+	/* An empty list selects nothing, it does not mean auto. */
+	cfg_list(&cfg, false, NULL, NULL);
+	expect_select(&cfg, CONFIG_MAX_LIST, "");
+}
+
+static void test_wildcards(void **state)
+{
+	static const char *const veth[] = { "veth*", NULL };
+	static const char *const cls[] = { "eth[12]", "?an0", NULL };
+	static const char *const overlap[] = { "*an0", "lan*", "lan0", NULL };
+	struct fo_config cfg;
+
+	(void)state;
+	cfg_list(&cfg, false, veth, NULL);
+	expect_select(&cfg, CONFIG_MAX_LIST, "veth9 veth10");
+	cfg_list(&cfg, false, cls, NULL);
+	expect_select(&cfg, CONFIG_MAX_LIST, "lan0 wan0 eth1 eth2");
+	/* A device matched by several entries is taken once. */
+	cfg_list(&cfg, false, overlap, NULL);
+	expect_select(&cfg, CONFIG_MAX_LIST, "lan0 wan0 wlan0");
+}
+
+static void test_exclude_wins(void **state)
+{
+	static const char *const devs[] = { "*", NULL };
+	static const char *const ex[] = { "lo", "veth1?", "eth*", NULL };
+	static const char *const named[] = { "lan0", NULL };
+	struct fo_config cfg;
+
+	(void)state;
+	cfg_list(&cfg, false, devs, ex);
+	expect_select(&cfg, CONFIG_MAX_LIST, "lan0 wan0 wlan0 br-lan veth9");
+	/* Even over an exact name in the list. */
+	cfg_list(&cfg, false, named, named);
+	expect_select(&cfg, CONFIG_MAX_LIST, "");
+}
+
+static void test_max(void **state)
+{
+	struct fo_config cfg;
+
+	(void)state;
+	cfg_list(&cfg, true, NULL, NULL);
+	expect_select(&cfg, 2, "lan0 wan0");
+	expect_select(&cfg, 0, "");
+}
+
+static void test_no_links(void **state)
+{
+	char sel[1][CONFIG_IFNAMSIZ];
+	struct fo_config cfg;
+
+	(void)state;
+	cfg_list(&cfg, true, NULL, NULL);
+	assert_int_equal(links_select(&cfg, NULL, 0, sel, 1), 0);
+}
+
+static void test_sw_only(void **state)
+{
+	struct fo_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_false(links_is_sw_only(&cfg, "lan0"));
+	strcpy(cfg.sw_only[cfg.n_sw_only++], "wlan*");
+	strcpy(cfg.sw_only[cfg.n_sw_only++], "ppp0");
+	assert_true(links_is_sw_only(&cfg, "wlan0"));
+	assert_true(links_is_sw_only(&cfg, "wlan1"));
+	assert_true(links_is_sw_only(&cfg, "ppp0"));
+	assert_false(links_is_sw_only(&cfg, "ppp1"));
+	assert_false(links_is_sw_only(&cfg, "lan0"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_auto),
+		cmocka_unit_test(test_auto_exclude),
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_missing_devices),
+		cmocka_unit_test(test_wildcards),
+		cmocka_unit_test(test_exclude_wins),
+		cmocka_unit_test(test_max),
+		cmocka_unit_test(test_no_links),
+		cmocka_unit_test(test_sw_only),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
