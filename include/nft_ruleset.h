@@ -46,6 +46,12 @@ int nft_ruleset_probe_hw(struct nft_ruleset *r, const char *dev, char *err, size
 /* Are both (or, with n_hw == 0, the software) tables currently present? */
 int nft_ruleset_present(struct nft_ruleset *r, const struct ruleset_plan *plan);
 
+/* Is exactly this ruleset installed already?  Each table carries a
+ * fingerprint of its contents in its comment.  1 yes, 0 no (absent,
+ * different, or incomplete), or a negative errno. */
+int nft_ruleset_installed(struct nft_ruleset *r, const struct fo_config *cfg,
+			  const struct ruleset_plan *plan);
+
 void nft_ruleset_close(struct nft_ruleset *r);
 
 #endif

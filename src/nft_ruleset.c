@@ -66,6 +66,7 @@ struct tier {
 	size_t n_devs;
 	bool hw;
 	uint32_t mark;
+	char comment[40];	/* "flowoffload <fingerprint>" */
 };
 
 struct batch_msg {
@@ -119,16 +120,24 @@ static int plan_check(const struct fo_config *cfg, const struct ruleset_plan *pl
 	return 0;
 }
 
+static int tier_fingerprint(const struct fo_config *cfg, struct tier *t);
+
 static size_t plan_tiers(const struct fo_config *cfg, const struct ruleset_plan *plan,
 			 struct tier t[2])
 {
+	size_t n = 1, i;
+
 	t[0] = (struct tier){ NFT_TABLE_SW, plan->sw_devs, plan->n_sw, false,
-			      config_mark_value(cfg, ADMIT_SW) };
-	if (!plan->n_hw)
-		return 1;
-	t[1] = (struct tier){ NFT_TABLE_HW, plan->hw_devs, plan->n_hw, true,
-			      config_mark_value(cfg, ADMIT_HW) };
-	return 2;
+			      config_mark_value(cfg, ADMIT_SW), "" };
+	if (plan->n_hw) {
+		t[1] = (struct tier){ NFT_TABLE_HW, plan->hw_devs, plan->n_hw, true,
+				      config_mark_value(cfg, ADMIT_HW), "" };
+		n = 2;
+	}
+	for (i = 0; i < n; i++)
+		if (tier_fingerprint(cfg, &t[i]))
+			return 0;
+	return n;
 }
 
 /* ---- rendering ------------------------------------------------------- */
@@ -149,14 +158,11 @@ static void render_rule(FILE *f, const struct fo_config *cfg, const struct tier 
 	}
 }
 
-static void render_tier(FILE *f, const struct fo_config *cfg, const struct tier *t)
+static void render_body(FILE *f, const struct fo_config *cfg, const struct tier *t)
 {
 	size_t i;
 
-	/* The same replace idiom install uses: loading the text twice gives
-	 * the same tables, never a merge of old and new. */
-	fprintf(f, "table inet %s\ndelete table inet %s\n", t->table, t->table);
-	fprintf(f, "table inet %s {\n\tflowtable " NFT_FLOWTABLE " {\n", t->table);
+	fputs("\tflowtable " NFT_FLOWTABLE " {\n", f);
 	fputs("\t\thook ingress priority filter\n\t\tdevices = { ", f);
 	/* Quoted: a device may be named like an nft keyword ("vlan", "ip6"). */
 	for (i = 0; i < t->n_devs; i++)
@@ -172,7 +178,52 @@ static void render_tier(FILE *f, const struct fo_config *cfg, const struct tier 
 		render_rule(f, cfg, t, IPPROTO_TCP);
 	if (cfg->proto_udp)
 		render_rule(f, cfg, t, IPPROTO_UDP);
-	fputs("\t}\n}\n", f);
+	fputs("\t}\n", f);
+}
+
+/* FNV-1a, 64 bits: a fingerprint, not a defence against anyone. */
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* The table's comment carries a fingerprint of its contents, so a
+ * restarted agent can tell that the installed table is already the one it
+ * would install, and keep it: replacing a flowtable evicts every flow in
+ * it, and flows past the window's end would never come back. */
+static int tier_fingerprint(const struct fo_config *cfg, struct tier *t)
+{
+	char *body = NULL;
+	size_t len;
+	FILE *f = open_memstream(&body, &len);
+
+	if (!f)
+		return -ENOMEM;
+	render_body(f, cfg, t);
+	if (ferror(f) | fclose(f)) {
+		free(body);
+		return -ENOMEM;
+	}
+	snprintf(t->comment, sizeof(t->comment), "flowoffload %016llx",
+		 (unsigned long long)fnv1a(body));
+	free(body);
+	return 0;
+}
+
+static void render_tier(FILE *f, const struct fo_config *cfg, const struct tier *t)
+{
+	/* The same replace idiom install uses: loading the text twice gives
+	 * the same tables, never a merge of old and new. */
+	fprintf(f, "table inet %s\ndelete table inet %s\n", t->table, t->table);
+	fprintf(f, "table inet %s {\n\tcomment \"%s\"\n", t->table, t->comment);
+	render_body(f, cfg, t);
+	fputs("}\n", f);
 }
 
 int nft_ruleset_render(const struct fo_config *cfg, const struct ruleset_plan *plan, char **out)
@@ -190,6 +241,12 @@ int nft_ruleset_render(const struct fo_config *cfg, const struct ruleset_plan *p
 	if (!f)
 		return -ENOMEM;
 	n = plan_tiers(cfg, plan, t);
+	if (!n) {
+		fclose(f);
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
 	for (i = 0; i < n; i++)
 		render_tier(f, cfg, &t[i]);
 	if (ferror(f) | fclose(f)) {
@@ -202,18 +259,32 @@ int nft_ruleset_render(const struct fo_config *cfg, const struct ruleset_plan *p
 
 /* ---- building the objects --------------------------------------------- */
 
-static struct nftnl_table *table_build(const char *name)
+static struct nftnl_table *table_build(const char *name, const char *comment)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
+	struct nftnl_udata_buf *ud;
 
 	if (!t)
 		return NULL;
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, name) < 0) {
-		nftnl_table_free(t);
-		return NULL;
+	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, name) < 0)
+		goto err;
+	if (comment && comment[0]) {
+		ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+		if (!ud)
+			goto err;
+		if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_TABLE_COMMENT, comment) ||
+		    nftnl_table_set_data(t, NFTNL_TABLE_USERDATA, nftnl_udata_buf_data(ud),
+					 nftnl_udata_buf_len(ud)) < 0) {
+			nftnl_udata_buf_free(ud);
+			goto err;
+		}
+		nftnl_udata_buf_free(ud);
 	}
 	return t;
+err:
+	nftnl_table_free(t);
+	return NULL;
 }
 
 static struct nftnl_flowtable *
@@ -477,9 +548,9 @@ static int batch_commit_msg(struct batch *b)
 }
 
 static int batch_table(struct nft_ruleset *r, struct batch *b, uint16_t type, const char *table,
-		       const char *verb)
+		       const char *comment, const char *verb)
 {
-	struct nftnl_table *t = table_build(table);
+	struct nftnl_table *t = table_build(table, comment);
 	struct nlmsghdr *nlh;
 
 	if (!t)
@@ -499,9 +570,9 @@ static int batch_table(struct nft_ruleset *r, struct batch *b, uint16_t type, co
  * whether or not the table existed, in the same transaction. */
 static int batch_table_drop(struct nft_ruleset *r, struct batch *b, const char *table)
 {
-	int ret = batch_table(r, b, NFT_MSG_NEWTABLE, table, "");
+	int ret = batch_table(r, b, NFT_MSG_NEWTABLE, table, NULL, "");
 
-	return ret ? ret : batch_table(r, b, NFT_MSG_DELTABLE, table, "delete ");
+	return ret ? ret : batch_table(r, b, NFT_MSG_DELTABLE, table, NULL, "delete ");
 }
 
 static int batch_flowtable(struct nft_ruleset *r, struct batch *b, const char *table,
@@ -568,7 +639,7 @@ static int batch_tier(struct nft_ruleset *r, struct batch *b, const struct fo_co
 
 	ret = batch_table_drop(r, b, t->table);
 	if (!ret)
-		ret = batch_table(r, b, NFT_MSG_NEWTABLE, t->table, "");
+		ret = batch_table(r, b, NFT_MSG_NEWTABLE, t->table, t->comment, "");
 	if (!ret)
 		ret = batch_flowtable(r, b, t->table, t->devs, t->n_devs, flags);
 	if (!ret)
@@ -960,6 +1031,8 @@ int nft_ruleset_install(struct nft_ruleset *r, const struct fo_config *cfg,
 		return ret;
 	}
 	n = plan_tiers(cfg, plan, t);
+	if (!n)
+		ret = -ENOMEM;
 	for (i = 0; i < n && !ret; i++)
 		ret = batch_tier(r, &b, cfg, &t[i]);
 	if (!ret && hw_stale)
@@ -1020,7 +1093,7 @@ int nft_ruleset_probe_hw(struct nft_ruleset *r, const char *dev, char *err, size
 	strcpy(devs[0], dev);
 	ret = batch_init(r, &b);
 	if (!ret)
-		ret = batch_table(r, &b, NFT_MSG_NEWTABLE, NFT_TABLE_PROBE, "");
+		ret = batch_table(r, &b, NFT_MSG_NEWTABLE, NFT_TABLE_PROBE, NULL, "");
 	if (!ret)
 		ret = batch_flowtable(r, &b, NFT_TABLE_PROBE, devs, 1, NFT_FLOWTABLE_HW_OFFLOAD);
 	if (ret)
@@ -1047,6 +1120,125 @@ int nft_ruleset_present(struct nft_ruleset *r, const struct ruleset_plan *plan)
 			ret = nft_exists(r, NFT_MSG_GETCHAIN, tables[i], NFT_CHAIN);
 		if (ret != 1)
 			return ret;
+	}
+	return 1;
+}
+
+static int comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	const char **out = data;
+
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT) {
+		const char *v = nftnl_udata_get(attr);
+		uint8_t len = nftnl_udata_len(attr);
+
+		/* Only a NUL-terminated string inside its TLV counts. */
+		if (len && v[len - 1] == '\0')
+			*out = v;
+	}
+	return MNL_CB_OK;
+}
+
+/* The table's comment into buf: 1 found (buf may be empty: no comment),
+ * 0 no such table, or a negative errno. */
+static int table_comment(struct nft_ruleset *r, const char *table, char *buf, size_t len)
+{
+	char rbuf[RECV_BUF_SIZE];
+	struct timespec deadline;
+	struct nlmsghdr *nlh;
+	uint32_t seq = r->seq++;
+	int ret, found = 0;
+	ssize_t n;
+
+	buf[0] = '\0';
+	nlh = nftnl_nlmsg_build_hdr(rbuf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, seq);
+	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
+	sock_drain(r);
+	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += REPLY_TIMEOUT_MS / 1000;
+	for (;;) {
+		const struct nlmsghdr *m;
+		int rem;
+
+		n = mnl_socket_recvfrom(r->nl, rbuf, sizeof(rbuf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			ret = sock_wait(r, &deadline);
+			if (ret)
+				return ret;
+			continue;
+		}
+		rem = (int)n;
+		for (m = (const struct nlmsghdr *)rbuf; mnl_nlmsg_ok(m, rem);
+		     m = mnl_nlmsg_next(m, &rem)) {
+			if (m->nlmsg_seq != seq)
+				continue;
+			if (m->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
+
+				if (mnl_nlmsg_get_payload_len(m) < sizeof(*e))
+					return -EBADMSG;
+				if (e->error == -ENOENT)
+					return 0;
+				return e->error ? e->error : found;
+			}
+			if (NFNL_MSG_TYPE(m->nlmsg_type) == NFT_MSG_NEWTABLE) {
+				struct nftnl_table *t = nftnl_table_alloc();
+				const char *c = NULL;
+				uint32_t ulen = 0;
+				const void *ud;
+
+				if (!t)
+					return -ENOMEM;
+				if (nftnl_table_nlmsg_parse(m, t) == 0) {
+					found = 1;
+					ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &ulen);
+					if (ud && ulen)
+						nftnl_udata_parse(ud, ulen, comment_cb, &c);
+					if (c)
+						snprintf(buf, len, "%s", c);
+				}
+				nftnl_table_free(t);
+			}
+		}
+	}
+}
+
+int nft_ruleset_installed(struct nft_ruleset *r, const struct fo_config *cfg,
+			  const struct ruleset_plan *plan)
+{
+	char comment[64];
+	struct tier t[2];
+	size_t n, i;
+	int ret;
+
+	if (plan_check(cfg, plan))
+		return -EINVAL;
+	n = plan_tiers(cfg, plan, t);
+	if (!n)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		ret = table_comment(r, t[i].table, comment, sizeof(comment));
+		if (ret <= 0)
+			return ret;
+		if (strcmp(comment, t[i].comment) != 0)
+			return 0;
+	}
+	ret = nft_ruleset_present(r, plan);
+	if (ret != 1)
+		return ret;
+	/* A hardware table the plan no longer has would keep offloading. */
+	if (!plan->n_hw) {
+		ret = table_comment(r, NFT_TABLE_HW, comment, sizeof(comment));
+		if (ret < 0)
+			return ret;
+		if (ret)
+			return 0;
 	}
 	return 1;
 }

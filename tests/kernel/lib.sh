@@ -180,7 +180,9 @@ agent_config() {
 # agent_start CONFIG: run flowoffloadd in the router, wait for its socket.
 agent_start() {
 	[ -x "$AGENT" ] || skip "flowoffloadd not built at $AGENT"
-	nsr "$AGENT" -f -c "$1" >>"$TMP/agent.log" 2>&1 &
+	# Not through nsr: a backgrounded function is a subshell, and the pid
+	# must be the agent's own (ip netns exec execs it) for signals to reach it.
+	ip netns exec "$NS_R" "$AGENT" -f -c "$1" >>"$TMP/agent.log" 2>&1 &
 	AGENT_PID=$!
 	if ! wait_for 20 test -S "$AGENT_SOCK"; then
 		cat "$TMP/agent.log"

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -23,6 +24,8 @@ static void plan_set(struct ruleset_plan *p, const char *sw0, const char *sw1, c
 		strcpy(p->hw_devs[p->n_hw++], hw0);
 }
 
+static void strip_fingerprints(char *out);
+
 static void expect_render(const struct fo_config *cfg, const struct ruleset_plan *plan,
 			  const char *expected)
 {
@@ -30,8 +33,78 @@ static void expect_render(const struct fo_config *cfg, const struct ruleset_plan
 
 	assert_int_equal(nft_ruleset_render(cfg, plan, &out), 0);
 	assert_non_null(out);
+	strip_fingerprints(out);
 	assert_string_equal(out, expected);
 	free(out);
+}
+
+/* Each table opens with `comment "flowoffload <16 hex digits>"`: check its
+ * form and cut it out, so the expectations below stay readable. */
+static void strip_fingerprints(char *out)
+{
+	static const char open[] = " {\n\tcomment \"flowoffload ";
+	char *p = out;
+	int tables = 0;
+
+	while ((p = strstr(p, open))) {
+		char *c = p + 3, *hex = p + strlen(open);
+		size_t i;
+
+		for (i = 0; i < 16; i++)
+			assert_true((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f'));
+		assert_memory_equal(hex + 16, "\"\n", 2);
+		memmove(c, hex + 18, strlen(hex + 18) + 1);
+		p = c;
+		tables++;
+	}
+	assert_true(tables >= 1);
+}
+
+static char *fingerprint_of(const struct fo_config *cfg, const struct ruleset_plan *plan,
+			    const char *table, char *buf)
+{
+	char *out = NULL, *p, head[64];
+
+	assert_int_equal(nft_ruleset_render(cfg, plan, &out), 0);
+	snprintf(head, sizeof(head), "table inet %s {\n\tcomment \"flowoffload ", table);
+	p = strstr(out, head);
+	assert_non_null(p);
+	memcpy(buf, p + strlen(head), 16);
+	buf[16] = '\0';
+	free(out);
+	return buf;
+}
+
+/* The fingerprint must change with anything that changes the tables, and
+ * only then: it decides whether a restarted agent keeps the installed ones. */
+static void test_fingerprint(void **state)
+{
+	struct ruleset_plan plan, plan2;
+	struct fo_config cfg, cfg2;
+	char a[17], b[17];
+
+	(void)state;
+	config_defaults(&cfg);
+	plan_set(&plan, "lan0", "wan0", "wan0");
+	assert_string_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+			    fingerprint_of(&cfg, &plan, "flowoffload", b));
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+				fingerprint_of(&cfg, &plan, "flowoffload_hw", b));
+	cfg2 = cfg;
+	cfg2.window_from = 6;
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+				fingerprint_of(&cfg2, &plan, "flowoffload", b));
+	cfg2 = cfg;
+	cfg2.tcp_ack_only = false;
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+				fingerprint_of(&cfg2, &plan, "flowoffload", b));
+	plan_set(&plan2, "lan0", "wan1", "wan0");
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+				fingerprint_of(&cfg, &plan2, "flowoffload", b));
+	/* The hardware table's devices do not change the software table. */
+	plan_set(&plan2, "lan0", "wan0", "lan0");
+	assert_string_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+			    fingerprint_of(&cfg, &plan2, "flowoffload", b));
 }
 
 static void test_sw_only_defaults(void **state)
@@ -287,6 +360,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sw_only_defaults),
+		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_sw_and_hw),
 		cmocka_unit_test(test_udp_only),
 		cmocka_unit_test(test_tcp_without_ack_only),

@@ -1,0 +1,837 @@
+/* agent: the daemon's state and the glue of the data flow: conntrack events
+ * and dumps into flows, policy decisions into admissions, the ruleset kept. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "agent.h"
+#include "ct_admit.h"
+#include "ct_events.h"
+#include "ctl.h"
+#include "flows.h"
+#include "links.h"
+#include "log.h"
+#include "loop.h"
+#include "nft_ruleset.h"
+#include "policy.h"
+
+/* Events handled per wakeup before the loop serves the other fds. */
+#define EVENT_BUDGET 512
+/* After an overrun, resync once the storm had a moment to pass. */
+#define RESYNC_DELAY_MS 1000
+
+struct agent_stats {
+	uint64_t events[CT_MSG_DUMP + 1];
+	uint64_t verdicts[VERDICT_SKIP + 1];
+	uint64_t reasons[REASON_MAX];
+	uint64_t adopted;		/* flows that already carried our admission */
+	uint64_t admit_errors;
+	uint64_t admit_gone;
+	uint64_t table_full;
+	uint64_t overruns;
+	uint64_t resyncs;
+	uint64_t resync_errors;
+	uint64_t status_dumps;
+	uint64_t status_errors;
+	uint64_t ruleset_installs;
+	uint64_t ruleset_failures;
+	uint64_t ruleset_restored;	/* reinstalled after someone removed it */
+	uint64_t reloads;
+	uint64_t reload_failures;
+	uint64_t offloaded;		/* flows first seen [OFFLOAD] */
+	uint64_t hw_offloaded;		/* flows first seen [HW_OFFLOAD] */
+	uint64_t returned;		/* offloaded flows back on the slow path */
+};
+
+struct agent {
+	struct fo_config cfg;
+	const char *config_path;
+	bool foreground;
+	bool keep_ruleset_opt;
+	struct ruleset_plan plan;
+	char *rendered;
+
+	struct loop *loop;
+	struct flows *flows;
+	struct ct_events *ev;
+	struct ct_query *q;
+	struct ct_admit *adm;
+	struct nft_ruleset *nft;
+	struct ctl *ctl;
+	struct loop_timer *status_timer;
+	struct loop_timer *resync_timer;
+	struct loop_timer *resync_soon;
+
+	uint32_t gen;
+	uint32_t hw_in_use;
+	uint32_t hw_pending;
+	uint64_t started_ms;
+	int exit_code;
+	struct agent_stats st;
+};
+
+/* ---- plan: devices and tiers --------------------------------------------- */
+
+int agent_plan(const struct fo_config *cfg, struct ruleset_plan *plan, bool probe_hw,
+	       FILE *notes, char *err, size_t errlen)
+{
+	char sel[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+	struct nft_ruleset *nft = NULL;
+	struct link_info *links = NULL;
+	size_t n = 0, nsel, i;
+	int ret;
+
+	memset(plan, 0, sizeof(*plan));
+	ret = links_list(&links, &n);
+	if (ret) {
+		snprintf(err, errlen, "cannot list network devices: %s", strerror(-ret));
+		return ret;
+	}
+	nsel = links_select(cfg, links, n, sel, CONFIG_MAX_LIST);
+	free(links);
+	if (nsel == 0) {
+		snprintf(err, errlen,
+			 "no device to offload: [devices] devices = %s matched no %snetwork device",
+			 cfg->devices_auto ? "auto" : "(list)",
+			 cfg->devices_auto ? "up, forwarding, non-loopback " : "existing ");
+		return -ENODEV;
+	}
+	for (i = 0; i < nsel; i++)
+		strcpy(plan->sw_devs[plan->n_sw++], sel[i]);
+
+	if (cfg->hw_mode == HW_MODE_OFF)
+		return 0;
+	if (probe_hw) {
+		ret = nft_ruleset_open(&nft);
+		if (ret) {
+			snprintf(err, errlen, "cannot open an nftables socket: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	for (i = 0; i < nsel; i++) {
+		char perr[256] = "";
+
+		if (links_is_sw_only(cfg, sel[i]))
+			continue;
+		ret = probe_hw ? nft_ruleset_probe_hw(nft, sel[i], perr, sizeof(perr)) : -EOPNOTSUPP;
+		if (ret == 0) {
+			strcpy(plan->hw_devs[plan->n_hw++], sel[i]);
+			continue;
+		}
+		if (cfg->hw_mode == HW_MODE_ON) {
+			snprintf(err, errlen,
+				 "[hardware] mode = on, but %s cannot offload a flowtable (%s); set mode = auto or list %s in software-only",
+				 sel[i], perr[0] ? perr : strerror(-ret), sel[i]);
+			nft_ruleset_close(nft);
+			return ret;
+		}
+		if (notes && probe_hw)
+			fprintf(notes, "flowtable %s: %s lacks hardware offload (%s); using software only\n",
+				NFT_TABLE_HW, sel[i], strerror(-ret));
+	}
+	nft_ruleset_close(nft);
+	return 0;
+}
+
+/* ---- flows: decisions and state ------------------------------------------- */
+
+static uint32_t mark_shift(uint32_t mask)
+{
+	return mask ? (uint32_t)__builtin_ctz(mask) : 0;
+}
+
+static enum admit_value admission_of(const struct agent *a, const struct ct_info *ct)
+{
+	if (!ct->has_mark)
+		return ADMIT_NONE;
+	return (enum admit_value)((ct->mark & a->cfg.mark_mask) >> mark_shift(a->cfg.mark_mask));
+}
+
+static void count_budget_cb(struct flow *f, void *arg)
+{
+	struct agent *a = arg;
+
+	if (f->tier != TIER_HW)
+		return;
+	if (f->state == FLOW_HW_OFFLOADED)
+		a->hw_in_use++;
+	else if (f->state == FLOW_ADMITTED)
+		a->hw_pending++;
+}
+
+static void recount_budget(struct agent *a)
+{
+	a->hw_in_use = 0;
+	a->hw_pending = 0;
+	flows_foreach(a->flows, count_budget_cb, a);
+}
+
+static void decide(struct agent *a, struct flow *f, uint64_t now)
+{
+	struct policy_budget b = {
+		.hw_available = a->plan.n_hw > 0,
+		.hw_capacity = a->cfg.hw_capacity,
+		.hw_watermark = a->cfg.hw_watermark,
+		.hw_in_use = a->hw_in_use,
+		.hw_pending = a->hw_pending,
+	};
+	enum admit_value have = admission_of(a, &f->ct);
+	struct policy_decision d;
+	enum admit_value want;
+	char err[256] = "";
+	int ret;
+
+	/* A conntrack that carries our admission already (written by an
+	 * earlier run of the agent) keeps it: re-deciding could move a flow
+	 * between tiers under its feet. */
+	if (have == ADMIT_SW || have == ADMIT_HW) {
+		f->state = FLOW_ADMITTED;
+		f->tier = have == ADMIT_HW ? TIER_HW : TIER_SW;
+		f->admitted_ms = now;
+		a->st.adopted++;
+		if (f->tier == TIER_HW)
+			a->hw_pending++;
+		return;
+	}
+
+	d = policy_decide(&a->cfg, &f->ct, &b, now);
+	a->st.verdicts[d.verdict]++;
+	a->st.reasons[d.reason]++;
+	switch (d.verdict) {
+	case VERDICT_WAIT:
+		f->state = FLOW_WAITING;
+		f->skip_reason = (uint8_t)d.reason;
+		return;
+	case VERDICT_SKIP:
+		f->state = FLOW_SKIPPED;
+		f->skip_reason = (uint8_t)d.reason;
+		return;
+	case VERDICT_ADMIT_SW:
+	case VERDICT_ADMIT_HW:
+		break;
+	}
+	want = d.verdict == VERDICT_ADMIT_HW ? ADMIT_HW : ADMIT_SW;
+	ret = ct_admit_set_mark(a->adm, &f->ct, config_mark_value(&a->cfg, want), a->cfg.mark_mask,
+				err, sizeof(err));
+	if (ret == -ENOENT) {
+		/* The flow ended before we got to it: nothing to do, counted. */
+		a->st.admit_gone++;
+		f->state = FLOW_SKIPPED;
+		f->skip_reason = REASON_STATE;
+		return;
+	}
+	if (ret) {
+		a->st.admit_errors++;
+		f->admit_failed = 1;
+		log_warn("conntrack id %u: cannot write the admission mark: %s%s%s", f->ct.id,
+			 strerror(-ret), err[0] ? ": " : "", err);
+		return;
+	}
+	f->admit_failed = 0;
+	f->state = FLOW_ADMITTED;
+	f->tier = want == ADMIT_HW ? TIER_HW : TIER_SW;
+	f->admitted_ms = now;
+	f->ct.mark = (f->ct.mark & ~a->cfg.mark_mask) | config_mark_value(&a->cfg, want);
+	if (f->tier == TIER_HW)
+		a->hw_pending++;
+}
+
+/* Fold the kernel's view of a known flow into our record. */
+static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, uint64_t now)
+{
+	uint8_t old = f->state;
+
+	if (ct->has_status)
+		f->ct.status = ct->status;
+	if (ct->has_mark)
+		f->ct.mark = ct->mark;
+	f->ct.has_mark |= ct->has_mark;
+	if (ct->tcp_state)
+		f->ct.tcp_state = ct->tcp_state;
+	if (ct->has_counters) {
+		memcpy(f->ct.packets, ct->packets, sizeof(f->ct.packets));
+		memcpy(f->ct.bytes, ct->bytes, sizeof(f->ct.bytes));
+		f->ct.has_counters = true;
+	}
+	if (old == FLOW_WAITING || old == FLOW_SKIPPED)
+		return;
+	if (ct->status & FO_IPS_HW_OFFLOAD)
+		f->state = FLOW_HW_OFFLOADED;
+	else if (ct->status & FO_IPS_OFFLOAD)
+		f->state = FLOW_OFFLOADED;
+	else if (old == FLOW_OFFLOADED || old == FLOW_HW_OFFLOADED)
+		f->state = FLOW_ADMITTED;
+	if (f->state != old) {
+		if (f->state == FLOW_OFFLOADED && !f->offloaded_ms) {
+			f->offloaded_ms = now;
+			a->st.offloaded++;
+		} else if (f->state == FLOW_HW_OFFLOADED && !f->offloaded_ms) {
+			f->offloaded_ms = now;
+			a->st.hw_offloaded++;
+		} else if (f->state == FLOW_ADMITTED) {
+			a->st.returned++;
+		}
+	}
+}
+
+static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
+{
+	struct agent *a = arg;
+	uint64_t now = loop_now_ms();
+	struct flow *f;
+	bool created;
+	int ret;
+
+	a->st.events[type]++;
+	if (type == CT_MSG_DESTROY) {
+		f = flows_lookup(a->flows, ct);
+		if (f && f->tier == TIER_HW) {
+			if (f->state == FLOW_HW_OFFLOADED && a->hw_in_use)
+				a->hw_in_use--;
+			else if (f->state == FLOW_ADMITTED && a->hw_pending)
+				a->hw_pending--;
+		}
+		flows_remove(a->flows, ct);
+		return;
+	}
+	ret = flows_upsert(a->flows, ct, now, &f, &created);
+	if (ret) {
+		a->st.table_full++;
+		return;
+	}
+	f->gen = a->gen;
+	if (!created)
+		refresh(a, f, ct, now);
+	if (f->state == FLOW_WAITING)
+		decide(a, f, now);
+	if (created && f->state != FLOW_WAITING && f->state != FLOW_SKIPPED)
+		refresh(a, f, ct, now);
+}
+
+/* ---- periodic work --------------------------------------------------------- */
+
+static int install_ruleset(struct agent *a, const char *why)
+{
+	char err[512] = "";
+	int ret;
+
+	ret = nft_ruleset_install(a->nft, &a->cfg, &a->plan, err, sizeof(err));
+	if (ret) {
+		a->st.ruleset_failures++;
+		log_err("cannot install the ruleset (%s): %s", why, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	a->st.ruleset_installs++;
+	return 0;
+}
+
+static void resync(struct agent *a, const char *why)
+{
+	size_t gone;
+	int ret;
+
+	a->gen++;
+	ret = ct_query_dump(a->q, AF_UNSPEC, 0, 0, on_ct, a);
+	if (ret) {
+		a->st.resync_errors++;
+		log_warn("conntrack resync (%s) failed: %s; will retry", why, strerror(-ret));
+		return;
+	}
+	a->st.resyncs++;
+	gone = flows_sweep(a->flows, a->gen, NULL, NULL);
+	recount_budget(a);
+	log_debug("resync (%s): %zu flows tracked, %zu gone", why, flows_count(a->flows), gone);
+}
+
+static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+	int ret;
+
+	/* No event fires when a flow enters the flowtable: filtered dumps of
+	 * the admitted flows tell us which are offloaded, and their counters. */
+	ret = ct_query_dump(a->q, AF_UNSPEC, config_mark_value(&a->cfg, ADMIT_SW),
+			    a->cfg.mark_mask, on_ct, a);
+	if (!ret && a->plan.n_hw)
+		ret = ct_query_dump(a->q, AF_UNSPEC, config_mark_value(&a->cfg, ADMIT_HW),
+				    a->cfg.mark_mask, on_ct, a);
+	if (ret) {
+		a->st.status_errors++;
+		log_warn("offload status dump failed: %s", strerror(-ret));
+	} else {
+		a->st.status_dumps++;
+	}
+	recount_budget(a);
+
+	/* A firewall reload or `nft flush ruleset` removes our tables. */
+	if (nft_ruleset_present(a->nft, &a->plan) == 0) {
+		log_warn("the agent's nftables tables are gone (flushed or reloaded?); reinstalling");
+		if (install_ruleset(a, "restore") == 0)
+			a->st.ruleset_restored++;
+	}
+}
+
+static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
+{
+	resync(arg, t == ((struct agent *)arg)->resync_soon ? "after overrun" : "periodic");
+}
+
+static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct agent *a = arg;
+	int ret = ct_events_read(a->ev, EVENT_BUDGET, on_ct, a);
+
+	if (ret == -ENOBUFS) {
+		a->st.overruns++;
+		if (!loop_timer_armed(a->resync_soon)) {
+			log_warn("conntrack events lost (receive buffer overrun); resync in %d ms",
+				 RESYNC_DELAY_MS);
+			loop_timer_set(a->resync_soon, RESYNC_DELAY_MS, 0);
+		}
+	} else if (ret < 0) {
+		log_err("reading conntrack events failed: %s", strerror(-ret));
+	}
+}
+
+/* ---- control socket ------------------------------------------------------- */
+
+static const char *proto_str(uint8_t p, char *buf, size_t len)
+{
+	if (p == IPPROTO_TCP)
+		return "tcp";
+	if (p == IPPROTO_UDP)
+		return "udp";
+	snprintf(buf, len, "%u", p);
+	return buf;
+}
+
+static const char *addr_str(uint8_t family, const uint8_t *addr, char *buf, size_t len)
+{
+	if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+struct flows_out {
+	struct agent *a;
+	FILE *out;
+	json_t *arr;
+};
+
+static void flow_out_cb(struct flow *f, void *arg)
+{
+	struct flows_out *o = arg;
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], rs[INET6_ADDRSTRLEN],
+		rd[INET6_ADDRSTRLEN], pb[8];
+	const struct ct_info *c = &f->ct;
+	uint64_t pk = c->packets[0] + c->packets[1], by = c->bytes[0] + c->bytes[1];
+
+	addr_str(c->family, c->orig.src, s, sizeof(s));
+	addr_str(c->family, c->orig.dst, d, sizeof(d));
+	if (o->arr) {
+		json_array_append_new(o->arr, json_pack(
+			"{s:I, s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:I}",
+			"id", (json_int_t)c->id,
+			"family", c->family == AF_INET6 ? "ipv6" : "ipv4",
+			"proto", proto_str(c->proto, pb, sizeof(pb)),
+			"src", s, "sport", c->orig.sport, "dst", d, "dport", c->orig.dport,
+			"reply_src", addr_str(c->family, c->reply.src, rs, sizeof(rs)),
+			"reply_sport", c->reply.sport,
+			"reply_dst", addr_str(c->family, c->reply.dst, rd, sizeof(rd)),
+			"reply_dport", c->reply.dport,
+			"state", flows_state_str(f->state),
+			"tier", flows_tier_str(f->tier),
+			"reason", policy_reason_str(f->skip_reason),
+			"packets", (json_int_t)pk, "bytes", (json_int_t)by,
+			"mark", (json_int_t)c->mark));
+		return;
+	}
+	fprintf(o->out, "%-10u %-4s %-4s %s:%u -> %s:%u  %-12s %-3s %-10s %10llu %14llu\n",
+		c->id, c->family == AF_INET6 ? "ipv6" : "ipv4", proto_str(c->proto, pb, sizeof(pb)),
+		s, c->orig.sport, d, c->orig.dport, flows_state_str(f->state),
+		f->tier ? flows_tier_str(f->tier) : "-",
+		f->skip_reason ? policy_reason_str(f->skip_reason) : "-",
+		(unsigned long long)pk, (unsigned long long)by);
+}
+
+static void cpu_and_rss(double *cpu_s, long *rss_kb)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	*cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+		 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+	*rss_kb = ru.ru_maxrss;
+}
+
+static json_t *stats_json(const struct agent *a)
+{
+	const struct ct_events_stats *es = ct_events_stats(a->ev);
+	const struct ct_admit_stats *as = ct_admit_stats(a->adm);
+	json_t *reasons = json_object();
+	double cpu;
+	long rss;
+	int i;
+
+	cpu_and_rss(&cpu, &rss);
+	for (i = 1; i < REASON_MAX; i++)
+		json_object_set_new(reasons, policy_reason_str((enum policy_reason)i),
+				    json_integer((json_int_t)a->st.reasons[i]));
+	return json_pack(
+		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I}}",
+		"events",
+		"new", (json_int_t)a->st.events[CT_MSG_NEW],
+		"update", (json_int_t)a->st.events[CT_MSG_UPDATE],
+		"destroy", (json_int_t)a->st.events[CT_MSG_DESTROY],
+		"dump_entries", (json_int_t)a->st.events[CT_MSG_DUMP],
+		"parse_errors", (json_int_t)es->parse_errors,
+		"overruns", (json_int_t)a->st.overruns,
+		"rcvbuf", (json_int_t)es->rcvbuf,
+		"decisions",
+		"wait", (json_int_t)a->st.verdicts[VERDICT_WAIT],
+		"admit_sw", (json_int_t)a->st.verdicts[VERDICT_ADMIT_SW],
+		"admit_hw", (json_int_t)a->st.verdicts[VERDICT_ADMIT_HW],
+		"skip", (json_int_t)a->st.verdicts[VERDICT_SKIP],
+		"reasons", reasons,
+		"admission",
+		"marks_written", (json_int_t)as->updates,
+		"gone", (json_int_t)as->gone,
+		"errors", (json_int_t)as->errors,
+		"adopted", (json_int_t)a->st.adopted,
+		"flows",
+		"tracked", (json_int_t)flows_count(a->flows),
+		"capacity", (json_int_t)flows_capacity(a->flows),
+		"table_full", (json_int_t)a->st.table_full,
+		"returned_to_slow_path", (json_int_t)a->st.returned,
+		"offload",
+		"offloaded", (json_int_t)a->st.offloaded,
+		"hw_offloaded", (json_int_t)a->st.hw_offloaded,
+		"hw_in_use", (json_int_t)a->hw_in_use,
+		"hw_pending", (json_int_t)a->hw_pending,
+		"status_dump_errors", (json_int_t)a->st.status_errors,
+		"resync",
+		"resyncs", (json_int_t)a->st.resyncs,
+		"errors", (json_int_t)a->st.resync_errors,
+		"ruleset",
+		"installs", (json_int_t)a->st.ruleset_installs,
+		"failures", (json_int_t)a->st.ruleset_failures,
+		"restored", (json_int_t)a->st.ruleset_restored,
+		"reloads", (json_int_t)a->st.reloads,
+		"reload_failures", (json_int_t)a->st.reload_failures,
+		"process",
+		"cpu_seconds", cpu,
+		"max_rss_kb", (json_int_t)rss,
+		"uptime_ms", (json_int_t)(loop_now_ms() - a->started_ms));
+}
+
+/* Text form of a two-level JSON object: "section.key value" per line. */
+static void print_flat(FILE *out, json_t *obj, const char *prefix)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v) {
+		char name[128];
+
+		snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "." : "", k);
+		if (json_is_object(v))
+			print_flat(out, v, name);
+		else if (json_is_integer(v))
+			fprintf(out, "%-40s %lld\n", name, (long long)json_integer_value(v));
+		else if (json_is_real(v))
+			fprintf(out, "%-40s %.3f\n", name, json_real_value(v));
+		else if (json_is_string(v))
+			fprintf(out, "%-40s %s\n", name, json_string_value(v));
+		else if (json_is_boolean(v))
+			fprintf(out, "%-40s %s\n", name, json_is_true(v) ? "yes" : "no");
+	}
+}
+
+static json_t *status_json(const struct agent *a)
+{
+	json_t *devs = json_array();
+	size_t i, j;
+
+	for (i = 0; i < a->plan.n_sw; i++) {
+		bool hw = false;
+
+		for (j = 0; j < a->plan.n_hw; j++)
+			hw |= strcmp(a->plan.hw_devs[j], a->plan.sw_devs[i]) == 0;
+		json_array_append_new(devs, json_pack("{s:s, s:b, s:s}", "name", a->plan.sw_devs[i],
+						      "hardware", hw,
+						      "tiers", hw ? "sw,hw" : "sw"));
+	}
+	return json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:b, s:s, s:o, s:{s:b, s:i, s:i, s:i, s:i}, s:I}",
+			 "version", PACKAGE_VERSION,
+			 "config", a->config_path,
+			 "window_from", (int)a->cfg.window_from,
+			 "window_until", (int)a->cfg.window_until,
+			 "tcp", a->cfg.proto_tcp, "udp", a->cfg.proto_udp,
+			 "tcp_ack_only", a->cfg.tcp_ack_only,
+			 "hardware_mode", a->cfg.hw_mode == HW_MODE_ON ? "on" :
+					  a->cfg.hw_mode == HW_MODE_AUTO ? "auto" : "off",
+			 "devices", devs,
+			 "hardware",
+			 "available", a->plan.n_hw > 0,
+			 "capacity", (int)a->cfg.hw_capacity,
+			 "watermark", (int)a->cfg.hw_watermark,
+			 "in_use", (int)a->hw_in_use,
+			 "pending", (int)a->hw_pending,
+			 "flows_tracked", (json_int_t)flows_count(a->flows));
+}
+
+static int reload(struct agent *a, FILE *out);
+
+static int on_ctl(int argc, char **argv, FILE *out, void *arg)
+{
+	struct agent *a = arg;
+	bool json = false;
+	const char *cmd = argv[0];
+	json_t *j = NULL;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else {
+			fprintf(out, "%s: unknown option '%s'\n", cmd, argv[i]);
+			return -EINVAL;
+		}
+	}
+	if (strcmp(cmd, "status") == 0) {
+		char mask[12];
+
+		j = status_json(a);
+		snprintf(mask, sizeof(mask), "0x%08x", a->cfg.mark_mask);
+		json_object_set_new(j, "mark_mask", json_string(mask));
+	} else if (strcmp(cmd, "stats") == 0) {
+		j = stats_json(a);
+	} else if (strcmp(cmd, "flows") == 0) {
+		struct flows_out o = { .a = a, .out = out, .arr = json ? json_array() : NULL };
+
+		if (!json)
+			fprintf(out, "%-10s %-4s %-4s %-46s %-12s %-3s %-10s %10s %14s\n", "ID", "FAM",
+				"PROT", "FLOW", "STATE", "TIER", "REASON", "PACKETS", "BYTES");
+		flows_foreach(a->flows, flow_out_cb, &o);
+		j = o.arr;
+		if (!j)
+			return 0;
+	} else if (strcmp(cmd, "reload") == 0) {
+		return reload(a, out);
+	} else {
+		fprintf(out, "unknown command '%s'; commands: status flows stats reload\n", cmd);
+		return -EINVAL;
+	}
+	if (json) {
+		json_dumpf(j, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', out);
+	} else if (json_is_object(j)) {
+		print_flat(out, j, "");
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static int reload(struct agent *a, FILE *out)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+	char err[512], *text = NULL;
+	int ret;
+
+	ret = config_load(a->config_path, &cfg, err, sizeof(err));
+	if (!ret)
+		ret = agent_plan(&cfg, &plan, true, NULL, err, sizeof(err));
+	if (!ret) {
+		ret = nft_ruleset_render(&cfg, &plan, &text);
+		if (ret)
+			snprintf(err, sizeof(err), "cannot render the ruleset: %s", strerror(-ret));
+	}
+	if (!ret && (!a->rendered || strcmp(text, a->rendered) != 0)) {
+		ret = nft_ruleset_install(a->nft, &cfg, &plan, err, sizeof(err));
+		if (!ret)
+			a->st.ruleset_installs++;
+	}
+	if (ret) {
+		a->st.reload_failures++;
+		free(text);
+		log_err("reload refused, the running configuration stays: %s", err);
+		if (out)
+			fprintf(out, "reload refused, the running configuration stays: %s\n", err);
+		return ret;
+	}
+	if (cfg.mark_mask != a->cfg.mark_mask)
+		log_warn("mark-mask changed from 0x%08x to 0x%08x: flows admitted before keep the old bits",
+			 a->cfg.mark_mask, cfg.mark_mask);
+	a->cfg = cfg;
+	a->plan = plan;
+	free(a->rendered);
+	a->rendered = text;
+	loop_timer_set(a->status_timer, a->cfg.status_interval_ms, a->cfg.status_interval_ms);
+	loop_timer_set(a->resync_timer, a->cfg.resync_interval_ms, a->cfg.resync_interval_ms);
+	a->st.reloads++;
+	log_info("configuration %s reloaded", a->config_path);
+	if (out)
+		fprintf(out, "reloaded %s\n", a->config_path);
+	return 0;
+}
+
+static void on_signal(struct loop *l, int signo, void *arg)
+{
+	struct agent *a = arg;
+
+	if (signo == SIGHUP) {
+		reload(a, NULL);
+		return;
+	}
+	log_info("signal %d: shutting down", signo);
+	loop_stop(l);
+}
+
+int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct agent *a;
+	char err[512] = "";
+	unsigned int groups = CT_GROUP_NEW | CT_GROUP_DESTROY;
+	int ret;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return 1;
+	a->cfg = *cfg;
+	a->config_path = opt->config_path;
+	a->foreground = opt->foreground;
+	a->keep_ruleset_opt = opt->keep_ruleset;
+	a->started_ms = loop_now_ms();
+	a->exit_code = 1;
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = loop_create(&a->loop);
+	if (ret)
+		goto out;
+	ret = loop_signals(a->loop, sigs, 3, on_signal, a);
+	if (ret)
+		goto out;
+	/* The control socket first: it is also the lock against a second agent. */
+	ret = ctl_open(&a->ctl, a->loop, a->cfg.socket_path, a->cfg.socket_group, on_ctl, a);
+	if (ret == -EADDRINUSE) {
+		log_err("another flowoffloadd answers on %s; not starting (nothing was changed)",
+			a->cfg.socket_path);
+		goto out;
+	}
+	if (ret) {
+		log_err("control socket %s: %s", a->cfg.socket_path, strerror(-ret));
+		goto out;
+	}
+	ret = agent_plan(&a->cfg, &a->plan, true, NULL, err, sizeof(err));
+	if (ret) {
+		log_err("%s", err);
+		goto out;
+	}
+	{
+		size_t i;
+
+		for (i = 0; i < a->plan.n_sw; i++) {
+			size_t k;
+			bool hw = false;
+
+			for (k = 0; k < a->plan.n_hw; k++)
+				hw |= strcmp(a->plan.hw_devs[k], a->plan.sw_devs[i]) == 0;
+			if (!hw && a->cfg.hw_mode != HW_MODE_OFF &&
+			    !links_is_sw_only(&a->cfg, a->plan.sw_devs[i]))
+				log_notice("flowtable %s: %s lacks hardware offload; using software only",
+					   NFT_TABLE_HW, a->plan.sw_devs[i]);
+		}
+	}
+	ret = flows_create(&a->flows, a->cfg.max_flows);
+	if (ret)
+		goto out_err;
+	ret = nft_ruleset_open(&a->nft);
+	if (ret)
+		goto out_err;
+	ret = nft_ruleset_render(&a->cfg, &a->plan, &a->rendered);
+	if (ret)
+		goto out_err;
+	/* A restarted agent finds its tables in place: replacing them would
+	 * evict every offloaded flow, and those past the window's end would
+	 * never return to the fast path. */
+	if (nft_ruleset_installed(a->nft, &a->cfg, &a->plan) == 1) {
+		log_info("the ruleset in the kernel is already the one to install; keeping it");
+	} else {
+		ret = install_ruleset(a, "startup");
+		if (ret)
+			goto out;
+	}
+	ret = ct_admit_open(&a->adm);
+	if (ret)
+		goto out_err;
+	ret = ct_query_open(&a->q);
+	if (ret)
+		goto out_err;
+	if (a->cfg.udp_require_reply)
+		groups |= CT_GROUP_UPDATE;
+	/* Subscribe before the startup dump: a flow born during the dump is
+	 * then in the socket's queue rather than lost; seeing one twice is
+	 * harmless (upsert). */
+	ret = ct_events_open(&a->ev, groups, a->cfg.event_buffer);
+	if (ret)
+		goto out_err;
+	resync(a, "startup");
+	ret = loop_add_fd(a->loop, ct_events_fd(a->ev), EPOLLIN, on_events, a);
+	if (ret)
+		goto out_err;
+	ret = loop_timer_add(a->loop, a->cfg.status_interval_ms, a->cfg.status_interval_ms,
+			     on_status_timer, a, &a->status_timer);
+	if (!ret)
+		ret = loop_timer_add(a->loop, a->cfg.resync_interval_ms, a->cfg.resync_interval_ms,
+				     on_resync_timer, a, &a->resync_timer);
+	if (!ret)
+		ret = loop_timer_add(a->loop, 0, 0, on_resync_timer, a, &a->resync_soon);
+	if (ret)
+		goto out_err;
+
+	log_info("running: %zu device(s) in software, %zu in hardware; window packets %u..%u; %zu flows from the startup dump",
+		 a->plan.n_sw, a->plan.n_hw, a->cfg.window_from, a->cfg.window_until,
+		 flows_count(a->flows));
+	ret = loop_run(a->loop);
+	a->exit_code = ret ? 1 : 0;
+	if (!a->cfg.keep_ruleset && !a->keep_ruleset_opt) {
+		ret = nft_ruleset_remove(a->nft, err, sizeof(err));
+		if (ret) {
+			log_err("cannot remove the agent's tables: %s", err);
+			a->exit_code = 1;
+		}
+	} else {
+		log_info("leaving the agent's tables in place (keep-ruleset)");
+	}
+	goto out;
+
+out_err:
+	log_err("startup failed: %s", strerror(-ret));
+out:
+	ctl_close(a->ctl);
+	ct_events_close(a->ev);
+	ct_query_close(a->q);
+	ct_admit_close(a->adm);
+	nft_ruleset_close(a->nft);
+	flows_destroy(a->flows);
+	loop_destroy(a->loop);
+	free(a->rendered);
+	ret = a->exit_code;
+	free(a);
+	return ret;
+}

@@ -1,0 +1,124 @@
+/* flowoffloadd: the offload agent's command line: validate the config, print
+ * the ruleset it would install, or run the agent in the foreground or as a daemon. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "config.h"
+#include "log.h"
+#include "nft_ruleset.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: flowoffloadd [-c FILE] [-f] [-v] [--keep-ruleset]\n"
+		"       flowoffloadd [-c FILE] --check-config | --dry-run\n"
+		"  -c, --config FILE   configuration (default %s)\n"
+		"  -f, --foreground    stay in the foreground and log to stderr\n"
+		"  -v, --verbose       log debug messages\n"
+		"      --keep-ruleset  leave the agent's nftables tables in place on exit\n"
+		"      --check-config  validate the configuration and print the ruleset it gives\n"
+		"      --dry-run       resolve devices, probe hardware offload, print the\n"
+		"                      ruleset that would be installed; change nothing\n",
+		CONFIG_DEFAULT_PATH);
+}
+
+/* --check-config needs no kernel: devices come from the config as written
+ * (wildcards and `auto` are resolved against this machine's links). */
+static int print_ruleset(const struct fo_config *cfg, bool probe)
+{
+	struct ruleset_plan plan;
+	char err[512], *text = NULL;
+	int ret;
+
+	ret = agent_plan(cfg, &plan, probe, stderr, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "flowoffloadd: %s\n", err);
+		return 1;
+	}
+	ret = nft_ruleset_render(cfg, &plan, &text);
+	if (ret) {
+		fprintf(stderr, "flowoffloadd: cannot render the ruleset: %s\n", strerror(-ret));
+		return 1;
+	}
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_KEEP = 256, OPT_CHECK, OPT_DRY };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "keep-ruleset", no_argument, NULL, OPT_KEEP },
+		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "dry-run", no_argument, NULL, OPT_DRY },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct agent_options opt = { .config_path = CONFIG_DEFAULT_PATH };
+	bool check = false, dry = false, verbose = false;
+	struct fo_config cfg;
+	char err[512];
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "c:fvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			opt.config_path = optarg;
+			break;
+		case 'f':
+			opt.foreground = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case OPT_KEEP:
+			opt.keep_ruleset = true;
+			break;
+		case OPT_CHECK:
+			check = true;
+			break;
+		case OPT_DRY:
+			dry = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	ret = config_load(opt.config_path, &cfg, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "flowoffloadd: %s\n", err);
+		return 1;
+	}
+	if (check || dry)
+		return print_ruleset(&cfg, dry);
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "flowoffloadd: needs root (CAP_NET_ADMIN) to program nftables and conntrack\n");
+		return 1;
+	}
+	log_init("flowoffloadd", opt.foreground, verbose ? LOG_DEBUG : LOG_INFO);
+	if (!opt.foreground && daemon(0, 0)) {
+		fprintf(stderr, "flowoffloadd: cannot daemonize: %s\n", strerror(errno));
+		return 1;
+	}
+	return agent_run(&opt, &cfg);
+}

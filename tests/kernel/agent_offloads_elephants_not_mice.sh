@@ -1,0 +1,131 @@
+#!/bin/bash
+# Proves flowoffloadd end to end on a traffic mix: elephants (TCP v4/v6, UDP
+# streams) offloaded at packet N; TCP mice and DNS-like exchanges never are.
+. "$(dirname "$0")/lib.sh"
+
+N=12
+M=1000
+ELEPHANTS="ipv4:6001 ipv4:6002 ipv6:6003"
+STREAMS="6201 6202"
+MICE_PORT=6100
+MICE=20
+DNS_PORT=6300
+DNS=20
+
+require_root
+require_tools ip nft conntrack ping jq
+topology_up
+
+agent_config "$TMP/agent.conf" "[offload]" "window-from = $N" "window-until = $M"
+agent_start "$TMP/agent.conf"
+info "agent: $(agentctl status | grep -E 'devices|window' | tr -s ' ' | tr '\n' ' ')"
+nsr nft list table inet flowoffload >/dev/null || fail "the agent installed no table inet flowoffload"
+
+# Slow-path probe after the agent's chain (filter + 20), one counter per port.
+rules=
+for p in 6001 6002 6003 $STREAMS $MICE_PORT $DNS_PORT; do
+	rules="$rules
+		meta l4proto { tcp, udp } ct original proto-dst $p counter comment \"slow-$p\"
+		meta l4proto tcp ct original proto-dst $p tcp flags & (fin | rst) != 0 counter comment \"finrst-$p\""
+done
+nsr nft -f - <<EOF || fail "cannot load the probe table"
+table inet probe {
+	chain forward {
+		type filter hook forward priority filter + 20; policy accept;$rules
+	}
+}
+EOF
+slow() { nft_counter inet probe forward "slow-$1"; }
+
+# Elephants and UDP streams: send, then hold the flow open.
+for e in $ELEPHANTS; do
+	IFS=: read -r fam port <<<"$e"
+	if [ "$fam" = ipv6 ]; then addr=$S6; else addr=$S4; fi
+	nss "$FLOWGEN" server -a "$addr" -p "$port" -t 240 >"$TMP/srv$port" 2>&1 &
+	wait_for 10 grep -q listening "$TMP/srv$port" || fail "server $port did not start"
+	mkfifo "$TMP/ctl$port"
+	nsc "$FLOWGEN" client -a "$addr" -p "$port" -s 4M -w -t 240 <"$TMP/ctl$port" >"$TMP/cli$port" 2>&1 &
+	eval "cpid_$port=\$!"
+	exec {fd}>"$TMP/ctl$port"
+	eval "ctl_$port=$fd"
+done
+for port in $STREAMS; do
+	nss "$FLOWGEN" server -u -a $S4 -p "$port" -i 30 -t 240 >"$TMP/srv$port" 2>&1 &
+	wait_for 10 grep -q listening "$TMP/srv$port" || fail "udp server $port did not start"
+	nsc "$FLOWGEN" client -u -a $S4 -p "$port" -s 1M -t 240 >"$TMP/cli$port" 2>&1 &
+done
+
+# Mice: short TCP request/response connections, fewer than N packets each.
+nss "$FLOWGEN" server -a $S4 -p $MICE_PORT -n $MICE -t 240 >"$TMP/srvmice" 2>&1 &
+mice_srv=$!
+wait_for 10 grep -q listening "$TMP/srvmice" || fail "mice server did not start"
+for i in $(seq $MICE); do
+	nsc "$FLOWGEN" client -a $S4 -p $MICE_PORT -s 1k -t 30 >/dev/null 2>&1 || fail "mouse $i failed"
+done
+wait $mice_srv || fail "mice server failed"
+
+# DNS-like: one datagram each way.
+nss "$FLOWGEN" server -u -e -a $S4 -p $DNS_PORT -i 5 -t 240 >"$TMP/srvdns" 2>&1 &
+wait_for 10 grep -q listening "$TMP/srvdns" || fail "dns server did not start"
+for i in $(seq $DNS); do
+	nsc "$FLOWGEN" client -u -R -a $S4 -p $DNS_PORT -S 64 -s 64 -t 10 >/dev/null 2>&1 ||
+		fail "dns-like exchange $i failed"
+done
+
+for e in $ELEPHANTS; do
+	IFS=: read -r fam port <<<"$e"
+	wait_for 180 grep -q "stage 1 done" "$TMP/cli$port" || fail "elephant $port did not finish: $(cat "$TMP/cli$port")"
+done
+wait_for 60 sh -c "grep -q 'sent' $TMP/cli6201 && grep -q 'sent' $TMP/cli6202" || fail "udp streams did not finish"
+sleep 1	# two status dumps
+
+info "agent flows:"
+agentctl flows | sed 's/^/#   /'
+
+for e in $ELEPHANTS; do
+	IFS=: read -r fam port <<<"$e"
+	check "elephant $fam:$port is offloaded (agent: $(agent_flow_field tcp "$port" state))" \
+		test "$(agent_flow_field tcp "$port" state)" = offloaded
+	check "elephant $fam:$port took at most N+3=$((N + 3)) slow-path packets ($(slow "$port"))" \
+		test "$(slow "$port")" -ge $N -a "$(slow "$port")" -le $((N + 3))
+	check "conntrack shows elephant $port [OFFLOAD]" grep -q OFFLOAD <<<"$(ct_line tcp "$port" "$fam")"
+done
+for port in $STREAMS; do
+	check "udp stream $port is offloaded (agent: $(agent_flow_field udp "$port" state))" \
+		test "$(agent_flow_field udp "$port" state)" = offloaded
+	check "udp stream $port took at most N+3 slow-path packets ($(slow "$port"))" \
+		test "$(slow "$port")" -le $((N + 3))
+done
+tcp_adds=$(nft_counter inet flowoffload forward offload-tcp)
+udp_adds=$(nft_counter inet flowoffload forward offload-udp)
+check "flow add for TCP matched exactly once per elephant and never for a mouse ($tcp_adds)" \
+	test "$tcp_adds" -eq 3
+check "flow add for UDP matched once per stream and never for a DNS-like exchange ($udp_adds)" \
+	test "$udp_adds" -eq 2
+mice_offloaded=$(agentctl flows --json | jq --argjson d $MICE_PORT '[.[] | select(.dport == $d and (.state == "offloaded" or .state == "hw-offloaded"))] | length')
+check "no mouse is in the flowtable ($mice_offloaded)" test "$mice_offloaded" -eq 0
+dns_offloaded=$(agentctl flows --json | jq --argjson d $DNS_PORT '[.[] | select(.dport == $d and .state != "admitted" and .state != "waiting")] | length')
+check "no DNS-like exchange is in the flowtable ($dns_offloaded)" test "$dns_offloaded" -eq 0
+info "mice: $(slow $MICE_PORT) packets, all on the slow path; dns: $(slow $DNS_PORT)"
+
+# Close the elephants: FIN/RST back through the slow path.
+for e in $ELEPHANTS; do
+	IFS=: read -r fam port <<<"$e"
+	eval "fd=\$ctl_$port; cpid=\$cpid_$port"
+	echo go >&"$fd"
+	exec {fd}>&-
+	wait "$cpid" || fail "elephant client $port failed: $(cat "$TMP/cli$port")"
+	check "elephant $port's FIN/RST took the slow path ($(nft_counter inet probe forward "finrst-$port"))" \
+		test "$(nft_counter inet probe forward "finrst-$port")" -ge 1
+done
+check "the agent sees the closed elephants leave the flowtable" wait_for 10 sh -c \
+	"[ \$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK flows --json | jq '[.[] | select(.proto == \"tcp\" and .state == \"offloaded\")] | length') -eq 0 ]"
+
+stats=$(agentctl stats --json)
+info "agent: $(jq -c '{events, admission, process}' <<<"$stats")"
+check "no admission failed" test "$(jq '.admission.errors' <<<"$stats")" -eq 0
+check "the agent saw every flow's NEW event" \
+	test "$(jq '.events.new' <<<"$stats")" -ge $((3 + 2 + MICE + DNS))
+agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
+check "SIGTERM removed the agent's tables" sh -c "! ip netns exec $NS_R nft list table inet flowoffload >/dev/null 2>&1"
+echo "PASS: elephants offloaded at packet $N, mice and DNS never"
