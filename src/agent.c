@@ -177,6 +177,45 @@ static void recount_budget(struct agent *a)
 	flows_foreach(a->flows, count_budget_cb, a);
 }
 
+/* Write our decision into the flow's conntrack mark (masked).  0, or a
+ * negative errno after counting it; the flow is marked gone on ENOENT. */
+static int write_mark(struct agent *a, struct flow *f, enum admit_value v)
+{
+	char err[256] = "";
+	int ret;
+
+	ret = ct_admit_set_mark(a->adm, &f->ct, config_mark_value(&a->cfg, v), a->cfg.mark_mask,
+				err, sizeof(err));
+	if (ret == -ENOENT) {
+		/* The flow ended before we got to it: nothing to do, counted. */
+		a->st.admit_gone++;
+		f->state = FLOW_SKIPPED;
+		f->skip_reason = REASON_STATE;
+		return ret;
+	}
+	if (ret) {
+		a->st.admit_errors++;
+		f->admit_failed = 1;
+		log_warn("conntrack id %u: cannot write the admission mark: %s%s%s", f->ct.id,
+			 strerror(-ret), err[0] ? ": " : "", err);
+		return ret;
+	}
+	f->admit_failed = 0;
+	f->ct.mark = (f->ct.mark & ~a->cfg.mark_mask) | config_mark_value(&a->cfg, v);
+	f->ct.has_mark = true;
+	return 0;
+}
+
+/*
+ * The ruleset offloads every TCP/UDP flow on its packet N unless its mark
+ * says otherwise, and enforces the static policy (protocols, skip ports and
+ * prefixes, UDP reply) itself: none of that waits for us.  Measured: when
+ * the kernel waited for an admission mark from the agent, a loaded router
+ * offloaded an elephant at packet 29 instead of 12.  So the agent writes a
+ * mark only for what the kernel cannot decide: the hardware tier (budget)
+ * and learned skips.  A late mark then costs efficiency (the flow stays in
+ * software, or a mouse takes an entry), never policy.
+ */
 static void decide(struct agent *a, struct flow *f, uint64_t now)
 {
 	struct policy_budget b = {
@@ -188,18 +227,20 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 	};
 	enum admit_value have = admission_of(a, &f->ct);
 	struct policy_decision d;
-	enum admit_value want;
-	char err[256] = "";
-	int ret;
 
-	/* A conntrack that carries our admission already (written by an
-	 * earlier run of the agent) keeps it: re-deciding could move a flow
-	 * between tiers under its feet. */
-	if (have == ADMIT_SW || have == ADMIT_HW) {
+	/* A mark is a decision already taken: by the rule when it offloaded
+	 * the flow (software), or by us, maybe in an earlier run.  Keep it:
+	 * re-deciding could move a flow between tiers under its feet. */
+	if (have != ADMIT_NONE) {
+		a->st.adopted++;
+		if (have == ADMIT_SKIP) {
+			f->state = FLOW_SKIPPED;
+			f->skip_reason = REASON_MICE;
+			return;
+		}
 		f->state = FLOW_ADMITTED;
 		f->tier = have == ADMIT_HW ? TIER_HW : TIER_SW;
 		f->admitted_ms = now;
-		a->st.adopted++;
 		if (f->tier == TIER_HW)
 			a->hw_pending++;
 		return;
@@ -216,35 +257,25 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 	case VERDICT_SKIP:
 		f->state = FLOW_SKIPPED;
 		f->skip_reason = (uint8_t)d.reason;
+		/* Protocol, port, prefix and closing state are enforced by the
+		 * ruleset and the kernel; only a learned verdict needs a mark. */
+		if (d.reason == REASON_MICE || d.reason == REASON_CAPACITY)
+			write_mark(a, f, ADMIT_SKIP);
 		return;
 	case VERDICT_ADMIT_SW:
+		f->state = FLOW_ADMITTED;
+		f->tier = TIER_SW;
+		f->admitted_ms = now;
+		return;
 	case VERDICT_ADMIT_HW:
 		break;
 	}
-	want = d.verdict == VERDICT_ADMIT_HW ? ADMIT_HW : ADMIT_SW;
-	ret = ct_admit_set_mark(a->adm, &f->ct, config_mark_value(&a->cfg, want), a->cfg.mark_mask,
-				err, sizeof(err));
-	if (ret == -ENOENT) {
-		/* The flow ended before we got to it: nothing to do, counted. */
-		a->st.admit_gone++;
-		f->state = FLOW_SKIPPED;
-		f->skip_reason = REASON_STATE;
+	if (write_mark(a, f, ADMIT_HW))
 		return;
-	}
-	if (ret) {
-		a->st.admit_errors++;
-		f->admit_failed = 1;
-		log_warn("conntrack id %u: cannot write the admission mark: %s%s%s", f->ct.id,
-			 strerror(-ret), err[0] ? ": " : "", err);
-		return;
-	}
-	f->admit_failed = 0;
 	f->state = FLOW_ADMITTED;
-	f->tier = want == ADMIT_HW ? TIER_HW : TIER_SW;
+	f->tier = TIER_HW;
 	f->admitted_ms = now;
-	f->ct.mark = (f->ct.mark & ~a->cfg.mark_mask) | config_mark_value(&a->cfg, want);
-	if (f->tier == TIER_HW)
-		a->hw_pending++;
+	a->hw_pending++;
 }
 
 /* Fold the kernel's view of a known flow into our record. */

@@ -10,12 +10,14 @@
 #include <string.h>
 #include <time.h>
 #include <endian.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
@@ -26,6 +28,7 @@
 #include <libnftnl/expr.h>
 #include <libnftnl/flowtable.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
@@ -37,10 +40,19 @@
 #define FLOWTABLE_PRIO NF_IP_PRI_FILTER
 #define CHAIN_PRIO (NF_IP_PRI_FILTER + 10)
 
-/* The largest batch holds 14 messages (two tables of 7) besides begin and
- * end; each stays far below 4 KiB (64 device names are about 1.3 KiB). */
-#define BATCH_MAX_MSGS 32
-#define BATCH_LIMIT (BATCH_MAX_MSGS * 4096)
+/* The largest batch holds 46 messages (two tables of 23: table, delete,
+ * table, flowtable, chain, three sets with their elements, two skip-port,
+ * eight skip-prefix and two offload rules) besides begin and end. */
+#define BATCH_MAX_MSGS 64
+/* The batch buffer keeps room for the largest message beyond its limit,
+ * because libnftnl writes a message before mnl_nlmsg_batch_next can refuse
+ * it.  That is the elements of a set of CONFIG_MAX_LIST IPv6 intervals:
+ * 2 * 64 + 1 elements of at most 48 bytes (nest, flags, key, user data)
+ * after about 100 bytes of headers, table and set names. */
+#define BATCH_MSG_MAX 8192
+#define SETELEM_MSG_MAX (256 + (2 * CONFIG_MAX_LIST + 1) * 48)
+_Static_assert(SETELEM_MSG_MAX <= BATCH_MSG_MAX, "a set's elements may overrun the batch buffer");
+#define BATCH_LIMIT (BATCH_MAX_MSGS * BATCH_MSG_MAX)
 #define SNDBUF_SIZE (1 << 20)
 /* Under emulation (TCG) a flowtable bind can take a while; a kernel that
  * never answers must not hang the agent forever either. */
@@ -54,19 +66,51 @@
 #define TCPF_RST 0x04
 #define TCPF_ACK 0x10
 
+/* nft's datatype ids (nftables src/datatype.h), kept in the set's
+ * NFTA_SET_KEY_TYPE so that `nft list` prints the elements as ports and
+ * addresses; the kernel itself never reads them. */
+#define NFT_TYPE_IPADDR 7
+#define NFT_TYPE_IP6ADDR 8
+#define NFT_TYPE_INET_SERVICE 13
+/* nft's enum byteorder, in the set's NFTNL_UDATA_SET_KEYBYTEORDER. */
+#define NFT_BYTEORDER_BIG_ENDIAN 2
+
+#define KEY_MAX 16
+
 struct nft_ruleset {
 	struct mnl_socket *nl;
 	uint32_t seq;
 };
 
-/* One table of the ruleset: the software or the hardware tier. */
+/* One table of the ruleset: the software or the hardware tier.  A flow
+ * may be added when ct mark & mark_and == mark_eq. */
 struct tier {
 	const char *table;
 	const char (*devs)[CONFIG_IFNAMSIZ];
 	size_t n_devs;
 	bool hw;
-	uint32_t mark;
+	uint32_t mark_and;
+	uint32_t mark_eq;
 	char comment[40];	/* "flowoffload <fingerprint>" */
+};
+
+/* A closed interval of keys in network byte order: what a skip port
+ * range or prefix becomes in an interval set. */
+struct interval {
+	uint8_t lo[KEY_MAX];
+	uint8_t hi[KEY_MAX];
+};
+
+enum skip_kind { SKIP_PORTS, SKIP_4, SKIP_6, SKIP_KINDS };
+
+/* One named interval set of static skip policy, sorted and merged. */
+struct skip_set {
+	const char *name;
+	uint32_t key_type;	/* NFT_TYPE_* */
+	uint32_t key_len;
+	unsigned int per_line;	/* elements on one line of nft's listing */
+	size_t n;
+	struct interval iv[CONFIG_MAX_LIST];
 };
 
 struct batch_msg {
@@ -80,6 +124,7 @@ struct batch {
 	char *buf;
 	struct mnl_nlmsg_batch *b;
 	uint32_t begin_seq;
+	uint32_t set_id;	/* the last set id given out in this batch */
 	size_t n;
 	struct batch_msg msgs[BATCH_MAX_MSGS];
 };
@@ -103,6 +148,8 @@ static bool devs_valid(const char (*devs)[CONFIG_IFNAMSIZ], size_t n)
 	return true;
 }
 
+static int skip_check(const struct fo_config *cfg);
+
 static int plan_check(const struct fo_config *cfg, const struct ruleset_plan *plan)
 {
 	if (!cfg || !plan)
@@ -111,11 +158,11 @@ static int plan_check(const struct fo_config *cfg, const struct ruleset_plan *pl
 	    cfg->window_from > cfg->window_until)
 		return -EINVAL;
 	if (plan->n_sw == 0 || !devs_valid(plan->sw_devs, plan->n_sw) ||
-	    !devs_valid(plan->hw_devs, plan->n_hw))
+	    !devs_valid(plan->hw_devs, plan->n_hw) || skip_check(cfg))
 		return -EINVAL;
-	/* A mask too narrow for the value gives mark 0: the rule would match
-	 * every flow the agent never admitted. */
-	if (!config_mark_value(cfg, ADMIT_SW) || (plan->n_hw && !config_mark_value(cfg, ADMIT_HW)))
+	/* The software rule tests the bit HW and SKIP share; a mask too
+	 * narrow to hold it would test a bit that is not ours. */
+	if (!config_mark_value(cfg, ADMIT_HW))
 		return -EINVAL;
 	return 0;
 }
@@ -127,11 +174,27 @@ static size_t plan_tiers(const struct fo_config *cfg, const struct ruleset_plan 
 {
 	size_t n = 1, i;
 
-	t[0] = (struct tier){ NFT_TABLE_SW, plan->sw_devs, plan->n_sw, false,
-			      config_mark_value(cfg, ADMIT_SW), "" };
+	/* Software: every flow the agent has not sent to hardware or marked
+	 * skip, admitted or not yet seen: a late mark write under load must
+	 * not delay the offload past the window's start.  HW (2) and SKIP
+	 * (3) are the values with the field's second bit set. */
+	t[0] = (struct tier){
+		.table = NFT_TABLE_SW,
+		.devs = plan->sw_devs,
+		.n_devs = plan->n_sw,
+		.mark_and = config_mark_value(cfg, ADMIT_HW) & config_mark_value(cfg, ADMIT_SKIP),
+		.mark_eq = 0,
+	};
+	/* Hardware: only the flows the agent admitted within the NIC's budget. */
 	if (plan->n_hw) {
-		t[1] = (struct tier){ NFT_TABLE_HW, plan->hw_devs, plan->n_hw, true,
-				      config_mark_value(cfg, ADMIT_HW), "" };
+		t[1] = (struct tier){
+			.table = NFT_TABLE_HW,
+			.devs = plan->hw_devs,
+			.n_devs = plan->n_hw,
+			.hw = true,
+			.mark_and = cfg->mark_mask,
+			.mark_eq = config_mark_value(cfg, ADMIT_HW),
+		};
 		n = 2;
 	}
 	for (i = 0; i < n; i++)
@@ -140,28 +203,284 @@ static size_t plan_tiers(const struct fo_config *cfg, const struct ruleset_plan 
 	return n;
 }
 
+/* ---- static skip policy ------------------------------------------------ */
+
+/* The skip-prefix rules: each family's set is looked up with all four
+ * addresses of the conntrack, because under NAT the reply tuple holds the
+ * real server (DNAT) or client (SNAT). */
+static const struct {
+	uint8_t dir;
+	uint32_t key4, key6;
+	const char *dir_name, *addr_name;	/* `ct DIR ip[6] ADDR` */
+} prefix_rules[] = {
+	{ IP_CT_DIR_ORIGINAL, NFT_CT_SRC_IP, NFT_CT_SRC_IP6, "original", "saddr" },
+	{ IP_CT_DIR_ORIGINAL, NFT_CT_DST_IP, NFT_CT_DST_IP6, "original", "daddr" },
+	{ IP_CT_DIR_REPLY, NFT_CT_SRC_IP, NFT_CT_SRC_IP6, "reply", "saddr" },
+	{ IP_CT_DIR_REPLY, NFT_CT_DST_IP, NFT_CT_DST_IP6, "reply", "daddr" },
+};
+
+/* k + 1 in place; false when k was the largest key (it wraps to zero). */
+static bool key_inc(uint8_t *k, uint32_t len)
+{
+	while (len--)
+		if (++k[len])
+			return true;
+	return false;
+}
+
+static bool key_is_zero(const uint8_t *k, uint32_t len)
+{
+	while (len--)
+		if (k[len])
+			return false;
+	return true;
+}
+
+/* Sorted, with overlapping and adjacent intervals merged: nft refuses
+ * overlapping elements in a set without auto-merge ("conflicting
+ * intervals"), and merging the adjacent ones too gives one form however
+ * the operator split a range, so the fingerprint does not depend on it. */
+static void skip_set_normalise(struct skip_set *s)
+{
+	uint8_t next[KEY_MAX];
+	struct interval tmp;
+	size_t i, j, n = 0;
+
+	for (i = 1; i < s->n; i++) {
+		tmp = s->iv[i];
+		for (j = i; j > 0 && memcmp(s->iv[j - 1].lo, tmp.lo, s->key_len) > 0; j--)
+			s->iv[j] = s->iv[j - 1];
+		s->iv[j] = tmp;
+	}
+	for (i = 0; i < s->n; i++) {
+		struct interval *last = n ? &s->iv[n - 1] : NULL;
+
+		if (last) {
+			memcpy(next, last->hi, s->key_len);
+			if (!key_inc(next, s->key_len) ||
+			    memcmp(s->iv[i].lo, next, s->key_len) <= 0) {
+				if (memcmp(s->iv[i].hi, last->hi, s->key_len) > 0)
+					memcpy(last->hi, s->iv[i].hi, s->key_len);
+				continue;
+			}
+		}
+		s->iv[n++] = s->iv[i];
+	}
+	s->n = n;
+}
+
+static void skip_set_build(const struct fo_config *cfg, enum skip_kind kind, struct skip_set *s)
+{
+	/* per_line: how many elements of each type nft lists on one line. */
+	static const struct {
+		const char *name;
+		uint32_t key_type, key_len;
+		unsigned int per_line;
+	} shapes[SKIP_KINDS] = {
+		[SKIP_PORTS] = { "skip_ports", NFT_TYPE_INET_SERVICE, 2, 5 },
+		[SKIP_4] = { "skip4", NFT_TYPE_IPADDR, 4, 2 },
+		[SKIP_6] = { "skip6", NFT_TYPE_IP6ADDR, 16, 1 },
+	};
+	uint8_t family = kind == SKIP_4 ? AF_INET : AF_INET6;
+	struct interval *iv;
+	unsigned int bit;
+	size_t i;
+
+	s->name = shapes[kind].name;
+	s->key_type = shapes[kind].key_type;
+	s->key_len = shapes[kind].key_len;
+	s->per_line = shapes[kind].per_line;
+	s->n = 0;
+	if (kind == SKIP_PORTS) {
+		for (i = 0; i < cfg->n_skip_ports; i++) {
+			iv = &s->iv[s->n++];
+			iv->lo[0] = cfg->skip_ports[i].lo >> 8;
+			iv->lo[1] = cfg->skip_ports[i].lo & 0xff;
+			iv->hi[0] = cfg->skip_ports[i].hi >> 8;
+			iv->hi[1] = cfg->skip_ports[i].hi & 0xff;
+		}
+	} else {
+		for (i = 0; i < cfg->n_skip_prefixes; i++) {
+			const struct prefix *p = &cfg->skip_prefixes[i];
+
+			if (p->family != family)
+				continue;
+			iv = &s->iv[s->n++];
+			memcpy(iv->lo, p->addr, s->key_len);
+			memcpy(iv->hi, p->addr, s->key_len);
+			for (bit = p->len; bit < s->key_len * 8; bit++) {
+				iv->lo[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+				iv->hi[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+			}
+		}
+	}
+	skip_set_normalise(s);
+}
+
+static void skip_sets_build(const struct fo_config *cfg, struct skip_set sets[SKIP_KINDS])
+{
+	int k;
+
+	for (k = 0; k < SKIP_KINDS; k++)
+		skip_set_build(cfg, k, &sets[k]);
+}
+
+static int skip_check(const struct fo_config *cfg)
+{
+	size_t i;
+
+	if (cfg->n_skip_ports > CONFIG_MAX_LIST || cfg->n_skip_prefixes > CONFIG_MAX_LIST)
+		return -EINVAL;
+	for (i = 0; i < cfg->n_skip_ports; i++)
+		if (cfg->skip_ports[i].lo > cfg->skip_ports[i].hi)
+			return -EINVAL;
+	for (i = 0; i < cfg->n_skip_prefixes; i++) {
+		const struct prefix *p = &cfg->skip_prefixes[i];
+
+		if ((p->family != AF_INET || p->len > 32) && (p->family != AF_INET6 || p->len > 128))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /* ---- rendering ------------------------------------------------------- */
+
+/* The prefix length when [lo, hi] is exactly one prefix, else -1. */
+static int interval_prefix(const struct interval *iv, uint32_t len)
+{
+	unsigned int bit, plen = len * 8;
+	bool split = false;
+
+	for (bit = 0; bit < len * 8; bit++) {
+		uint8_t m = 0x80 >> (bit % 8);
+		bool l = iv->lo[bit / 8] & m, h = iv->hi[bit / 8] & m;
+
+		if (!split && l != h) {
+			split = true;
+			plen = bit;
+		}
+		if (split && (l || !h))
+			return -1;
+	}
+	return (int)plen;
+}
+
+static void render_key(FILE *f, const struct skip_set *s, const uint8_t *k)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (s->key_type == NFT_TYPE_INET_SERVICE)
+		fprintf(f, "%u", (unsigned int)(k[0] << 8 | k[1]));
+	else
+		fputs(inet_ntop(s->key_len == 4 ? AF_INET : AF_INET6, k, buf, sizeof(buf)), f);
+}
+
+/* As nft lists an element: a single key, a prefix (addresses only), or a
+ * range. */
+static void render_interval(FILE *f, const struct skip_set *s, const struct interval *iv)
+{
+	int plen = interval_prefix(iv, s->key_len);
+
+	render_key(f, s, iv->lo);
+	if (plen == (int)s->key_len * 8)
+		return;
+	if (plen >= 0 && s->key_type != NFT_TYPE_INET_SERVICE) {
+		fprintf(f, "/%d", plen);
+		return;
+	}
+	fputc('-', f);
+	render_key(f, s, iv->hi);
+}
+
+static void render_set(FILE *f, const struct skip_set *s)
+{
+	static const char *const types[] = {
+		[NFT_TYPE_IPADDR] = "ipv4_addr",
+		[NFT_TYPE_IP6ADDR] = "ipv6_addr",
+		[NFT_TYPE_INET_SERVICE] = "inet_service",
+	};
+	unsigned int count = 0;
+	size_t i;
+
+	fprintf(f, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\telements = { ", s->name,
+		types[s->key_type]);
+	for (i = 0; i < s->n; i++) {
+		if (i)
+			fputs(++count < s->per_line ? ", " : ",\n\t\t\t     ", f);
+		if (count >= s->per_line)
+			count = 0;
+		render_interval(f, s, &s->iv[i]);
+	}
+	fputs(" }\n\t}\n\n", f);
+}
+
+static void render_skip_rules(FILE *f, const struct fo_config *cfg,
+			      const struct skip_set sets[SKIP_KINDS])
+{
+	size_t i;
+	int k;
+
+	/* nft needs the protocol for ct proto-dst: one rule per protocol
+	 * rather than `meta l4proto { tcp, udp }`, which would take an
+	 * anonymous set. */
+	if (sets[SKIP_PORTS].n && cfg->proto_tcp)
+		fputs("\t\tmeta l4proto tcp ct original proto-dst @skip_ports counter return comment \"skip-port\"\n",
+		      f);
+	if (sets[SKIP_PORTS].n && cfg->proto_udp)
+		fputs("\t\tmeta l4proto udp ct original proto-dst @skip_ports counter return comment \"skip-port\"\n",
+		      f);
+	for (k = SKIP_4; k <= SKIP_6; k++) {
+		if (!sets[k].n)
+			continue;
+		for (i = 0; i < sizeof(prefix_rules) / sizeof(prefix_rules[0]); i++)
+			fprintf(f, "\t\tct %s %s %s @%s counter return comment \"skip-prefix\"\n",
+				prefix_rules[i].dir_name, k == SKIP_4 ? "ip" : "ip6",
+				prefix_rules[i].addr_name, sets[k].name);
+	}
+}
+
+/* The software rule marks what it offloads (value ADMIT_SW): no event
+ * fires when a flow enters the flowtable, and a dump filtered on this mark
+ * finds exactly the flows the rule took.  The hardware tier's flows carry
+ * the agent's mark already. */
+static void render_mark_set(FILE *f, const struct fo_config *cfg, const struct tier *t)
+{
+	if (!t->hw)
+		fprintf(f, " ct mark set ct mark | 0x%08x", config_mark_value(cfg, ADMIT_SW));
+}
 
 static void render_rule(FILE *f, const struct fo_config *cfg, const struct tier *t, int proto)
 {
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct packets >= %u ct packets <= %u",
-		cfg->mark_mask, t->mark, cfg->window_from, cfg->window_until);
+		t->mark_and, t->mark_eq, cfg->window_from, cfg->window_until);
 	if (proto == IPPROTO_TCP) {
 		fputs(" meta l4proto tcp", f);
 		if (cfg->tcp_ack_only)
 			fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
-		fputs(" counter flow add @" NFT_FLOWTABLE " comment \"offload-tcp\"\n", f);
+		fputs(" counter", f);
+		render_mark_set(f, cfg, t);
+		fputs(" flow add @" NFT_FLOWTABLE " comment \"offload-tcp\"\n", f);
 	} else {
-		fputs(" meta l4proto udp counter flow add @" NFT_FLOWTABLE
-		      " comment \"offload-udp\"\n",
-		      f);
+		fputs(" meta l4proto udp", f);
+		if (cfg->udp_require_reply)
+			fputs(" ct status & seen-reply == seen-reply", f);
+		fputs(" counter", f);
+		render_mark_set(f, cfg, t);
+		fputs(" flow add @" NFT_FLOWTABLE " comment \"offload-udp\"\n", f);
 	}
 }
 
 static void render_body(FILE *f, const struct fo_config *cfg, const struct tier *t)
 {
+	struct skip_set sets[SKIP_KINDS];
 	size_t i;
+	int k;
 
+	/* In nft's listing order: sets, flowtable, chain. */
+	skip_sets_build(cfg, sets);
+	for (k = 0; k < SKIP_KINDS; k++)
+		if (sets[k].n)
+			render_set(f, &sets[k]);
 	fputs("\tflowtable " NFT_FLOWTABLE " {\n", f);
 	fputs("\t\thook ingress priority filter\n\t\tdevices = { ", f);
 	/* Quoted: a device may be named like an nft keyword ("vlan", "ip6"). */
@@ -174,6 +493,7 @@ static void render_body(FILE *f, const struct fo_config *cfg, const struct tier 
 	fputs("\tchain " NFT_CHAIN " {\n"
 	      "\t\ttype filter hook forward priority filter + 10; policy accept;\n",
 	      f);
+	render_skip_rules(f, cfg, sets);
 	if (cfg->proto_tcp)
 		render_rule(f, cfg, t, IPPROTO_TCP);
 	if (cfg->proto_udp)
@@ -346,14 +666,30 @@ static struct nftnl_expr *expr_new(struct nftnl_rule *r, const char *name)
 	return e;
 }
 
-static bool expr_ct(struct nftnl_rule *r, uint32_t key)
+static struct nftnl_expr *expr_ct_new(struct nftnl_rule *r, uint32_t key)
 {
 	struct nftnl_expr *e = expr_new(r, "ct");
 
 	if (!e)
-		return false;
+		return NULL;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	return e;
+}
+
+static bool expr_ct(struct nftnl_rule *r, uint32_t key)
+{
+	return expr_ct_new(r, key) != NULL;
+}
+
+/* A key of one direction's tuple: `ct original ...`, `ct reply ...`. */
+static bool expr_ct_dir(struct nftnl_rule *r, uint32_t key, uint8_t dir)
+{
+	struct nftnl_expr *e = expr_ct_new(r, key);
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u8(e, NFTNL_EXPR_CT_DIR, dir);
 	return true;
 }
 
@@ -395,6 +731,33 @@ static bool expr_and(struct nftnl_rule *r, const void *mask, uint32_t len)
 	       nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len) == 0;
 }
 
+/* `ct mark set ct mark | bits`: nft loads the mark, computes
+ * (mark & ~bits) ^ bits and stores it back. */
+static bool expr_mark_or(struct nftnl_rule *r, uint32_t bits)
+{
+	uint32_t mask = ~bits;
+	struct nftnl_expr *e;
+
+	if (!expr_ct(r, NFT_CT_MARK))
+		return false;
+	e = expr_new(r, "bitwise");
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_OP, NFT_BITWISE_BOOL);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
+	if (nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask)) ||
+	    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &bits, sizeof(bits)))
+		return false;
+	e = expr_new(r, "ct");
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+	return true;
+}
+
 /* `ct packets >= N`: the counter is a host-order u64, and cmp compares
  * bytes (memcmp), so nft turns it big-endian first; so do we, which also
  * makes `nft list` print the same rule. */
@@ -431,6 +794,45 @@ static bool expr_tcp_flags_ack_only(struct nftnl_rule *r)
 	return expr_and(r, &mask, 1) && expr_cmp(r, NFT_CMP_EQ, &ack, 1);
 }
 
+/* `@set`: the set by name and by its id in this batch, as nft sends it. */
+static bool expr_lookup(struct nftnl_rule *r, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = expr_new(r, "lookup");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	return nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set) == 0;
+}
+
+/* `return`: the packet leaves our chain as with its policy accept; the
+ * user's own chains still decide its fate. */
+static bool expr_return(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e = expr_new(r, "immediate");
+
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_RETURN);
+	return true;
+}
+
+static bool expr_l4proto(struct nftnl_rule *r, uint8_t proto)
+{
+	return expr_meta(r, NFT_META_L4PROTO) && expr_cmp(r, NFT_CMP_EQ, &proto, 1);
+}
+
+/* `ct status & seen-reply == seen-reply`; the status is host order. */
+static bool expr_ct_seen_reply(struct nftnl_rule *r)
+{
+	uint32_t bit = IPS_SEEN_REPLY;
+
+	return expr_ct(r, NFT_CT_STATUS) && expr_and(r, &bit, sizeof(bit)) &&
+	       expr_cmp(r, NFT_CMP_EQ, &bit, sizeof(bit));
+}
+
 static bool rule_comment(struct nftnl_rule *r, const char *comment)
 {
 	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
@@ -445,41 +847,157 @@ static bool rule_comment(struct nftnl_rule *r, const char *comment)
 	return ok;
 }
 
-static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct tier *t,
-				     uint8_t proto)
+static struct nftnl_rule *rule_new(const char *table)
 {
-	const char *comment = proto == IPPROTO_TCP ? "offload-tcp" : "offload-udp";
-	uint32_t mask = cfg->mark_mask, mark = t->mark;
-	struct nftnl_expr *e;
-	struct nftnl_rule *r;
-	bool ok;
+	struct nftnl_rule *r = nftnl_rule_alloc();
 
-	r = nftnl_rule_alloc();
 	if (!r)
 		return NULL;
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	ok = nftnl_rule_set_str(r, NFTNL_RULE_TABLE, t->table) == 0 &&
-	     nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, NFT_CHAIN) == 0;
-
-	/* The conntrack mark is a host-order u32 in the register. */
-	ok = ok && expr_ct(r, NFT_CT_MARK) && expr_and(r, &mask, sizeof(mask)) &&
-	     expr_cmp(r, NFT_CMP_EQ, &mark, sizeof(mark));
-	ok = ok && expr_ct_packets(r, NFT_CMP_GTE, cfg->window_from) &&
-	     expr_ct_packets(r, NFT_CMP_LTE, cfg->window_until);
-	ok = ok && expr_meta(r, NFT_META_L4PROTO) && expr_cmp(r, NFT_CMP_EQ, &proto, 1);
-	if (ok && proto == IPPROTO_TCP && cfg->tcp_ack_only)
-		ok = expr_tcp_flags_ack_only(r);
-	ok = ok && expr_new(r, "counter");
-	if (ok) {
-		e = expr_new(r, "flow_offload");
-		ok = e && nftnl_expr_set_str(e, NFTNL_EXPR_FLOW_TABLE_NAME, NFT_FLOWTABLE) == 0;
-	}
-	ok = ok && rule_comment(r, comment);
-	if (!ok) {
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table) < 0 ||
+	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, NFT_CHAIN) < 0) {
 		nftnl_rule_free(r);
 		return NULL;
 	}
 	return r;
+}
+
+/* The rule, or NULL (and the rule freed) when any step failed. */
+static struct nftnl_rule *rule_finish(struct nftnl_rule *r, bool ok, const char *comment)
+{
+	if (ok && rule_comment(r, comment))
+		return r;
+	nftnl_rule_free(r);
+	return NULL;
+}
+
+static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct tier *t,
+				     uint8_t proto)
+{
+	uint32_t mask = t->mark_and, mark = t->mark_eq;
+	struct nftnl_expr *e;
+	struct nftnl_rule *r;
+	bool ok;
+
+	r = rule_new(t->table);
+	if (!r)
+		return NULL;
+	/* The conntrack mark is a host-order u32 in the register. */
+	ok = expr_ct(r, NFT_CT_MARK) && expr_and(r, &mask, sizeof(mask)) &&
+	     expr_cmp(r, NFT_CMP_EQ, &mark, sizeof(mark));
+	ok = ok && expr_ct_packets(r, NFT_CMP_GTE, cfg->window_from) &&
+	     expr_ct_packets(r, NFT_CMP_LTE, cfg->window_until);
+	ok = ok && expr_l4proto(r, proto);
+	if (ok && proto == IPPROTO_TCP && cfg->tcp_ack_only)
+		ok = expr_tcp_flags_ack_only(r);
+	if (ok && proto == IPPROTO_UDP && cfg->udp_require_reply)
+		ok = expr_ct_seen_reply(r);
+	ok = ok && expr_new(r, "counter");
+	if (ok && !t->hw)
+		ok = expr_mark_or(r, config_mark_value(cfg, ADMIT_SW));
+	if (ok) {
+		e = expr_new(r, "flow_offload");
+		ok = e && nftnl_expr_set_str(e, NFTNL_EXPR_FLOW_TABLE_NAME, NFT_FLOWTABLE) == 0;
+	}
+	return rule_finish(r, ok, proto == IPPROTO_TCP ? "offload-tcp" : "offload-udp");
+}
+
+/* `meta l4proto P ct original proto-dst @skip_ports counter return`, or
+ * with proto 0 `ct DIR ip[6] ADDR @skipN counter return`. */
+static struct nftnl_rule *skip_rule_build(const struct tier *t, uint8_t proto, uint32_t key,
+					  uint8_t dir, const char *set, uint32_t set_id)
+{
+	struct nftnl_rule *r = rule_new(t->table);
+	bool ok;
+
+	if (!r)
+		return NULL;
+	ok = !proto || expr_l4proto(r, proto);
+	ok = ok && expr_ct_dir(r, key, dir) && expr_lookup(r, set, set_id) &&
+	     expr_new(r, "counter") && expr_return(r);
+	return rule_finish(r, ok, proto ? "skip-port" : "skip-prefix");
+}
+
+static struct nftnl_set *set_build(const char *table, const struct skip_set *s, uint32_t id)
+{
+	struct nftnl_set *set = nftnl_set_alloc();
+	struct nftnl_udata_buf *ud;
+	bool ok;
+
+	if (!set)
+		return NULL;
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_u32(set, NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+	nftnl_set_set_u32(set, NFTNL_SET_KEY_TYPE, s->key_type);
+	nftnl_set_set_u32(set, NFTNL_SET_KEY_LEN, s->key_len);
+	nftnl_set_set_u32(set, NFTNL_SET_ID, id);
+	/* The key's byte order, which nft keeps in the set's user data for
+	 * its own listing: the same bytes as nft sends. */
+	ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	ok = ud && nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_BIG_ENDIAN) &&
+	     nftnl_set_set_data(set, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+				nftnl_udata_buf_len(ud)) == 0;
+	nftnl_udata_buf_free(ud);
+	if (!ok || nftnl_set_set_str(set, NFTNL_SET_TABLE, table) < 0 ||
+	    nftnl_set_set_str(set, NFTNL_SET_NAME, s->name) < 0) {
+		nftnl_set_free(set);
+		return NULL;
+	}
+	return set;
+}
+
+/* One element of an interval set; the set owns it at once. */
+static bool set_elem_add(struct nftnl_set *set, const uint8_t *key, uint32_t len, bool end,
+			 bool to_max)
+{
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	struct nftnl_udata_buf *ud;
+	bool ok;
+
+	if (!e)
+		return false;
+	nftnl_set_elem_add(set, e);
+	if (end)
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+	if (nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len) < 0)
+		return false;
+	if (!to_max)
+		return true;
+	/* Only for nft: an interval running to the largest key has no end
+	 * element, and this flag tells `nft list` it is not a lone key. */
+	ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	ok = ud && nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_ELEM_FLAGS,
+				       NFTNL_SET_ELEM_F_INTERVAL_OPEN) &&
+	     nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(ud),
+				nftnl_udata_buf_len(ud)) == 0;
+	nftnl_udata_buf_free(ud);
+	return ok;
+}
+
+/* The kernel's interval sets hold starts and ends (end = last + 1, flagged
+ * INTERVAL_END); nft also opens with an end at key 0 unless the first
+ * interval starts there, and gives an interval running to the largest key
+ * no end.  The same elements as nft keeps render == install true to the
+ * byte (`nft --debug=netlink list` shows them). */
+static bool set_elems_build(struct nftnl_set *set, const struct skip_set *s)
+{
+	uint8_t end[KEY_MAX];
+	bool to_max;
+	size_t i;
+
+	if (s->n && !key_is_zero(s->iv[0].lo, s->key_len)) {
+		memset(end, 0, sizeof(end));
+		if (!set_elem_add(set, end, s->key_len, true, false))
+			return false;
+	}
+	for (i = 0; i < s->n; i++) {
+		memcpy(end, s->iv[i].hi, s->key_len);
+		to_max = !key_inc(end, s->key_len);
+		if (!set_elem_add(set, s->iv[i].lo, s->key_len, false, to_max) ||
+		    (!to_max && !set_elem_add(set, end, s->key_len, true, false)))
+			return false;
+	}
+	return true;
 }
 
 /* ---- batches ---------------------------------------------------------- */
@@ -488,7 +1006,7 @@ static int batch_init(struct nft_ruleset *r, struct batch *b)
 {
 	memset(b, 0, sizeof(*b));
 	/* mnl_nlmsg_batch needs room for one message beyond its limit. */
-	b->buf = malloc(BATCH_LIMIT + MNL_SOCKET_BUFFER_SIZE);
+	b->buf = malloc(BATCH_LIMIT + BATCH_MSG_MAX);
 	if (!b->buf)
 		return -ENOMEM;
 	b->b = mnl_nlmsg_batch_start(b->buf, BATCH_LIMIT);
@@ -611,17 +1129,16 @@ static int batch_chain(struct nft_ruleset *r, struct batch *b, const char *table
 	return batch_commit_msg(b);
 }
 
-static int batch_rule(struct nft_ruleset *r, struct batch *b, const struct fo_config *cfg,
-		      const struct tier *t, uint8_t proto)
+/* Takes the rule (NULL: building it failed) and frees it. */
+static int batch_rule(struct nft_ruleset *r, struct batch *b, struct nftnl_rule *rule,
+		      const char *table, const char *comment)
 {
-	struct nftnl_rule *rule = rule_build(cfg, t, proto);
 	struct nlmsghdr *nlh;
 
 	if (!rule)
 		return -ENOMEM;
 	nlh = batch_msg(r, b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-			"rule inet %s " NFT_CHAIN " (offload-%s)", t->table,
-			proto == IPPROTO_TCP ? "tcp" : "udp");
+			"rule inet %s " NFT_CHAIN " (%s)", table, comment);
 	if (!nlh) {
 		nftnl_rule_free(rule);
 		return -EMSGSIZE;
@@ -629,6 +1146,77 @@ static int batch_rule(struct nft_ruleset *r, struct batch *b, const struct fo_co
 	nftnl_rule_nlmsg_build_payload(nlh, rule);
 	nftnl_rule_free(rule);
 	return batch_commit_msg(b);
+}
+
+/* The set and, in a second message, its elements. */
+static int batch_set(struct nft_ruleset *r, struct batch *b, const char *table,
+		     const struct skip_set *s, uint32_t id)
+{
+	struct nftnl_set *set = set_build(table, s, id);
+	struct nlmsghdr *nlh;
+	int ret = -EMSGSIZE;
+
+	if (!set)
+		return -ENOMEM;
+	nlh = batch_msg(r, b, NFT_MSG_NEWSET, NLM_F_CREATE, "set inet %s %s", table, s->name);
+	if (!nlh)
+		goto out;
+	nftnl_set_nlmsg_build_payload(nlh, set);
+	ret = batch_commit_msg(b);
+	if (ret)
+		goto out;
+	ret = -ENOMEM;
+	if (!set_elems_build(set, s))
+		goto out;
+	ret = -EMSGSIZE;
+	nlh = batch_msg(r, b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, "elements of set inet %s %s",
+			table, s->name);
+	if (!nlh)
+		goto out;
+	nftnl_set_elems_nlmsg_build_payload(nlh, set);
+	ret = batch_commit_msg(b);
+out:
+	nftnl_set_free(set);
+	return ret;
+}
+
+static int batch_skip(struct nft_ruleset *r, struct batch *b, const struct fo_config *cfg,
+		      const struct tier *t)
+{
+	struct skip_set sets[SKIP_KINDS];
+	uint32_t ids[SKIP_KINDS] = { 0 };
+	size_t i;
+	int k, ret = 0;
+
+	skip_sets_build(cfg, sets);
+	for (k = 0; k < SKIP_KINDS && !ret; k++) {
+		if (!sets[k].n)
+			continue;
+		ids[k] = ++b->set_id;
+		ret = batch_set(r, b, t->table, &sets[k], ids[k]);
+	}
+	if (!ret && sets[SKIP_PORTS].n && cfg->proto_tcp)
+		ret = batch_rule(r, b,
+				 skip_rule_build(t, IPPROTO_TCP, NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL,
+						 sets[SKIP_PORTS].name, ids[SKIP_PORTS]),
+				 t->table, "skip-port");
+	if (!ret && sets[SKIP_PORTS].n && cfg->proto_udp)
+		ret = batch_rule(r, b,
+				 skip_rule_build(t, IPPROTO_UDP, NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL,
+						 sets[SKIP_PORTS].name, ids[SKIP_PORTS]),
+				 t->table, "skip-port");
+	for (k = SKIP_4; k <= SKIP_6 && !ret; k++) {
+		if (!sets[k].n)
+			continue;
+		for (i = 0; i < sizeof(prefix_rules) / sizeof(prefix_rules[0]) && !ret; i++)
+			ret = batch_rule(r, b,
+					 skip_rule_build(t, 0,
+							 k == SKIP_4 ? prefix_rules[i].key4
+								     : prefix_rules[i].key6,
+							 prefix_rules[i].dir, sets[k].name, ids[k]),
+					 t->table, "skip-prefix");
+	}
+	return ret;
 }
 
 static int batch_tier(struct nft_ruleset *r, struct batch *b, const struct fo_config *cfg,
@@ -644,10 +1232,14 @@ static int batch_tier(struct nft_ruleset *r, struct batch *b, const struct fo_co
 		ret = batch_flowtable(r, b, t->table, t->devs, t->n_devs, flags);
 	if (!ret)
 		ret = batch_chain(r, b, t->table);
+	/* Sets and the rules that look them up before the offload rules: a
+	 * skipped flow must return before any flow add sees it. */
+	if (!ret)
+		ret = batch_skip(r, b, cfg, t);
 	if (!ret && cfg->proto_tcp)
-		ret = batch_rule(r, b, cfg, t, IPPROTO_TCP);
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP), t->table, "offload-tcp");
 	if (!ret && cfg->proto_udp)
-		ret = batch_rule(r, b, cfg, t, IPPROTO_UDP);
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP), t->table, "offload-udp");
 	return ret;
 }
 

@@ -1,5 +1,6 @@
 /* ruleset_tool: drives nft_ruleset from the command line for the kernel
  * tests: install, remove, probe, render and check the agent's tables. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@ static void usage(FILE *f)
 	      "                                 3 when it lacks hardware offload\n"
 	      "options (defaults from config_defaults):\n"
 	      "  --from N  --until M  --mask HEX  --proto tcp,udp|tcp|udp  --ack-only yes|no\n"
+	      "  --udp-require-reply yes|no\n"
+	      "  --skip-ports PORTS        e.g. 53,5060-5061\n"
+	      "  --skip-prefixes PREFIXES  e.g. 198.18.5.0/24,2001:db8:5::/48\n"
 	      "DEVS is a comma-separated list of device names.\n",
 	      f);
 }
@@ -46,6 +50,79 @@ static int parse_devs(const char *arg, char (*devs)[CONFIG_IFNAMSIZ], size_t *n)
 	return 0;
 }
 
+static int parse_yes_no(const char *arg, bool *out)
+{
+	if (strcmp(arg, "yes") && strcmp(arg, "no"))
+		return -EINVAL;
+	*out = !strcmp(arg, "yes");
+	return 0;
+}
+
+/* "53,5060-5061": the [skip] ports of the config file, without its
+ * diagnostics; overlaps are left for nft_ruleset to merge. */
+static int parse_ports(const char *arg, struct fo_config *cfg)
+{
+	char buf[1024], *tok, *save = NULL, *dash;
+	uint64_t lo, hi;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -E2BIG;
+	strcpy(buf, arg);
+	cfg->n_skip_ports = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		dash = strchr(tok, '-');
+		if (dash)
+			*dash = '\0';
+		if (units_parse_uint(tok, 1, 65535, &lo))
+			return -EINVAL;
+		hi = lo;
+		if (dash && units_parse_uint(dash + 1, 1, 65535, &hi))
+			return -EINVAL;
+		if (lo > hi || cfg->n_skip_ports == CONFIG_MAX_LIST)
+			return -EINVAL;
+		cfg->skip_ports[cfg->n_skip_ports].lo = (uint16_t)lo;
+		cfg->skip_ports[cfg->n_skip_ports].hi = (uint16_t)hi;
+		cfg->n_skip_ports++;
+	}
+	return 0;
+}
+
+/* "198.18.5.0/24,2001:db8:5::/48"; host bits must be zero, as the
+ * config file demands. */
+static int parse_prefixes(const char *arg, struct fo_config *cfg)
+{
+	char buf[4096], *tok, *save = NULL, *slash;
+	struct prefix *p;
+	unsigned int bits, bit;
+	uint64_t len;
+
+	if (strlen(arg) >= sizeof(buf))
+		return -E2BIG;
+	strcpy(buf, arg);
+	cfg->n_skip_prefixes = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (cfg->n_skip_prefixes == CONFIG_MAX_LIST)
+			return -E2BIG;
+		p = &cfg->skip_prefixes[cfg->n_skip_prefixes++];
+		memset(p, 0, sizeof(*p));
+		slash = strchr(tok, '/');
+		if (slash)
+			*slash = '\0';
+		p->family = strchr(tok, ':') ? AF_INET6 : AF_INET;
+		bits = p->family == AF_INET ? 32 : 128;
+		if (inet_pton(p->family, tok, p->addr) != 1)
+			return -EINVAL;
+		len = bits;
+		if (slash && units_parse_uint(slash + 1, 0, bits, &len))
+			return -EINVAL;
+		p->len = (uint8_t)len;
+		for (bit = p->len; bit < bits; bit++)
+			if (p->addr[bit / 8] & (0x80 >> (bit % 8)))
+				return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct fo_config *cfg, struct ruleset_plan *plan)
 {
 	static const struct option opts[] = {
@@ -56,6 +133,9 @@ static int parse_opts(int argc, char **argv, struct fo_config *cfg, struct rules
 		{ "mask", required_argument, NULL, 'm' },
 		{ "proto", required_argument, NULL, 'p' },
 		{ "ack-only", required_argument, NULL, 'a' },
+		{ "udp-require-reply", required_argument, NULL, 'r' },
+		{ "skip-ports", required_argument, NULL, 'P' },
+		{ "skip-prefixes", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -90,9 +170,20 @@ static int parse_opts(int argc, char **argv, struct fo_config *cfg, struct rules
 			cfg->proto_udp = strstr(optarg, "udp") != NULL;
 			break;
 		case 'a':
-			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
+			if (parse_yes_no(optarg, &cfg->tcp_ack_only))
 				return -EINVAL;
-			cfg->tcp_ack_only = !strcmp(optarg, "yes");
+			break;
+		case 'r':
+			if (parse_yes_no(optarg, &cfg->udp_require_reply))
+				return -EINVAL;
+			break;
+		case 'P':
+			if (parse_ports(optarg, cfg))
+				return -EINVAL;
+			break;
+		case 'X':
+			if (parse_prefixes(optarg, cfg))
+				return -EINVAL;
 			break;
 		default:
 			return -EINVAL;

@@ -1,7 +1,9 @@
 /* Unit tests for nft_ruleset_render: the exact nft text for each shape of
  * config and plan, and the plans it must refuse. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +24,37 @@ static void plan_set(struct ruleset_plan *p, const char *sw0, const char *sw1, c
 		strcpy(p->sw_devs[p->n_sw++], sw1);
 	if (hw0)
 		strcpy(p->hw_devs[p->n_hw++], hw0);
+}
+
+static struct prefix prefix4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t len)
+{
+	struct prefix p = { .family = AF_INET, .len = len, .addr = { a, b, c, d } };
+
+	return p;
+}
+
+/* hi32:mid16::lo16/len: enough for the documentation range 2001:db8::/32. */
+static struct prefix prefix6(uint32_t hi32, uint16_t mid16, uint8_t len)
+{
+	struct prefix p = { .family = AF_INET6, .len = len };
+
+	p.addr[0] = hi32 >> 24;
+	p.addr[1] = (hi32 >> 16) & 0xff;
+	p.addr[2] = (hi32 >> 8) & 0xff;
+	p.addr[3] = hi32 & 0xff;
+	p.addr[4] = mid16 >> 8;
+	p.addr[5] = mid16 & 0xff;
+	return p;
+}
+
+static void add_port(struct fo_config *cfg, uint16_t lo, uint16_t hi)
+{
+	cfg->skip_ports[cfg->n_skip_ports++] = (struct port_range){ lo, hi };
+}
+
+static void add_prefix(struct fo_config *cfg, struct prefix p)
+{
+	cfg->skip_prefixes[cfg->n_skip_prefixes++] = p;
 }
 
 static void strip_fingerprints(char *out);
@@ -105,6 +138,33 @@ static void test_fingerprint(void **state)
 	plan_set(&plan2, "lan0", "wan0", "lan0");
 	assert_string_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
 			    fingerprint_of(&cfg, &plan2, "flowoffload", b));
+	cfg2 = cfg;
+	cfg2.udp_require_reply = true;
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+				fingerprint_of(&cfg2, &plan, "flowoffload", b));
+	/* The skip sets are part of both tables. */
+	cfg2 = cfg;
+	add_port(&cfg2, 53, 53);
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+				fingerprint_of(&cfg2, &plan, "flowoffload", b));
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload_hw", a),
+				fingerprint_of(&cfg2, &plan, "flowoffload_hw", b));
+	cfg = cfg2;
+	add_port(&cfg2, 5060, 5061);
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+				fingerprint_of(&cfg2, &plan, "flowoffload", b));
+	cfg2 = cfg;
+	add_prefix(&cfg2, prefix4(198, 18, 5, 0, 24));
+	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+				fingerprint_of(&cfg2, &plan, "flowoffload", b));
+	/* The same ports spelled otherwise are the same tables. */
+	config_defaults(&cfg);
+	config_defaults(&cfg2);
+	add_port(&cfg, 53, 54);
+	add_port(&cfg2, 54, 54);
+	add_port(&cfg2, 53, 53);
+	assert_string_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
+			    fingerprint_of(&cfg2, &plan, "flowoffload", b));
 }
 
 static void test_sw_only_defaults(void **state)
@@ -127,8 +187,8 @@ static void test_sw_only_defaults(void **state)
 		      "\n"
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
-		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"offload-tcp\"\n"
-		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -153,8 +213,8 @@ static void test_sw_and_hw(void **state)
 		      "\n"
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
-		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"offload-tcp\"\n"
-		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
@@ -196,7 +256,7 @@ static void test_udp_only(void **state)
 		      "\n"
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
-		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -223,12 +283,14 @@ static void test_tcp_without_ack_only(void **state)
 		      "\n"
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
-		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp counter flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
 
-/* The mark unit is the mask's lowest bit; the window goes in verbatim. */
+/* The mark unit is the mask's lowest bit: software tests the unit's
+ * second bit (set by HW and SKIP), hardware the whole field; the window
+ * goes in verbatim. */
 static void test_mask_and_window(void **state)
 {
 	struct ruleset_plan plan;
@@ -253,7 +315,7 @@ static void test_mask_and_window(void **state)
 		      "\n"
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
-		      "\t\tct mark & 0x000000f0 == 0x00000010 ct packets >= 3 ct packets <= 50 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x00000020 == 0x00000000 ct packets >= 3 ct packets <= 50 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x00000010 flow add @ft comment \"offload-tcp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
@@ -288,9 +350,235 @@ static void test_high_mask_single_packet(void **state)
 	plan_set(&plan, "lan0", NULL, "lan0");
 	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
 	assert_non_null(strstr(out, "table inet flowoffload {\n"));
-	assert_non_null(strstr(out, "ct mark & 0xc0000000 == 0x40000000 ct packets >= 7 ct packets <= 7 meta l4proto tcp"));
+	assert_non_null(strstr(out, "ct mark & 0x80000000 == 0x00000000 ct packets >= 7 ct packets <= 7 meta l4proto tcp"));
 	assert_non_null(strstr(out, "ct mark & 0xc0000000 == 0x80000000 ct packets >= 7 ct packets <= 7 meta l4proto udp"));
 	free(out);
+}
+
+/* A single port and a range; both protocols get a skip-port rule, both
+ * tiers the set and the rules. */
+static void test_skip_ports(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	add_port(&cfg, 5060, 5061);
+	add_port(&cfg, 53, 53);
+	plan_set(&plan, "lan0", NULL, "lan0");
+	expect_render(&cfg, &plan,
+		      "table inet flowoffload\n"
+		      "delete table inet flowoffload\n"
+		      "table inet flowoffload {\n"
+		      "\tset skip_ports {\n"
+		      "\t\ttype inet_service\n"
+		      "\t\tflags interval\n"
+		      "\t\telements = { 53, 5060-5061 }\n"
+		      "\t}\n"
+		      "\n"
+		      "\tflowtable ft {\n"
+		      "\t\thook ingress priority filter\n"
+		      "\t\tdevices = { \"lan0\" }\n"
+		      "\t\tcounter\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain forward {\n"
+		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
+		      "\t\tmeta l4proto tcp ct original proto-dst @skip_ports counter return comment \"skip-port\"\n"
+		      "\t\tmeta l4proto udp ct original proto-dst @skip_ports counter return comment \"skip-port\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t}\n"
+		      "}\n"
+		      "table inet flowoffload_hw\n"
+		      "delete table inet flowoffload_hw\n"
+		      "table inet flowoffload_hw {\n"
+		      "\tset skip_ports {\n"
+		      "\t\ttype inet_service\n"
+		      "\t\tflags interval\n"
+		      "\t\telements = { 53, 5060-5061 }\n"
+		      "\t}\n"
+		      "\n"
+		      "\tflowtable ft {\n"
+		      "\t\thook ingress priority filter\n"
+		      "\t\tdevices = { \"lan0\" }\n"
+		      "\t\tflags offload\n"
+		      "\t\tcounter\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain forward {\n"
+		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
+		      "\t\tmeta l4proto tcp ct original proto-dst @skip_ports counter return comment \"skip-port\"\n"
+		      "\t\tmeta l4proto udp ct original proto-dst @skip_ports counter return comment \"skip-port\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter flow add @ft comment \"offload-udp\"\n"
+		      "\t}\n"
+		      "}\n");
+}
+
+/* Sorted, overlaps and neighbours merged (nft refuses overlapping
+ * elements), five ports to a line as nft lists them; with TCP only, one
+ * skip-port rule. */
+static void test_skip_ports_merged(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+	char *out = NULL;
+
+	(void)state;
+	config_defaults(&cfg);
+	cfg.proto_udp = false;
+	add_port(&cfg, 9000, 9000);
+	add_port(&cfg, 1000, 2000);
+	add_port(&cfg, 1, 1024);
+	add_port(&cfg, 2001, 2001);
+	add_port(&cfg, 3000, 3000);
+	add_port(&cfg, 3002, 3002);
+	add_port(&cfg, 4000, 4000);
+	add_port(&cfg, 5000, 5000);
+	add_port(&cfg, 65535, 65535);
+	add_port(&cfg, 3000, 3000);
+	plan_set(&plan, "lan0", NULL, NULL);
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
+	assert_non_null(strstr(out, "\t\telements = { 1-2001, 3000, 3002, 4000, 5000,\n"
+				    "\t\t\t     9000, 65535 }\n"));
+	assert_non_null(strstr(out, "\t\tmeta l4proto tcp ct original proto-dst @skip_ports counter return comment \"skip-port\"\n"));
+	assert_null(strstr(out, "meta l4proto udp ct original"));
+	free(out);
+}
+
+/* IPv4 and IPv6 each in their own set, looked up with all four addresses
+ * of the conntrack. */
+static void test_skip_prefixes(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	cfg.proto_udp = false;
+	add_prefix(&cfg, prefix6(0x20010db8, 5, 48));
+	add_prefix(&cfg, prefix4(198, 18, 5, 0, 24));
+	add_prefix(&cfg, prefix6(0x20010db8, 7, 128));
+	add_prefix(&cfg, prefix4(192, 0, 2, 7, 32));
+	plan_set(&plan, "lan0", "wan0", NULL);
+	expect_render(&cfg, &plan,
+		      "table inet flowoffload\n"
+		      "delete table inet flowoffload\n"
+		      "table inet flowoffload {\n"
+		      "\tset skip4 {\n"
+		      "\t\ttype ipv4_addr\n"
+		      "\t\tflags interval\n"
+		      "\t\telements = { 192.0.2.7, 198.18.5.0/24 }\n"
+		      "\t}\n"
+		      "\n"
+		      "\tset skip6 {\n"
+		      "\t\ttype ipv6_addr\n"
+		      "\t\tflags interval\n"
+		      "\t\telements = { 2001:db8:5::/48,\n"
+		      "\t\t\t     2001:db8:7:: }\n"
+		      "\t}\n"
+		      "\n"
+		      "\tflowtable ft {\n"
+		      "\t\thook ingress priority filter\n"
+		      "\t\tdevices = { \"lan0\", \"wan0\" }\n"
+		      "\t\tcounter\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain forward {\n"
+		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
+		      "\t\tct original ip saddr @skip4 counter return comment \"skip-prefix\"\n"
+		      "\t\tct original ip daddr @skip4 counter return comment \"skip-prefix\"\n"
+		      "\t\tct reply ip saddr @skip4 counter return comment \"skip-prefix\"\n"
+		      "\t\tct reply ip daddr @skip4 counter return comment \"skip-prefix\"\n"
+		      "\t\tct original ip6 saddr @skip6 counter return comment \"skip-prefix\"\n"
+		      "\t\tct original ip6 daddr @skip6 counter return comment \"skip-prefix\"\n"
+		      "\t\tct reply ip6 saddr @skip6 counter return comment \"skip-prefix\"\n"
+		      "\t\tct reply ip6 daddr @skip6 counter return comment \"skip-prefix\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
+		      "\t}\n"
+		      "}\n");
+}
+
+/* Only the family configured gets a set; merged neighbours print as the
+ * prefix or range nft lists; two IPv4 elements to a line. */
+static void test_skip_prefixes_merged(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+	char *out = NULL;
+
+	(void)state;
+	config_defaults(&cfg);
+	add_prefix(&cfg, prefix4(11, 0, 0, 0, 8));
+	add_prefix(&cfg, prefix4(10, 0, 0, 0, 8));
+	add_prefix(&cfg, prefix4(10, 1, 0, 0, 16));
+	add_prefix(&cfg, prefix4(198, 18, 5, 0, 24));
+	add_prefix(&cfg, prefix4(198, 18, 6, 0, 24));
+	add_prefix(&cfg, prefix4(203, 0, 113, 0, 31));
+	add_prefix(&cfg, prefix4(0, 0, 0, 0, 32));
+	plan_set(&plan, "lan0", NULL, NULL);
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
+	assert_non_null(strstr(out, "\t\telements = { 0.0.0.0, 10.0.0.0/7,\n"
+				    "\t\t\t     198.18.5.0-198.18.6.255, 203.0.113.0/31 }\n"));
+	assert_null(strstr(out, "skip6"));
+	assert_null(strstr(out, "ip6"));
+	assert_null(strstr(out, "skip_ports"));
+	free(out);
+
+	/* Everything, in both families. */
+	config_defaults(&cfg);
+	add_prefix(&cfg, prefix6(0, 0, 0));
+	add_prefix(&cfg, prefix4(0, 0, 0, 0, 0));
+	add_prefix(&cfg, prefix4(198, 18, 5, 0, 24));
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
+	assert_non_null(strstr(out, "\t\telements = { 0.0.0.0/0 }\n"));
+	assert_non_null(strstr(out, "\t\telements = { ::/0 }\n"));
+	free(out);
+}
+
+/* UDP waits for the server's first reply: one-way streams stay slow. */
+static void test_udp_require_reply(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	cfg.proto_tcp = false;
+	cfg.udp_require_reply = true;
+	plan_set(&plan, "eth0", NULL, "eth0");
+	expect_render(&cfg, &plan,
+		      "table inet flowoffload\n"
+		      "delete table inet flowoffload\n"
+		      "table inet flowoffload {\n"
+		      "\tflowtable ft {\n"
+		      "\t\thook ingress priority filter\n"
+		      "\t\tdevices = { \"eth0\" }\n"
+		      "\t\tcounter\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain forward {\n"
+		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp ct status & seen-reply == seen-reply counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t}\n"
+		      "}\n"
+		      "table inet flowoffload_hw\n"
+		      "delete table inet flowoffload_hw\n"
+		      "table inet flowoffload_hw {\n"
+		      "\tflowtable ft {\n"
+		      "\t\thook ingress priority filter\n"
+		      "\t\tdevices = { \"eth0\" }\n"
+		      "\t\tflags offload\n"
+		      "\t\tcounter\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain forward {\n"
+		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp ct status & seen-reply == seen-reply counter flow add @ft comment \"offload-udp\"\n"
+		      "\t}\n"
+		      "}\n");
 }
 
 static void expect_refused(const struct fo_config *cfg, const struct ruleset_plan *plan)
@@ -329,18 +617,40 @@ static void test_refused(void **state)
 	cfg.proto_tcp = cfg.proto_udp = false;
 	expect_refused(&cfg, &plan);
 
-	/* One mask bit holds ADMIT_SW but not ADMIT_HW: a hardware rule would
+	/* One mask bit holds ADMIT_SW but not HW or SKIP: the software rule
+	 * would test bit 0x200, which is not ours, and a hardware rule would
 	 * match mark 0, every flow never admitted. */
 	config_defaults(&cfg);
 	cfg.mark_mask = 0x00000100;
 	plan_set(&plan, "lan0", NULL, "lan0");
 	expect_refused(&cfg, &plan);
 	plan_set(&plan, "lan0", NULL, NULL);
+	expect_refused(&cfg, &plan);
+	/* Two bits are enough for both tiers. */
+	cfg.mark_mask = 0x00000300;
 	out = NULL;
 	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
-	assert_non_null(strstr(out, "ct mark & 0x00000100 == 0x00000100 ct packets"));
+	assert_non_null(strstr(out, "ct mark & 0x00000200 == 0x00000000 ct packets"));
 	assert_null(strstr(out, "flowoffload_hw"));
 	free(out);
+
+	/* Skip lists the config parser would never produce. */
+	config_defaults(&cfg);
+	cfg.n_skip_ports = 1;
+	cfg.skip_ports[0] = (struct port_range){ 90, 80 };
+	expect_refused(&cfg, &plan);
+	config_defaults(&cfg);
+	cfg.n_skip_ports = CONFIG_MAX_LIST + 1;
+	expect_refused(&cfg, &plan);
+	config_defaults(&cfg);
+	cfg.n_skip_prefixes = 1;
+	cfg.skip_prefixes[0] = prefix4(10, 0, 0, 0, 33);
+	expect_refused(&cfg, &plan);
+	cfg.skip_prefixes[0].family = 0;
+	cfg.skip_prefixes[0].len = 8;
+	expect_refused(&cfg, &plan);
+	cfg.skip_prefixes[0] = prefix6(0x20010db8, 0, 129);
+	expect_refused(&cfg, &plan);
 }
 
 /* A device name longer than the kernel's IFNAMSIZ - 1 is not a device. */
@@ -366,6 +676,11 @@ int main(void)
 		cmocka_unit_test(test_tcp_without_ack_only),
 		cmocka_unit_test(test_mask_and_window),
 		cmocka_unit_test(test_high_mask_single_packet),
+		cmocka_unit_test(test_skip_ports),
+		cmocka_unit_test(test_skip_ports_merged),
+		cmocka_unit_test(test_skip_prefixes),
+		cmocka_unit_test(test_skip_prefixes_merged),
+		cmocka_unit_test(test_udp_require_reply),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_name_not_terminated),
 	};
