@@ -69,8 +69,10 @@ run_case() {
 	check "$fam: conntrack shows the flow [OFFLOAD]" grep -q '\[OFFLOAD\]' <<<"$ct"
 	check "$fam: conntrack counted the whole transfer (>= $STAGE_BYTES bytes original)" \
 		test "${bytes_o:-0}" -ge $STAGE_BYTES
-	check "$fam: flow add matched exactly once ($(( $(offload_tcp) - hits_before )))" \
-		test $(( $(offload_tcp) - hits_before )) -eq 1
+	# Once, or twice when a packet was already on its way through the
+	# forward path on the other CPU as the entry appeared.
+	check "$fam: flow add matched once, at most one in-flight slip ($(( $(offload_tcp) - hits_before )))" \
+		test $(( $(offload_tcp) - hits_before )) -ge 1 -a $(( $(offload_tcp) - hits_before )) -le 2
 	check "$fam: the flow was offloaded on packet $N (probe at-n=$at_n, before-n=$before)" \
 		test "$at_n" -eq 1 -a "$before" -eq 0
 	check "$fam: the slow path saw at most N+3=$((N + 3)) packets while $STAGE passed ($all)" \
@@ -93,5 +95,5 @@ run_case() {
 }
 
 run_case ipv4 $S4 5201 0
-run_case ipv6 $S6 5202 1
+run_case ipv6 $S6 5202 "$(offload_tcp)"
 echo "PASS: flows offloaded on packet $N, slow path bounded, teardown on the slow path"
