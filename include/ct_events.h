@@ -43,6 +43,11 @@ struct ct_events;
 int ct_events_open(struct ct_events **out, unsigned int groups, uint64_t rcvbuf);
 int ct_events_fd(const struct ct_events *ev);
 
+/* After an overrun: double the receive buffer asked for, up to max bytes
+ * (before the kernel's doubling).  0, -ENOSPC when already at max, or the
+ * errno of the refusal (the buffer then stays as it was). */
+int ct_events_grow(struct ct_events *ev, uint64_t max);
+
 /* Read until EAGAIN or budget messages; calls cb for each conntrack message.
  * Returns the number handled, -ENOBUFS after an overrun (the caller must
  * resync; the socket stays usable), or another negative errno. */

@@ -5,6 +5,7 @@
 #define FLOWOFFLOAD_NFT_RULESET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -51,6 +52,10 @@ int nft_ruleset_present(struct nft_ruleset *r, const struct ruleset_plan *plan);
  * different, or incomplete), or a negative errno. */
 int nft_ruleset_installed(struct nft_ruleset *r, const struct fo_config *cfg,
 			  const struct ruleset_plan *plan);
+
+/* The netlink port id of the socket installs go through: nftables events
+ * carry it, so the agent can tell its own changes from anyone else's. */
+uint32_t nft_ruleset_portid(const struct nft_ruleset *r);
 
 void nft_ruleset_close(struct nft_ruleset *r);
 

@@ -2,6 +2,7 @@
  * and dumps into flows, policy decisions into admissions, the ruleset kept. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -11,25 +12,52 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "config.h"
 #include "agent.h"
 #include "ct_admit.h"
 #include "ct_events.h"
+#include "ct_filter.h"
 #include "ctl.h"
 #include "flows.h"
 #include "links.h"
 #include "log.h"
 #include "loop.h"
+#include "nft_monitor.h"
 #include "nft_ruleset.h"
 #include "policy.h"
+#include "privs.h"
 
 /* Events handled per wakeup before the loop serves the other fds. */
 #define EVENT_BUDGET 512
 /* After an overrun, resync once the storm had a moment to pass. */
 #define RESYNC_DELAY_MS 1000
+/* On overruns the event buffer doubles, up to this many times event-buffer:
+ * a storm that the configured size cannot absorb gets more room, but one
+ * that never ends cannot make the kernel pin unbounded memory for us. */
+#define EVENT_BUFFER_GROWTH 8
+/* nftables events handled per wakeup. */
+#define NFT_EVENT_BUDGET 256
+/* After a deletion in our tables, check (and restore) this much later: one
+ * transaction's events arrive together, and a firewall reload may be a few
+ * transactions in a row; the check then happens once. */
+#define RULESET_CHECK_DELAY_MS 100
+/* Something that deletes our tables again each time they are back (a
+ * firewall manager that removes tables it does not know) must not make us
+ * reinstall in a tight loop: after RESTORE_BURST restores within
+ * RESTORE_BURST_MS, restores wait RESTORE_BACKOFF_MS. */
+#define RESTORE_BURST 5
+#define RESTORE_BURST_MS 10000
+#define RESTORE_BACKOFF_MS 5000
+/* The only capability the running daemon keeps: nftables transactions,
+ * conntrack mark updates, event group membership and SO_RCVBUFFORCE all
+ * check CAP_NET_ADMIN, at the time of each request. */
+#define KEPT_CAPS (1ULL << CAP_NET_ADMIN)
 
 struct agent_stats {
 	uint64_t events[CT_MSG_DUMP + 1];
@@ -41,12 +69,17 @@ struct agent_stats {
 	uint64_t table_full;
 	uint64_t overruns;
 	uint64_t resyncs;
+	uint64_t resyncs_after_overrun;
 	uint64_t resync_errors;
 	uint64_t status_dumps;
 	uint64_t status_errors;
 	uint64_t ruleset_installs;
 	uint64_t ruleset_failures;
 	uint64_t ruleset_restored;	/* reinstalled after someone removed it */
+	uint64_t ruleset_events;	/* deletions in our tables by other programs */
+	uint64_t ruleset_checks;	/* checks those events triggered */
+	uint64_t ignored;		/* conntracks of protocols we never offload */
+	uint64_t rcvbuf_grows;		/* event buffer doublings after overruns */
 	uint64_t reloads;
 	uint64_t reload_failures;
 	uint64_t offloaded;		/* flows first seen [OFFLOAD] */
@@ -72,6 +105,14 @@ struct agent {
 	struct loop_timer *status_timer;
 	struct loop_timer *resync_timer;
 	struct loop_timer *resync_soon;
+	struct nft_monitor *mon;
+	struct loop_timer *ruleset_check;
+	bool ruleset_edited;		/* rules or sets of ours deleted by others */
+	uint64_t ruleset_event_ms;	/* first deletion the pending check is for */
+	uint64_t restore_ms[RESTORE_BURST]; /* the last restores, a ring */
+	unsigned int restore_next;
+	bool ct_filter_on;		/* the kernel-side event filter is attached */
+	int lock_fd;
 
 	uint32_t gen;
 	uint32_t hw_in_use;
@@ -316,6 +357,11 @@ static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, u
 	}
 }
 
+static bool proto_wanted(const struct fo_config *cfg, uint8_t proto)
+{
+	return (proto == IPPROTO_TCP && cfg->proto_tcp) || (proto == IPPROTO_UDP && cfg->proto_udp);
+}
+
 static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 {
 	struct agent *a = arg;
@@ -325,6 +371,13 @@ static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 	int ret;
 
 	a->st.events[type]++;
+	/* The event socket's filter keeps these out already; dumps bring
+	 * them, and tracking what can never be offloaded only costs memory
+	 * (and would leave entries whose DESTROY events never come). */
+	if (!proto_wanted(&a->cfg, ct->proto)) {
+		a->st.ignored++;
+		return;
+	}
 	if (type == CT_MSG_DESTROY) {
 		f = flows_lookup(a->flows, ct);
 		if (f && f->tier == TIER_HW) {
@@ -367,7 +420,7 @@ static int install_ruleset(struct agent *a, const char *why)
 	return 0;
 }
 
-static void resync(struct agent *a, const char *why)
+static int resync(struct agent *a, const char *why)
 {
 	size_t gone;
 	int ret;
@@ -377,12 +430,13 @@ static void resync(struct agent *a, const char *why)
 	if (ret) {
 		a->st.resync_errors++;
 		log_warn("conntrack resync (%s) failed: %s; will retry", why, strerror(-ret));
-		return;
+		return ret;
 	}
 	a->st.resyncs++;
 	gone = flows_sweep(a->flows, a->gen, NULL, NULL);
 	recount_budget(a);
 	log_debug("resync (%s): %zu flows tracked, %zu gone", why, flows_count(a->flows), gone);
+	return 0;
 }
 
 static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
@@ -405,17 +459,27 @@ static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
 	}
 	recount_budget(a);
 
-	/* A firewall reload or `nft flush ruleset` removes our tables. */
-	if (nft_ruleset_present(a->nft, &a->plan) == 0) {
-		log_warn("the agent's nftables tables are gone (flushed or reloaded?); reinstalling");
-		if (install_ruleset(a, "restore") == 0)
-			a->st.ruleset_restored++;
-	}
+	/* Without the nftables monitor, poll for our tables here. */
+	if (!a->mon && !loop_timer_armed(a->ruleset_check))
+		loop_timer_set(a->ruleset_check, 1, 0);
 }
 
 static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
 {
-	resync(arg, t == ((struct agent *)arg)->resync_soon ? "after overrun" : "periodic");
+	struct agent *a = arg;
+
+	if (t == a->resync_soon) {
+		if (resync(a, "after overrun") == 0)
+			a->st.resyncs_after_overrun++;
+		else
+			loop_timer_set(t, RESYNC_DELAY_MS, 0);
+		return;
+	}
+	resync(a, "periodic");
+	/* The monitor's safety net: a check that finds our tables complete
+	 * costs three small requests. */
+	if (!loop_timer_armed(a->ruleset_check))
+		loop_timer_set(a->ruleset_check, 1, 0);
 }
 
 static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
@@ -425,6 +489,18 @@ static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
 
 	if (ret == -ENOBUFS) {
 		a->st.overruns++;
+		/* conntrackd's answer: more room for the next burst, within a
+		 * cap, and one resync for what this one lost. */
+		ret = ct_events_grow(a->ev, a->cfg.event_buffer * EVENT_BUFFER_GROWTH);
+		if (ret == 0) {
+			a->st.rcvbuf_grows++;
+			log_notice("conntrack event socket overrun: receive buffer grown to %llu bytes (cap %llu)",
+				   (unsigned long long)ct_events_stats(a->ev)->rcvbuf,
+				   (unsigned long long)a->cfg.event_buffer * EVENT_BUFFER_GROWTH * 2);
+		} else if (ret != -ENOSPC) {
+			log_warn("conntrack event socket overrun: cannot grow its receive buffer: %s",
+				 strerror(-ret));
+		}
 		if (!loop_timer_armed(a->resync_soon)) {
 			log_warn("conntrack events lost (receive buffer overrun); resync in %d ms",
 				 RESYNC_DELAY_MS);
@@ -433,6 +509,98 @@ static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
 	} else if (ret < 0) {
 		log_err("reading conntrack events failed: %s", strerror(-ret));
 	}
+}
+
+/* ---- the ruleset under attack --------------------------------------------- */
+
+static uint64_t ruleset_check_delay(const struct agent *a, uint64_t now)
+{
+	/* The oldest of the last RESTORE_BURST restores. */
+	uint64_t oldest = a->restore_ms[a->restore_next];
+
+	if (oldest && now - oldest < RESTORE_BURST_MS)
+		return RESTORE_BACKOFF_MS;
+	return RULESET_CHECK_DELAY_MS;
+}
+
+static void on_nft_event(enum nft_monitor_object what, const char *table, uint32_t portid,
+			 void *arg)
+{
+	struct agent *a = arg;
+	uint64_t now, delay;
+
+	if (what != NFT_MON_UNKNOWN) {
+		/* Our own installs replace our tables: not an attack. */
+		if (portid == nft_ruleset_portid(a->nft))
+			return;
+		if (strcmp(table, NFT_TABLE_SW) != 0 && strcmp(table, NFT_TABLE_HW) != 0)
+			return;
+		a->st.ruleset_events++;
+		log_debug("nftables: %s deleted in table inet %s by netlink port %u",
+			  nft_monitor_object_str(what), table, portid);
+	}
+	/* A rule or set deleted from a table that stays is an edit the
+	 * presence check cannot see: it calls for a reinstall too. */
+	if (what == NFT_MON_RULE || what == NFT_MON_SET || what == NFT_MON_OBJECT)
+		a->ruleset_edited = true;
+	if (loop_timer_armed(a->ruleset_check))
+		return;
+	now = loop_now_ms();
+	delay = ruleset_check_delay(a, now);
+	if (delay != RULESET_CHECK_DELAY_MS)
+		log_warn("the agent's tables were restored %d times within %d s and are being deleted again; next check in %llu ms",
+			 RESTORE_BURST, RESTORE_BURST_MS / 1000, (unsigned long long)delay);
+	a->ruleset_event_ms = now;
+	loop_timer_set(a->ruleset_check, delay, 0);
+}
+
+static void on_nft_monitor(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct agent *a = arg;
+	int ret = nft_monitor_read(a->mon, NFT_EVENT_BUDGET, on_nft_event, a);
+
+	if (ret == -ENOBUFS)
+		log_warn("nftables events lost (receive buffer overrun); checking the agent's tables");
+	else if (ret < 0)
+		log_err("reading nftables events failed: %s", strerror(-ret));
+}
+
+static void on_ruleset_check(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+	uint64_t since = a->ruleset_event_ms;
+	bool edited = a->ruleset_edited;
+	int ret;
+
+	a->ruleset_event_ms = 0;
+	a->ruleset_edited = false;
+	if (since)
+		a->st.ruleset_checks++;
+	ret = nft_ruleset_present(a->nft, &a->plan);
+	if (ret < 0) {
+		log_warn("cannot check the agent's nftables tables: %s; again in 1 s", strerror(-ret));
+		a->ruleset_event_ms = since;
+		a->ruleset_edited = edited;
+		loop_timer_set(t, 1000, 0);
+		return;
+	}
+	if (ret == 1 && !edited)
+		return;
+	if (install_ruleset(a, "restore")) {
+		a->ruleset_event_ms = since;
+		a->ruleset_edited = edited;
+		loop_timer_set(t, 1000, 0);
+		return;
+	}
+	a->st.ruleset_restored++;
+	a->restore_ms[a->restore_next] = loop_now_ms();
+	a->restore_next = (a->restore_next + 1) % RESTORE_BURST;
+	if (since)
+		log_warn("the agent's nftables tables were %s by another program (a firewall reload, nft flush ruleset?); restored %llu ms after the first deletion",
+			 ret == 0 ? "removed" : "edited",
+			 (unsigned long long)(loop_now_ms() - since));
+	else
+		log_warn("the agent's nftables tables were gone (a firewall reload, nft flush ruleset?); restored");
 }
 
 /* ---- control socket ------------------------------------------------------- */
@@ -457,7 +625,8 @@ static const char *addr_str(uint8_t family, const uint8_t *addr, char *buf, size
 struct flows_out {
 	struct agent *a;
 	FILE *out;
-	json_t *arr;
+	bool json;
+	size_t n;
 };
 
 static void flow_out_cb(struct flow *f, void *arg)
@@ -470,22 +639,21 @@ static void flow_out_cb(struct flow *f, void *arg)
 
 	addr_str(c->family, c->orig.src, s, sizeof(s));
 	addr_str(c->family, c->orig.dst, d, sizeof(d));
-	if (o->arr) {
-		json_array_append_new(o->arr, json_pack(
-			"{s:I, s:s, s:s, s:s, s:i, s:s, s:i, s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:I, s:I, s:I}",
-			"id", (json_int_t)c->id,
-			"family", c->family == AF_INET6 ? "ipv6" : "ipv4",
-			"proto", proto_str(c->proto, pb, sizeof(pb)),
-			"src", s, "sport", c->orig.sport, "dst", d, "dport", c->orig.dport,
-			"reply_src", addr_str(c->family, c->reply.src, rs, sizeof(rs)),
-			"reply_sport", c->reply.sport,
-			"reply_dst", addr_str(c->family, c->reply.dst, rd, sizeof(rd)),
-			"reply_dport", c->reply.dport,
-			"state", flows_state_str(f->state),
-			"tier", flows_tier_str(f->tier),
-			"reason", policy_reason_str(f->skip_reason),
-			"packets", (json_int_t)pk, "bytes", (json_int_t)by,
-			"mark", (json_int_t)c->mark));
+	if (o->json) {
+		/* Written directly rather than built with jansson: a table of
+		 * a million flows would otherwise become a million objects in
+		 * memory before the first byte goes out.  Every string here is
+		 * an address, a number or one of our fixed names: nothing to
+		 * escape. */
+		fprintf(o->out,
+			"%s\n  {\"id\": %u, \"family\": \"%s\", \"proto\": \"%s\", \"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", \"dport\": %u, \"reply_src\": \"%s\", \"reply_sport\": %u, \"reply_dst\": \"%s\", \"reply_dport\": %u, \"state\": \"%s\", \"tier\": \"%s\", \"reason\": \"%s\", \"packets\": %llu, \"bytes\": %llu, \"mark\": %u}",
+			o->n++ ? "," : "", c->id, c->family == AF_INET6 ? "ipv6" : "ipv4",
+			proto_str(c->proto, pb, sizeof(pb)), s, c->orig.sport, d, c->orig.dport,
+			addr_str(c->family, c->reply.src, rs, sizeof(rs)), c->reply.sport,
+			addr_str(c->family, c->reply.dst, rd, sizeof(rd)), c->reply.dport,
+			flows_state_str(f->state), flows_tier_str(f->tier),
+			policy_reason_str(f->skip_reason), (unsigned long long)pk,
+			(unsigned long long)by, c->mark);
 		return;
 	}
 	fprintf(o->out, "%-10u %-4s %-4s %s:%u -> %s:%u  %-12s %-3s %-10s %10llu %14llu\n",
@@ -520,7 +688,7 @@ static json_t *stats_json(const struct agent *a)
 		json_object_set_new(reasons, policy_reason_str((enum policy_reason)i),
 				    json_integer((json_int_t)a->st.reasons[i]));
 	return json_pack(
-		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I}}",
+		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
 		"events",
 		"new", (json_int_t)a->st.events[CT_MSG_NEW],
 		"update", (json_int_t)a->st.events[CT_MSG_UPDATE],
@@ -529,6 +697,9 @@ static json_t *stats_json(const struct agent *a)
 		"parse_errors", (json_int_t)es->parse_errors,
 		"overruns", (json_int_t)a->st.overruns,
 		"rcvbuf", (json_int_t)es->rcvbuf,
+		"rcvbuf_grows", (json_int_t)a->st.rcvbuf_grows,
+		"ignored", (json_int_t)a->st.ignored,
+		"kernel_filter", a->ct_filter_on,
 		"decisions",
 		"wait", (json_int_t)a->st.verdicts[VERDICT_WAIT],
 		"admit_sw", (json_int_t)a->st.verdicts[VERDICT_ADMIT_SW],
@@ -553,6 +724,7 @@ static json_t *stats_json(const struct agent *a)
 		"status_dump_errors", (json_int_t)a->st.status_errors,
 		"resync",
 		"resyncs", (json_int_t)a->st.resyncs,
+		"after_overrun", (json_int_t)a->st.resyncs_after_overrun,
 		"errors", (json_int_t)a->st.resync_errors,
 		"ruleset",
 		"installs", (json_int_t)a->st.ruleset_installs,
@@ -560,10 +732,13 @@ static json_t *stats_json(const struct agent *a)
 		"restored", (json_int_t)a->st.ruleset_restored,
 		"reloads", (json_int_t)a->st.reloads,
 		"reload_failures", (json_int_t)a->st.reload_failures,
+		"foreign_deletions", (json_int_t)a->st.ruleset_events,
+		"checks", (json_int_t)a->st.ruleset_checks,
 		"process",
 		"cpu_seconds", cpu,
 		"max_rss_kb", (json_int_t)rss,
-		"uptime_ms", (json_int_t)(loop_now_ms() - a->started_ms));
+		"uptime_ms", (json_int_t)(loop_now_ms() - a->started_ms),
+		"capabilities", (json_int_t)privs_effective());
 }
 
 /* Text form of a two-level JSON object: "section.key value" per line. */
@@ -649,15 +824,17 @@ static int on_ctl(int argc, char **argv, FILE *out, void *arg)
 	} else if (strcmp(cmd, "stats") == 0) {
 		j = stats_json(a);
 	} else if (strcmp(cmd, "flows") == 0) {
-		struct flows_out o = { .a = a, .out = out, .arr = json ? json_array() : NULL };
+		struct flows_out o = { .a = a, .out = out, .json = json };
 
 		if (!json)
 			fprintf(out, "%-10s %-4s %-4s %-46s %-12s %-3s %-10s %10s %14s\n", "ID", "FAM",
 				"PROT", "FLOW", "STATE", "TIER", "REASON", "PACKETS", "BYTES");
+		else
+			fputc('[', out);
 		flows_foreach(a->flows, flow_out_cb, &o);
-		j = o.arr;
-		if (!j)
-			return 0;
+		if (json)
+			fputs(o.n ? "\n]\n" : "]\n", out);
+		return 0;
 	} else if (strcmp(cmd, "reload") == 0) {
 		return reload(a, out);
 	} else {
@@ -675,6 +852,18 @@ static int on_ctl(int argc, char **argv, FILE *out, void *arg)
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
+
+/* The kernel drops events of protocols cfg never offloads; without the
+ * filter (an old kernel) they are read and ignored. */
+static void attach_filter(struct agent *a, const struct fo_config *cfg)
+{
+	int ret = ct_filter_attach(ct_events_fd(a->ev), cfg->proto_tcp, cfg->proto_udp);
+
+	a->ct_filter_on = ret == 0;
+	if (ret)
+		log_warn("conntrack events: cannot attach the protocol filter (%s); filtering in the agent",
+			 strerror(-ret));
+}
 
 static int reload(struct agent *a, FILE *out)
 {
@@ -707,6 +896,12 @@ static int reload(struct agent *a, FILE *out)
 	if (cfg.mark_mask != a->cfg.mark_mask)
 		log_warn("mark-mask changed from 0x%08x to 0x%08x: flows admitted before keep the old bits",
 			 a->cfg.mark_mask, cfg.mark_mask);
+	if (cfg.proto_tcp != a->cfg.proto_tcp || cfg.proto_udp != a->cfg.proto_udp)
+		attach_filter(a, &cfg);
+	if (cfg.event_buffer != a->cfg.event_buffer || cfg.max_flows != a->cfg.max_flows ||
+	    cfg.udp_require_reply != a->cfg.udp_require_reply ||
+	    strcmp(cfg.socket_path, a->cfg.socket_path) || strcmp(cfg.socket_group, a->cfg.socket_group))
+		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket and socket-group take effect at the next start");
 	a->cfg = cfg;
 	a->plan = plan;
 	free(a->rendered);
@@ -732,6 +927,49 @@ static void on_signal(struct loop *l, int signo, void *arg)
 	loop_stop(l);
 }
 
+/*
+ * One agent per control socket.  The socket alone cannot be the lock: two
+ * agents started at once both find no one answering, and the second's
+ * unlink and bind would take the path from the first.  An flock on a file
+ * beside it settles the race; the file stays after exit (removing it would
+ * reopen the race for a starting agent that already opened it).
+ */
+static int lock_instance(struct agent *a)
+{
+	char path[sizeof(a->cfg.socket_path) + 8], pid[24] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.lock", a->cfg.socket_path);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		int err = -errno;
+
+		log_err("lock file %s: %s; not starting", path, strerror(errno));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
+
+		if (err == -EADDRINUSE) {
+			n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			log_err("another flowoffloadd (pid %s) holds %s and answers on %s; not starting (nothing was changed)",
+				pid[0] ? pid : "unknown", path, a->cfg.socket_path);
+		} else {
+			log_err("lock file %s: %s; not starting", path, strerror(-err));
+		}
+		close(fd);
+		return err;
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, strlen(pid), 0) < 0)
+		log_warn("lock file %s: cannot record our pid: %s", path, strerror(errno));
+	a->lock_fd = fd;
+	return 0;
+}
+
 int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
@@ -749,6 +987,7 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	a->keep_ruleset_opt = opt->keep_ruleset;
 	a->started_ms = loop_now_ms();
 	a->exit_code = 1;
+	a->lock_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
 
 	ret = loop_create(&a->loop);
@@ -757,7 +996,10 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	ret = loop_signals(a->loop, sigs, 3, on_signal, a);
 	if (ret)
 		goto out;
-	/* The control socket first: it is also the lock against a second agent. */
+	/* The lock and the control socket first: a second agent stops here,
+	 * before it has touched anything. */
+	if (lock_instance(a))
+		goto out;
 	ret = ctl_open(&a->ctl, a->loop, a->cfg.socket_path, a->cfg.socket_group, on_ctl, a);
 	if (ret == -EADDRINUSE) {
 		log_err("another flowoffloadd answers on %s; not starting (nothing was changed)",
@@ -797,6 +1039,13 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	ret = nft_ruleset_render(&a->cfg, &a->plan, &a->rendered);
 	if (ret)
 		goto out_err;
+	/* Listening before the install: a flush right after it is seen. */
+	ret = nft_monitor_open(&a->mon);
+	if (ret) {
+		log_warn("cannot listen to nftables events (%s); checking the agent's tables every %llu ms instead",
+			 strerror(-ret), (unsigned long long)a->cfg.status_interval_ms);
+		a->mon = NULL;
+	}
 	/* A restarted agent finds its tables in place: replacing them would
 	 * evict every offloaded flow, and those past the window's end would
 	 * never return to the fast path. */
@@ -821,8 +1070,17 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	ret = ct_events_open(&a->ev, groups, a->cfg.event_buffer);
 	if (ret)
 		goto out_err;
-	resync(a, "startup");
+	attach_filter(a, &a->cfg);
+	{
+		uint64_t t0 = loop_now_ms();
+
+		if (resync(a, "startup") == 0)
+			log_info("startup dump: %zu flows tracked in %llu ms", flows_count(a->flows),
+				 (unsigned long long)(loop_now_ms() - t0));
+	}
 	ret = loop_add_fd(a->loop, ct_events_fd(a->ev), EPOLLIN, on_events, a);
+	if (!ret && a->mon)
+		ret = loop_add_fd(a->loop, nft_monitor_fd(a->mon), EPOLLIN, on_nft_monitor, a);
 	if (ret)
 		goto out_err;
 	ret = loop_timer_add(a->loop, a->cfg.status_interval_ms, a->cfg.status_interval_ms,
@@ -832,8 +1090,21 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 				     on_resync_timer, a, &a->resync_timer);
 	if (!ret)
 		ret = loop_timer_add(a->loop, 0, 0, on_resync_timer, a, &a->resync_soon);
+	if (!ret)
+		ret = loop_timer_add(a->loop, 0, 0, on_ruleset_check, a, &a->ruleset_check);
 	if (ret)
 		goto out_err;
+
+	/* Every socket is open (control, nftables, monitor, conntrack
+	 * admission, query and events): from here on the agent needs only
+	 * CAP_NET_ADMIN, which the kernel checks on each netlink request. */
+	ret = privs_drop(KEPT_CAPS, err, sizeof(err));
+	if (ret) {
+		log_err("cannot drop capabilities: %s; not running with more than needed", err);
+		goto out;
+	}
+	log_info("capabilities: CAP_NET_ADMIN only (CapEff %016llx), no new privileges",
+		 (unsigned long long)privs_effective());
 
 	log_info("running: %zu device(s) in software, %zu in hardware; window packets %u..%u; %zu flows from the startup dump",
 		 a->plan.n_sw, a->plan.n_hw, a->cfg.window_from, a->cfg.window_until,
@@ -855,6 +1126,7 @@ out_err:
 	log_err("startup failed: %s", strerror(-ret));
 out:
 	ctl_close(a->ctl);
+	nft_monitor_close(a->mon);
 	ct_events_close(a->ev);
 	ct_query_close(a->q);
 	ct_admit_close(a->adm);
@@ -862,6 +1134,8 @@ out:
 	flows_destroy(a->flows);
 	loop_destroy(a->loop);
 	free(a->rendered);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
 	ret = a->exit_code;
 	free(a);
 	return ret;

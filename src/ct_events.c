@@ -324,6 +324,14 @@ int ct_parse(const struct nlmsghdr *nlh, struct ct_info *ct, enum ct_msg *type)
 	return 0;
 }
 
+/* mnl_nlmsg_ok() of libmnl 1.0.4 compares (int)nlmsg_len <= len: a length
+ * of 2 GiB or more turns negative and passes, and the walk leaves the
+ * buffer.  Every datagram walk here goes through this check instead. */
+static bool nlmsg_ok(const struct nlmsghdr *nlh, int len)
+{
+	return mnl_nlmsg_ok(nlh, len) && nlh->nlmsg_len <= (uint32_t)len;
+}
+
 /* One datagram; the sender's port id in *from (0: the kernel). */
 static ssize_t nl_recv(int fd, void *buf, size_t len, uint32_t *from)
 {
@@ -350,8 +358,9 @@ static ssize_t nl_recv(int fd, void *buf, size_t len, uint32_t *from)
 
 struct ct_events {
 	struct mnl_socket *nl;
+	uint64_t requested;	/* the receive buffer asked for, before doubling */
 	struct ct_events_stats st;
-	char buf[CT_RECV_BUF];
+	char buf[CT_RECV_BUF] __attribute__((aligned(8))); /* read in place as nlmsghdr */
 };
 
 /* SO_RCVBUFFORCE passes net.core.rmem_max, which the default (about 208
@@ -419,6 +428,7 @@ int ct_events_open(struct ct_events **out, unsigned int groups, uint64_t rcvbuf)
 	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &val, &len) < 0)
 		goto err_errno;
 	ev->st.rcvbuf = (uint64_t)val;
+	ev->requested = rcvbuf ? rcvbuf : (uint64_t)val / 2;
 	*out = ev;
 	return 0;
 
@@ -429,6 +439,25 @@ err_close:
 err_free:
 	free(ev);
 	return err;
+}
+
+int ct_events_grow(struct ct_events *ev, uint64_t max)
+{
+	int fd = mnl_socket_get_fd(ev->nl), val, err;
+	socklen_t len = sizeof(val);
+	uint64_t want;
+
+	if (ev->requested >= max)
+		return -ENOSPC;
+	want = ev->requested * 2 > max ? max : ev->requested * 2;
+	err = set_rcvbuf(fd, want);
+	if (err)
+		return err;
+	ev->requested = want;
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &val, &len) < 0)
+		return -errno;
+	ev->st.rcvbuf = (uint64_t)val;
+	return 0;
 }
 
 int ct_events_fd(const struct ct_events *ev)
@@ -472,7 +501,7 @@ int ct_events_read(struct ct_events *ev, unsigned int budget, ct_cb cb, void *ar
 		if (from != 0)
 			continue;
 		len = (int)n;
-		for (nlh = (const struct nlmsghdr *)ev->buf; mnl_nlmsg_ok(nlh, len);
+		for (nlh = (const struct nlmsghdr *)ev->buf; nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len)) {
 			if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
 				continue;
@@ -511,7 +540,9 @@ struct ct_query {
 	 * socket (the next request would get EBUSY, or stale entries): such
 	 * a socket is replaced before the next dump. */
 	bool stale;
-	char buf[CT_RECV_BUF];
+	/* Aligned: messages are read in place as struct nlmsghdr; after the
+	 * bool above, an unaligned buffer traps on strict-alignment CPUs. */
+	char buf[CT_RECV_BUF] __attribute__((aligned(8)));
 };
 
 static int query_socket(struct ct_query *q)
@@ -567,7 +598,7 @@ static int dump_msgs(struct ct_query *q, int len, ct_cb cb, void *arg, bool *bad
 	struct ct_info ct;
 	enum ct_msg type;
 
-	for (nlh = (const struct nlmsghdr *)q->buf; mnl_nlmsg_ok(nlh, len);
+	for (nlh = (const struct nlmsghdr *)q->buf; nlmsg_ok(nlh, len);
 	     nlh = mnl_nlmsg_next(nlh, &len)) {
 		/* Leftovers of an earlier request carry another sequence. */
 		if (nlh->nlmsg_seq != q->seq || nlh->nlmsg_pid != q->portid)

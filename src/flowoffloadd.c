@@ -8,10 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
+
 #include "agent.h"
 #include "config.h"
 #include "log.h"
 #include "nft_ruleset.h"
+#include "privs.h"
 
 static void usage(FILE *f)
 {
@@ -24,7 +27,9 @@ static void usage(FILE *f)
 		"      --keep-ruleset  leave the agent's nftables tables in place on exit\n"
 		"      --check-config  validate the configuration and print the ruleset it gives\n"
 		"      --dry-run       resolve devices, probe hardware offload, print the\n"
-		"                      ruleset that would be installed; change nothing\n",
+		"                      ruleset that would be installed; change nothing\n"
+		"Needs CAP_NET_ADMIN (root, or a service manager's ambient capability); once\n"
+		"its sockets are open it keeps that capability alone, with no_new_privs.\n",
 		CONFIG_DEFAULT_PATH);
 }
 
@@ -111,8 +116,16 @@ int main(int argc, char **argv)
 	if (check || dry)
 		return print_ruleset(&cfg, dry);
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "flowoffloadd: needs root (CAP_NET_ADMIN) to program nftables and conntrack\n");
+	/* What the kernel checks is the capability, not the uid: root in a
+	 * container without it fails the same way, and a service manager
+	 * may hand it to another user (AmbientCapabilities=CAP_NET_ADMIN). */
+	ret = privs_has(CAP_NET_ADMIN);
+	if (ret != 1) {
+		if (ret < 0)
+			fprintf(stderr, "flowoffloadd: cannot read the capability sets: %s\n",
+				strerror(-ret));
+		else
+			fprintf(stderr, "flowoffloadd: needs CAP_NET_ADMIN (missing from the effective set)\n");
 		return 1;
 	}
 	log_init("flowoffloadd", opt.foreground, verbose ? LOG_DEBUG : LOG_INFO);

@@ -40,9 +40,10 @@
 #define FLOWTABLE_PRIO NF_IP_PRI_FILTER
 #define CHAIN_PRIO (NF_IP_PRI_FILTER + 10)
 
-/* The largest batch holds 46 messages (two tables of 23: table, delete,
- * table, flowtable, chain, three sets with their elements, two skip-port,
- * eight skip-prefix and two offload rules) besides begin and end. */
+/* The largest batch holds 48 messages (the hardware table's 23: table,
+ * delete, table, flowtable, chain, three sets with their elements, two
+ * skip-port, eight skip-prefix and two offload rules; the software table's
+ * 25 with its two readmit rules) besides begin and end. */
 #define BATCH_MAX_MSGS 64
 /* The batch buffer keeps room for the largest message beyond its limit,
  * because libnftnl writes a message before mnl_nlmsg_batch_next can refuse
@@ -470,6 +471,29 @@ static void render_rule(FILE *f, const struct fo_config *cfg, const struct tier 
 	}
 }
 
+/* The software tier's second rule per protocol: a flow the rule offloaded
+ * once (it carries the SW value) and that left the flowtable -- a flush or
+ * a firewall reload destroyed the flowtable, or its entry timed out idle --
+ * goes back on its next packet, past the window's end too: those packets
+ * were on the fast path already, and without this rule a flow past M would
+ * stay on the slow path for good after every firewall reload. */
+static void render_readmit_rule(FILE *f, const struct fo_config *cfg, int proto)
+{
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct packets >= %u", cfg->mark_mask,
+		config_mark_value(cfg, ADMIT_SW), cfg->window_from);
+	if (proto == IPPROTO_TCP) {
+		fputs(" meta l4proto tcp", f);
+		if (cfg->tcp_ack_only)
+			fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
+		fputs(" counter flow add @" NFT_FLOWTABLE " comment \"readmit-tcp\"\n", f);
+	} else {
+		fputs(" meta l4proto udp", f);
+		if (cfg->udp_require_reply)
+			fputs(" ct status & seen-reply == seen-reply", f);
+		fputs(" counter flow add @" NFT_FLOWTABLE " comment \"readmit-udp\"\n", f);
+	}
+}
+
 static void render_body(FILE *f, const struct fo_config *cfg, const struct tier *t)
 {
 	struct skip_set sets[SKIP_KINDS];
@@ -498,6 +522,10 @@ static void render_body(FILE *f, const struct fo_config *cfg, const struct tier 
 		render_rule(f, cfg, t, IPPROTO_TCP);
 	if (cfg->proto_udp)
 		render_rule(f, cfg, t, IPPROTO_UDP);
+	if (!t->hw && cfg->proto_tcp)
+		render_readmit_rule(f, cfg, IPPROTO_TCP);
+	if (!t->hw && cfg->proto_udp)
+		render_readmit_rule(f, cfg, IPPROTO_UDP);
 	fputs("\t}\n", f);
 }
 
@@ -871,35 +899,46 @@ static struct nftnl_rule *rule_finish(struct nftnl_rule *r, bool ok, const char 
 	return NULL;
 }
 
+/* The offload rule of the tier, or with readmit the software tier's rule
+ * that takes back flows it offloaded before (see render_readmit_rule). */
 static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct tier *t,
-				     uint8_t proto)
+				     uint8_t proto, bool readmit)
 {
 	uint32_t mask = t->mark_and, mark = t->mark_eq;
+	const char *comment;
 	struct nftnl_expr *e;
 	struct nftnl_rule *r;
 	bool ok;
 
+	if (readmit) {
+		mask = cfg->mark_mask;
+		mark = config_mark_value(cfg, ADMIT_SW);
+		comment = proto == IPPROTO_TCP ? "readmit-tcp" : "readmit-udp";
+	} else {
+		comment = proto == IPPROTO_TCP ? "offload-tcp" : "offload-udp";
+	}
 	r = rule_new(t->table);
 	if (!r)
 		return NULL;
 	/* The conntrack mark is a host-order u32 in the register. */
 	ok = expr_ct(r, NFT_CT_MARK) && expr_and(r, &mask, sizeof(mask)) &&
 	     expr_cmp(r, NFT_CMP_EQ, &mark, sizeof(mark));
-	ok = ok && expr_ct_packets(r, NFT_CMP_GTE, cfg->window_from) &&
-	     expr_ct_packets(r, NFT_CMP_LTE, cfg->window_until);
+	ok = ok && expr_ct_packets(r, NFT_CMP_GTE, cfg->window_from);
+	if (!readmit)
+		ok = ok && expr_ct_packets(r, NFT_CMP_LTE, cfg->window_until);
 	ok = ok && expr_l4proto(r, proto);
 	if (ok && proto == IPPROTO_TCP && cfg->tcp_ack_only)
 		ok = expr_tcp_flags_ack_only(r);
 	if (ok && proto == IPPROTO_UDP && cfg->udp_require_reply)
 		ok = expr_ct_seen_reply(r);
 	ok = ok && expr_new(r, "counter");
-	if (ok && !t->hw)
+	if (ok && !t->hw && !readmit)
 		ok = expr_mark_or(r, config_mark_value(cfg, ADMIT_SW));
 	if (ok) {
 		e = expr_new(r, "flow_offload");
 		ok = e && nftnl_expr_set_str(e, NFTNL_EXPR_FLOW_TABLE_NAME, NFT_FLOWTABLE) == 0;
 	}
-	return rule_finish(r, ok, proto == IPPROTO_TCP ? "offload-tcp" : "offload-udp");
+	return rule_finish(r, ok, comment);
 }
 
 /* `meta l4proto P ct original proto-dst @skip_ports counter return`, or
@@ -1237,9 +1276,17 @@ static int batch_tier(struct nft_ruleset *r, struct batch *b, const struct fo_co
 	if (!ret)
 		ret = batch_skip(r, b, cfg, t);
 	if (!ret && cfg->proto_tcp)
-		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP), t->table, "offload-tcp");
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP, false), t->table,
+				 "offload-tcp");
 	if (!ret && cfg->proto_udp)
-		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP), t->table, "offload-udp");
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, false), t->table,
+				 "offload-udp");
+	if (!ret && !t->hw && cfg->proto_tcp)
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP, true), t->table,
+				 "readmit-tcp");
+	if (!ret && !t->hw && cfg->proto_udp)
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, true), t->table,
+				 "readmit-udp");
 	return ret;
 }
 
@@ -1587,6 +1634,11 @@ err_close:
 err_free:
 	free(r);
 	return ret;
+}
+
+uint32_t nft_ruleset_portid(const struct nft_ruleset *r)
+{
+	return mnl_socket_get_portid(r->nl);
 }
 
 void nft_ruleset_close(struct nft_ruleset *r)

@@ -18,6 +18,11 @@ topology_up
 
 agent_config "$TMP/agent.conf" "[offload]" "window-from = $N" "window-until = $M"
 agent_start "$TMP/agent.conf"
+# The flows are held idle while the mice run; on a loaded machine that can
+# outlast the flowtable's 30 s idle timeout, which would evict them before
+# the checks.  (The sysctls exist once the agent's flowtable loaded the module.)
+nsr sysctl -qw net.netfilter.nf_flowtable_tcp_timeout=600 net.netfilter.nf_flowtable_udp_timeout=600 ||
+	fail "cannot raise the flowtable idle timeouts"
 info "agent: $(agentctl status | grep -E 'devices|window' | tr -s ' ' | tr '\n' ' ')"
 nsr nft list table inet flowoffload >/dev/null || fail "the agent installed no table inet flowoffload"
 

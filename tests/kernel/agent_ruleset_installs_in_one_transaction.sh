@@ -1,7 +1,8 @@
 #!/bin/bash
 # Proves nft_ruleset replaces the agent's tables in one transaction: a refused
 # install changes nothing, other tables are never touched, render == install
-# (skip sets included), and the skip sets keep flows off the fast path.
+# (skip sets and readmit rules included), and the skip sets keep flows off
+# the fast path.
 . "$(dirname "$0")/lib.sh"
 
 RT=$FLOWOFFLOAD_BUILDDIR/tests/tools/ruleset_tool
@@ -68,6 +69,14 @@ check "one TCP rule: not HW/SKIP, window 5-1000, ACK only, flow add" \
 	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets 5-1000 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 ct mark set ct mark | 0x04000000 flow add @ft comment "offload-tcp"' <<<"$L")" -eq 1
 check "one UDP rule" \
 	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets 5-1000 meta l4proto udp counter packets 0 bytes 0 ct mark set ct mark | 0x04000000 flow add @ft comment "offload-udp"' <<<"$L")" -eq 1
+# Flows the rule offloaded once (mark SW) go back after an eviction (a flush,
+# a firewall reload, an idle timeout), past the window's end too.
+check "one TCP readmit rule: mark SW, from packet 5 with no upper bound, ACK only" \
+	test "$(grep -c 'ct mark & 0x0c000000 == 0x04000000 ct packets >= 5 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 flow add @ft comment "readmit-tcp"' <<<"$L")" -eq 1
+check "one UDP readmit rule" \
+	test "$(grep -c 'ct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter packets 0 bytes 0 flow add @ft comment "readmit-udp"' <<<"$L")" -eq 1
+check "the readmit rules come after the window rules" \
+	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "offload- comment "readmit- '
 check "no skip sets or rules when none are configured" lacks "skip" "$L"
 check "no hardware table without hardware devices" lacks flowoffload_hw "$(tables)"
 check "the user's table is untouched by install" test "$(listing userfw)" = "$USERFW"
@@ -76,8 +85,9 @@ info "---- install again: replaced, not added to"
 rt install --sw lan0,wan0 --from 3 --until 50 || fail "second install refused"
 L2=$(listing flowoffload)
 check "still one table inet flowoffload" test "$(tables | grep -o 'table inet flowoffload ' | wc -l)" -eq 1
-check "still two rules, both with the new window" \
-	test "$(grep -c 'ct packets 3-50' <<<"$L2")" -eq 2 -a "$(grep -c 'flow add' <<<"$L2")" -eq 2
+check "still two window rules and two readmit rules, all with the new bounds" \
+	test "$(grep -c 'ct packets 3-50' <<<"$L2")" -eq 2 -a "$(grep -c 'ct packets >= 3 ' <<<"$L2")" -eq 2 \
+	-a "$(grep -c 'flow add' <<<"$L2")" -eq 4
 check "the old window is gone" lacks "ct packets 5-1000" "$L2"
 check "still one flowtable" test "$(grep -c 'flowtable ft' <<<"$L2")" -eq 1
 

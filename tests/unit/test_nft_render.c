@@ -189,6 +189,8 @@ static void test_sw_only_defaults(void **state)
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -215,6 +217,8 @@ static void test_sw_and_hw(void **state)
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
@@ -257,6 +261,7 @@ static void test_udp_only(void **state)
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -284,6 +289,7 @@ static void test_tcp_without_ack_only(void **state)
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp counter flow add @ft comment \"readmit-tcp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -316,6 +322,7 @@ static void test_mask_and_window(void **state)
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x00000020 == 0x00000000 ct packets >= 3 ct packets <= 50 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x00000010 flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x000000f0 == 0x00000010 ct packets >= 3 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
@@ -389,6 +396,8 @@ static void test_skip_ports(void **state)
 		      "\t\tmeta l4proto udp ct original proto-dst @skip_ports counter return comment \"skip-port\"\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
@@ -497,6 +506,7 @@ static void test_skip_prefixes(void **state)
 		      "\t\tct reply ip6 saddr @skip6 counter return comment \"skip-prefix\"\n"
 		      "\t\tct reply ip6 daddr @skip6 counter return comment \"skip-prefix\"\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -562,6 +572,7 @@ static void test_udp_require_reply(void **state)
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp ct status & seen-reply == seen-reply counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp ct status & seen-reply == seen-reply counter flow add @ft comment \"readmit-udp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
