@@ -75,7 +75,9 @@ live() {
 sleep 1
 before=$(live)
 info "the router holds $before live TCP/UDP conntracks"
-check "they are the storm's ($before >= $made)" test "$before" -ge "$made"
+# A loaded emulated router drops some datagrams from its backlog (seen:
+# 98,591 of 100,000): the agent must match what the kernel holds.
+check "they are the storm's ($before >= 95% of $made)" test $((before * 100)) -ge $((made * 95))
 check "the running agent tracks them ($(agentctl status --json | jq .flows_tracked))" \
 	wait_for 60 sh -c "[ \$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK status --json | jq .flows_tracked) -eq $before ]"
 
