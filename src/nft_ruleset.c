@@ -1518,17 +1518,69 @@ static int batch_send(struct nft_ruleset *r, struct batch *b, bool commit, char 
 	return batch_replies(r, b, err, errlen);
 }
 
+/*
+ * Send one request and read its answer: messages with the request's
+ * sequence number go to msg_cb (if any) until the ACK.  Returns the ACK's
+ * error (0, -ENOENT...), or a negative errno when the socket fails or the
+ * reply does not come within REPLY_TIMEOUT_MS.
+ */
+static int request(struct nft_ruleset *r, struct nlmsghdr *nlh, char *buf, size_t buflen,
+		   int (*msg_cb)(const struct nlmsghdr *m, void *arg), void *arg)
+{
+	uint32_t seq = nlh->nlmsg_seq;
+	struct timespec deadline;
+	ssize_t n;
+	int ret;
+
+	sock_drain(r);
+	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += REPLY_TIMEOUT_MS / 1000;
+	for (;;) {
+		const struct nlmsghdr *m;
+		int rem;
+
+		n = mnl_socket_recvfrom(r->nl, buf, buflen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			ret = sock_wait(r, &deadline);
+			if (ret)
+				return ret;
+			continue;
+		}
+		rem = (int)n;
+		for (m = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(m, rem);
+		     m = mnl_nlmsg_next(m, &rem)) {
+			if (m->nlmsg_seq != seq)
+				continue;
+			if (m->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
+
+				if (mnl_nlmsg_get_payload_len(m) < sizeof(*e))
+					return -EBADMSG;
+				return e->error;
+			}
+			if (msg_cb) {
+				ret = msg_cb(m, arg);
+				if (ret)
+					return ret;
+			}
+		}
+	}
+}
+
 /* One request, one answer: 1 the object exists, 0 it does not. */
 static int nft_exists(struct nft_ruleset *r, uint16_t type, const char *table, const char *name)
 {
 	char buf[RECV_BUF_SIZE];
-	struct timespec deadline;
 	struct nlmsghdr *nlh;
-	uint32_t seq = r->seq++;
-	ssize_t n;
-	int ret, len;
+	int ret;
 
-	nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_ACK, seq);
+	nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_ACK, r->seq++);
 	switch (type) {
 	case NFT_MSG_GETTABLE:
 		mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
@@ -1544,41 +1596,11 @@ static int nft_exists(struct nft_ruleset *r, uint16_t type, const char *table, c
 	default:
 		return -EINVAL;
 	}
-	sock_drain(r);
-	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += REPLY_TIMEOUT_MS / 1000;
-	for (;;) {
-		const struct nlmsghdr *m;
-
-		n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -errno;
-			ret = sock_wait(r, &deadline);
-			if (ret)
-				return ret;
-			continue;
-		}
-		/* The object itself comes first, then the ACK. */
-		len = (int)n;
-		for (m = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(m, len);
-		     m = mnl_nlmsg_next(m, &len)) {
-			const struct nlmsgerr *e;
-
-			if (m->nlmsg_seq != seq || m->nlmsg_type != NLMSG_ERROR ||
-			    mnl_nlmsg_get_payload_len(m) < sizeof(*e))
-				continue;
-			e = mnl_nlmsg_get_payload(m);
-			if (e->error == -ENOENT)
-				return 0;
-			return e->error ? e->error : 1;
-		}
-	}
+	/* The object itself comes first, then the ACK. */
+	ret = request(r, nlh, buf, sizeof(buf), NULL, NULL);
+	if (ret == -ENOENT)
+		return 0;
+	return ret ? ret : 1;
 }
 
 static int table_exists(struct nft_ruleset *r, const char *table, char *err, size_t errlen)
@@ -1783,74 +1805,53 @@ static int comment_cb(const struct nftnl_udata *attr, void *data)
 	return MNL_CB_OK;
 }
 
+struct comment_req {
+	char *buf;
+	size_t len;
+	int found;
+};
+
+static int comment_msg_cb(const struct nlmsghdr *m, void *arg)
+{
+	struct comment_req *req = arg;
+	struct nftnl_table *t;
+	const char *c = NULL;
+	uint32_t ulen = 0;
+	const void *ud;
+
+	if (NFNL_MSG_TYPE(m->nlmsg_type) != NFT_MSG_NEWTABLE)
+		return 0;
+	t = nftnl_table_alloc();
+	if (!t)
+		return -ENOMEM;
+	if (nftnl_table_nlmsg_parse(m, t) == 0) {
+		req->found = 1;
+		ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &ulen);
+		if (ud && ulen)
+			nftnl_udata_parse(ud, ulen, comment_cb, &c);
+		if (c)
+			snprintf(req->buf, req->len, "%s", c);
+	}
+	nftnl_table_free(t);
+	return 0;
+}
+
 /* The table's comment into buf: 1 found (buf may be empty: no comment),
  * 0 no such table, or a negative errno. */
 static int table_comment(struct nft_ruleset *r, const char *table, char *buf, size_t len)
 {
+	struct comment_req req = { .buf = buf, .len = len };
 	char rbuf[RECV_BUF_SIZE];
-	struct timespec deadline;
 	struct nlmsghdr *nlh;
-	uint32_t seq = r->seq++;
-	int ret, found = 0;
-	ssize_t n;
+	int ret;
 
 	buf[0] = '\0';
-	nlh = nftnl_nlmsg_build_hdr(rbuf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, seq);
+	nlh = nftnl_nlmsg_build_hdr(rbuf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, r->seq++);
 	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
-	sock_drain(r);
-	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += REPLY_TIMEOUT_MS / 1000;
-	for (;;) {
-		const struct nlmsghdr *m;
-		int rem;
-
-		n = mnl_socket_recvfrom(r->nl, rbuf, sizeof(rbuf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -errno;
-			ret = sock_wait(r, &deadline);
-			if (ret)
-				return ret;
-			continue;
-		}
-		rem = (int)n;
-		for (m = (const struct nlmsghdr *)rbuf; mnl_nlmsg_ok(m, rem);
-		     m = mnl_nlmsg_next(m, &rem)) {
-			if (m->nlmsg_seq != seq)
-				continue;
-			if (m->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
-
-				if (mnl_nlmsg_get_payload_len(m) < sizeof(*e))
-					return -EBADMSG;
-				if (e->error == -ENOENT)
-					return 0;
-				return e->error ? e->error : found;
-			}
-			if (NFNL_MSG_TYPE(m->nlmsg_type) == NFT_MSG_NEWTABLE) {
-				struct nftnl_table *t = nftnl_table_alloc();
-				const char *c = NULL;
-				uint32_t ulen = 0;
-				const void *ud;
-
-				if (!t)
-					return -ENOMEM;
-				if (nftnl_table_nlmsg_parse(m, t) == 0) {
-					found = 1;
-					ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &ulen);
-					if (ud && ulen)
-						nftnl_udata_parse(ud, ulen, comment_cb, &c);
-					if (c)
-						snprintf(buf, len, "%s", c);
-				}
-				nftnl_table_free(t);
-			}
-		}
-	}
+	ret = request(r, nlh, rbuf, sizeof(rbuf), comment_msg_cb, &req);
+	if (ret == -ENOENT)
+		return 0;
+	return ret ? ret : req.found;
 }
 
 int nft_ruleset_installed(struct nft_ruleset *r, const struct fo_config *cfg,
