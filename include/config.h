@@ -45,11 +45,16 @@ struct fo_config {
 	bool tcp_ack_only;	/* only a bare ACK (no SYN/FIN/RST) triggers flow add */
 	bool udp_require_reply;	/* wait for a reply before admitting UDP */
 	uint32_t mark_mask;	/* conntrack mark bits the agent owns */
+	uint32_t min_avgpkt;	/* bytes per packet a flow needs at N; 0: no test */
+	uint32_t small_window_from; /* packet from which small-packet flows are offloaded;
+				     * 0: window-until (never, in effect) */
 
 	/* [hardware] */
 	enum hw_mode hw_mode;
 	uint32_t hw_capacity;	/* entries the NIC table holds */
 	uint32_t hw_watermark;	/* percent of capacity the agent fills at most */
+	uint64_t hw_confirm_ms;	/* a hardware admission not [HW_OFFLOAD] this long
+				 * after entering the flowtable failed */
 
 	/* [skip] */
 	size_t n_skip_ports;	/* server (original destination) ports never offloaded */
@@ -65,6 +70,8 @@ struct fo_config {
 	char socket_path[108];
 	char socket_group[32];		/* empty: root's group */
 	bool keep_ruleset;		/* leave the tables in place on exit */
+	bool manage_ruleset;		/* install and guard the tables (no: the
+					 * operator's own ruleset does) */
 };
 
 void config_defaults(struct fo_config *cfg);

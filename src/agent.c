@@ -460,7 +460,7 @@ static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
 	recount_budget(a);
 
 	/* Without the nftables monitor, poll for our tables here. */
-	if (!a->mon && !loop_timer_armed(a->ruleset_check))
+	if (a->cfg.manage_ruleset && !a->mon && !loop_timer_armed(a->ruleset_check))
 		loop_timer_set(a->ruleset_check, 1, 0);
 }
 
@@ -478,7 +478,7 @@ static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
 	resync(a, "periodic");
 	/* The monitor's safety net: a check that finds our tables complete
 	 * costs three small requests. */
-	if (!loop_timer_armed(a->ruleset_check))
+	if (a->cfg.manage_ruleset && !loop_timer_armed(a->ruleset_check))
 		loop_timer_set(a->ruleset_check, 1, 0);
 }
 
@@ -865,6 +865,16 @@ static void attach_filter(struct agent *a, const struct fo_config *cfg)
 			 strerror(-ret));
 }
 
+/* manage-ruleset = no: the operator's ruleset does the offloading and the
+ * agent only tracks, reports and marks.  It cannot know which devices of
+ * that ruleset offload to hardware, so it keeps no hardware tier. */
+static int external_ruleset(struct fo_config *cfg)
+{
+	if (!cfg->manage_ruleset)
+		cfg->hw_mode = HW_MODE_OFF;
+	return 0;
+}
+
 static int reload(struct agent *a, FILE *out)
 {
 	struct ruleset_plan plan;
@@ -873,14 +883,20 @@ static int reload(struct agent *a, FILE *out)
 	int ret;
 
 	ret = config_load(a->config_path, &cfg, err, sizeof(err));
+	if (!ret && cfg.manage_ruleset != a->cfg.manage_ruleset) {
+		snprintf(err, sizeof(err), "[agent] manage-ruleset changes only at a restart");
+		ret = -EINVAL;
+	}
 	if (!ret)
-		ret = agent_plan(&cfg, &plan, true, NULL, err, sizeof(err));
+		ret = external_ruleset(&cfg);
+	if (!ret)
+		ret = agent_plan(&cfg, &plan, cfg.manage_ruleset, NULL, err, sizeof(err));
 	if (!ret) {
 		ret = nft_ruleset_render(&cfg, &plan, &text);
 		if (ret)
 			snprintf(err, sizeof(err), "cannot render the ruleset: %s", strerror(-ret));
 	}
-	if (!ret && (!a->rendered || strcmp(text, a->rendered) != 0)) {
+	if (!ret && cfg.manage_ruleset && (!a->rendered || strcmp(text, a->rendered) != 0)) {
 		ret = nft_ruleset_install(a->nft, &cfg, &plan, err, sizeof(err));
 		if (!ret)
 			a->st.ruleset_installs++;
@@ -982,6 +998,9 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	if (!a)
 		return 1;
 	a->cfg = *cfg;
+	if (!a->cfg.manage_ruleset && a->cfg.hw_mode != HW_MODE_OFF)
+		log_notice("manage-ruleset = no: the operator's ruleset offloads; no hardware tier");
+	external_ruleset(&a->cfg);
 	a->config_path = opt->config_path;
 	a->foreground = opt->foreground;
 	a->keep_ruleset_opt = opt->keep_ruleset;
@@ -1010,7 +1029,7 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 		log_err("control socket %s: %s", a->cfg.socket_path, strerror(-ret));
 		goto out;
 	}
-	ret = agent_plan(&a->cfg, &a->plan, true, NULL, err, sizeof(err));
+	ret = agent_plan(&a->cfg, &a->plan, a->cfg.manage_ruleset, NULL, err, sizeof(err));
 	if (ret) {
 		log_err("%s", err);
 		goto out;
@@ -1040,7 +1059,7 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	if (ret)
 		goto out_err;
 	/* Listening before the install: a flush right after it is seen. */
-	ret = nft_monitor_open(&a->mon);
+	ret = a->cfg.manage_ruleset ? nft_monitor_open(&a->mon) : 0;
 	if (ret) {
 		log_warn("cannot listen to nftables events (%s); checking the agent's tables every %llu ms instead",
 			 strerror(-ret), (unsigned long long)a->cfg.status_interval_ms);
@@ -1049,7 +1068,9 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	/* A restarted agent finds its tables in place: replacing them would
 	 * evict every offloaded flow, and those past the window's end would
 	 * never return to the fast path. */
-	if (nft_ruleset_installed(a->nft, &a->cfg, &a->plan) == 1) {
+	if (!a->cfg.manage_ruleset) {
+		log_info("manage-ruleset = no: leaving nftables to the operator's ruleset");
+	} else if (nft_ruleset_installed(a->nft, &a->cfg, &a->plan) == 1) {
 		log_info("the ruleset in the kernel is already the one to install; keeping it");
 	} else {
 		ret = install_ruleset(a, "startup");
@@ -1111,7 +1132,9 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 		 flows_count(a->flows));
 	ret = loop_run(a->loop);
 	a->exit_code = ret ? 1 : 0;
-	if (!a->cfg.keep_ruleset && !a->keep_ruleset_opt) {
+	if (!a->cfg.manage_ruleset) {
+		/* nothing of ours in nftables */
+	} else if (!a->cfg.keep_ruleset && !a->keep_ruleset_opt) {
 		ret = nft_ruleset_remove(a->nft, err, sizeof(err));
 		if (ret) {
 			log_err("cannot remove the agent's tables: %s", err);

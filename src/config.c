@@ -32,9 +32,12 @@ enum key_id {
 	KEY_TCP_ACK_ONLY,
 	KEY_UDP_REQUIRE_REPLY,
 	KEY_MARK_MASK,
+	KEY_MIN_AVGPKT,
+	KEY_SMALL_WINDOW_FROM,
 	KEY_HW_MODE,
 	KEY_HW_CAPACITY,
 	KEY_HW_WATERMARK,
+	KEY_HW_CONFIRM,
 	KEY_SKIP_PORTS,
 	KEY_SKIP_PREFIXES,
 	KEY_MAX_FLOWS,
@@ -44,6 +47,7 @@ enum key_id {
 	KEY_SOCKET,
 	KEY_SOCKET_GROUP,
 	KEY_KEEP_RULESET,
+	KEY_MANAGE_RULESET,
 	KEY_MAX,
 };
 
@@ -83,6 +87,7 @@ struct parse_state {
 static int parse_ifname(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_protocol(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_window(struct parse_state *st, const struct key_def *k, const char *v);
+static int parse_min_avgpkt(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_bool(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_mark_mask(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_hw_mode(struct parse_state *st, const struct key_def *k, const char *v);
@@ -124,12 +129,18 @@ static const struct key_def keys[] = {
 	    BOOL_ALLOWED),
 	KEY(KEY_MARK_MASK, "offload", "mark-mask", false, parse_mark_mask,
 	    "a 32-bit mask, hex (0x0c000000) or decimal, of 2 or more contiguous bits"),
+	KEY(KEY_MIN_AVGPKT, "offload", "min-avgpkt", false, parse_min_avgpkt,
+	    "0 (off) or 1..65535 bytes: the average packet size a flow needs at window-from"),
+	KEY(KEY_SMALL_WINDOW_FROM, "offload", "small-packet-window-from", false, parse_window,
+	    "0 (off) or a whole number between window-from and window-until"),
 	KEY(KEY_HW_MODE, "hardware", "mode", false, parse_hw_mode,
 	    "auto, on or off"),
 	KEY(KEY_HW_CAPACITY, "hardware", "capacity", false, parse_hw_capacity,
 	    "1..16777216 entries (k and M suffixes: 8k is 8192)"),
 	KEY(KEY_HW_WATERMARK, "hardware", "watermark", false, parse_watermark,
 	    "a percentage 1..100 (90 or 90%)"),
+	KEY(KEY_HW_CONFIRM, "hardware", "confirm-timeout", false, parse_interval,
+	    "100ms..1h " DURATION_UNITS),
 	KEY(KEY_SKIP_PORTS, "skip", "ports", true, parse_port,
 	    "up to 64 ports 1..65535 or ranges lo-hi (5060-5061); empty for none"),
 	KEY(KEY_SKIP_PREFIXES, "skip", "prefixes", true, parse_prefix,
@@ -149,6 +160,8 @@ static const struct key_def keys[] = {
 	    "a group name of at most 31 letters, digits, '_', '.' or '-', not starting "
 	    "with '-'; empty for root's group"),
 	KEY(KEY_KEEP_RULESET, "agent", "keep-ruleset", false, parse_bool,
+	    BOOL_ALLOWED),
+	KEY(KEY_MANAGE_RULESET, "agent", "manage-ruleset", false, parse_bool,
 	    BOOL_ALLOWED),
 };
 #undef KEY
@@ -172,12 +185,14 @@ void config_defaults(struct fo_config *cfg)
 	cfg->hw_mode = HW_MODE_AUTO;
 	cfg->hw_capacity = 1024;
 	cfg->hw_watermark = 90;
+	cfg->hw_confirm_ms = 3000;
 	cfg->max_flows = 1000000;
 	cfg->status_interval_ms = 1000;
 	cfg->resync_interval_ms = 30000;
 	cfg->event_buffer = 8ULL << 20;
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", "/run/flowoffload.sock");
 	cfg->keep_ruleset = false;
+	cfg->manage_ruleset = true;
 }
 
 /* Errors are found in file order, except the checks that need the whole
@@ -328,14 +343,27 @@ static int parse_window(struct parse_state *st, const struct key_def *k, const c
 
 	/* window-until >= window-from is checked once the file is read:
 	 * the two may come in either order. */
-	err = parse_uint_range(st, k, v, 1, 1000000, &val);
+	err = parse_uint_range(st, k, v, k->id == KEY_SMALL_WINDOW_FROM ? 0 : 1, 1000000, &val);
 	if (err)
 		return err;
 	if (k->id == KEY_WINDOW_FROM)
 		st->cfg.window_from = (uint32_t)val;
+	else if (k->id == KEY_SMALL_WINDOW_FROM)
+		st->cfg.small_window_from = (uint32_t)val;
 	else
 		st->cfg.window_until = (uint32_t)val;
 	return 0;
+}
+
+static int parse_min_avgpkt(struct parse_state *st, const struct key_def *k, const char *v)
+{
+	uint64_t val = 0;
+	int err;
+
+	err = parse_uint_range(st, k, v, 0, 65535, &val);
+	if (!err)
+		st->cfg.min_avgpkt = (uint32_t)val;
+	return err;
 }
 
 static int parse_bool(struct parse_state *st, const struct key_def *k, const char *v)
@@ -363,6 +391,9 @@ found:
 		break;
 	case KEY_UDP_REQUIRE_REPLY:
 		st->cfg.udp_require_reply = val;
+		break;
+	case KEY_MANAGE_RULESET:
+		st->cfg.manage_ruleset = val;
 		break;
 	default:
 		st->cfg.keep_ruleset = val;
@@ -567,6 +598,8 @@ static int parse_interval(struct parse_state *st, const struct key_def *k, const
 		return fail(st, k, "\"%s\" is out of range", v);
 	if (k->id == KEY_RESYNC_INTERVAL)
 		st->cfg.resync_interval_ms = val;
+	else if (k->id == KEY_HW_CONFIRM)
+		st->cfg.hw_confirm_ms = val;
 	else
 		st->cfg.status_interval_ms = val;
 	return 0;
@@ -681,8 +714,17 @@ static int check_window(struct parse_state *st)
 	int lf = st->key_line[KEY_WINDOW_FROM], lu = st->key_line[KEY_WINDOW_UNTIL];
 	char where[32];
 
-	if (c->window_until >= c->window_from)
-		return 0;
+	if (c->window_until >= c->window_from) {
+		int ls = st->key_line[KEY_SMALL_WINDOW_FROM];
+
+		if (!c->small_window_from ||
+		    (c->small_window_from >= c->window_from &&
+		     c->small_window_from <= c->window_until))
+			return 0;
+		return fail_at(st, ls, &keys[KEY_SMALL_WINDOW_FROM], NULL,
+			       "%u is outside the window %u..%u", c->small_window_from,
+			       c->window_from, c->window_until);
+	}
 	/* Blame the key the operator wrote last: the other one was already
 	 * in place (or is the default) when it was written. */
 	if (lu > lf) {

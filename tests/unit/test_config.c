@@ -117,16 +117,16 @@ static const struct bad_case bad_cases[] = {
 	  ":2: [devices] device: unknown key; allowed: devices software-only exclude" },
 	{ "[offload]\nwindow = 5\n",
 	  ":2: [offload] window: unknown key; allowed: protocols window-from window-until "
-	  "tcp-ack-only udp-require-reply mark-mask" },
+	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
 	{ "[hardware]\nsize = 5\n",
-	  ":2: [hardware] size: unknown key; allowed: mode capacity watermark" },
+	  ":2: [hardware] size: unknown key; allowed: mode capacity watermark confirm-timeout" },
 	{ "[skip]\nport = 53\n", ":2: [skip] port: unknown key; allowed: ports prefixes" },
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "
-	  "resync-interval event-buffer socket socket-group keep-ruleset" },
+	  "resync-interval event-buffer socket socket-group keep-ruleset manage-ruleset" },
 	{ "[offload]\nmode = on\n",
 	  ":2: [offload] mode: unknown key; allowed: protocols window-from window-until "
-	  "tcp-ack-only udp-require-reply mark-mask" },
+	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
 	{ "max-flows = 5\n[agent]\n",
 	  ":1: max-flows: outside any section; allowed: a section line first: " A_SECTIONS },
 	{ "[agent]\nmax-flows = 1\n# again\nmax-flows = 2\n",
@@ -232,6 +232,20 @@ static const struct bad_case bad_cases[] = {
 	{ "[offload]\nwindow-from = 2000\n",
 	  ":2: [offload] window-from: 2000 is above window-until 1000 (the default); allowed: "
 	  A_FROM },
+	{ "[offload]\nwindow-from = 10\nsmall-packet-window-from = 6\n",
+	  ":3: [offload] small-packet-window-from: 6 is outside the window 10..1000; allowed: "
+	  "0 (off) or a whole number between window-from and window-until" },
+	{ "[offload]\nsmall-packet-window-from = 40\nwindow-until = 30\n",
+	  ":2: [offload] small-packet-window-from: 40 is outside the window 5..30; allowed: "
+	  "0 (off) or a whole number between window-from and window-until" },
+	{ "[offload]\nmin-avgpkt = 70000\n",
+	  ":2: [offload] min-avgpkt: \"70000\" is out of range; allowed: "
+	  "0 (off) or 1..65535 bytes: the average packet size a flow needs at window-from" },
+	{ "[hardware]\nconfirm-timeout = 10ms\n",
+	  ":2: [hardware] confirm-timeout: \"10ms\" is out of range; allowed: "
+	  "100ms..1h (ms, s, m, h; a bare number is seconds)" },
+	{ "[agent]\nmanage-ruleset = sometimes\n",
+	  ":2: [agent] manage-ruleset: \"sometimes\" is not yes or no; allowed: " A_BOOL },
 	{ "[offload]\ntcp-ack-only = maybe\n",
 	  ":2: [offload] tcp-ack-only: \"maybe\" is not yes or no; allowed: " A_BOOL },
 	{ "[offload]\nudp-require-reply = 2\n",
