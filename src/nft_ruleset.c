@@ -40,10 +40,11 @@
 #define FLOWTABLE_PRIO NF_IP_PRI_FILTER
 #define CHAIN_PRIO (NF_IP_PRI_FILTER + 10)
 
-/* The largest batch holds 48 messages (the hardware table's 23: table,
+/* The largest batch holds 52 messages (the hardware table's 25: table,
  * delete, table, flowtable, chain, three sets with their elements, two
- * skip-port, eight skip-prefix and two offload rules; the software table's
- * 25 with its two readmit rules) besides begin and end. */
+ * skip-port, eight skip-prefix, two offload and two small-packet rules;
+ * the software table's 27 with its two readmit rules) besides begin and
+ * end. */
 #define BATCH_MAX_MSGS 64
 /* The batch buffer keeps room for the largest message beyond its limit,
  * because libnftnl writes a message before mnl_nlmsg_batch_next can refuse
@@ -450,25 +451,35 @@ static void render_mark_set(FILE *f, const struct fo_config *cfg, const struct t
 		fprintf(f, " ct mark set ct mark | 0x%08x", config_mark_value(cfg, ADMIT_SW));
 }
 
-static void render_rule(FILE *f, const struct fo_config *cfg, const struct tier *t, int proto)
+/* The offload rule of a tier and protocol.  With min-avgpkt the main rule
+ * also wants `ct avgpkt >= A` (a request/response mouse moves small
+ * packets; a transfer's full-size segments lift the average well above),
+ * and a second rule (small) takes flows of small packets that are still
+ * alive at small-packet-window-from. */
+static void render_rule(FILE *f, const struct fo_config *cfg, const struct tier *t, int proto,
+			bool small)
 {
+	const char *name = proto == IPPROTO_TCP ? "tcp" : "udp";
+
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct packets >= %u ct packets <= %u",
-		t->mark_and, t->mark_eq, cfg->window_from, cfg->window_until);
-	if (proto == IPPROTO_TCP) {
-		fputs(" meta l4proto tcp", f);
-		if (cfg->tcp_ack_only)
-			fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
-		fputs(" counter", f);
-		render_mark_set(f, cfg, t);
-		fputs(" flow add @" NFT_FLOWTABLE " comment \"offload-tcp\"\n", f);
-	} else {
-		fputs(" meta l4proto udp", f);
-		if (cfg->udp_require_reply)
-			fputs(" ct status & seen-reply == seen-reply", f);
-		fputs(" counter", f);
-		render_mark_set(f, cfg, t);
-		fputs(" flow add @" NFT_FLOWTABLE " comment \"offload-udp\"\n", f);
-	}
+		t->mark_and, t->mark_eq, small ? cfg->small_window_from : cfg->window_from,
+		cfg->window_until);
+	if (cfg->min_avgpkt && !small)
+		fprintf(f, " ct avgpkt >= %u", cfg->min_avgpkt);
+	fprintf(f, " meta l4proto %s", name);
+	if (proto == IPPROTO_TCP && cfg->tcp_ack_only)
+		fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
+	if (proto == IPPROTO_UDP && cfg->udp_require_reply)
+		fputs(" ct status & seen-reply == seen-reply", f);
+	fputs(" counter", f);
+	render_mark_set(f, cfg, t);
+	fprintf(f, " flow add @" NFT_FLOWTABLE " comment \"offload-%s%s\"\n", small ? "small-" : "",
+		name);
+}
+
+static bool small_rules(const struct fo_config *cfg)
+{
+	return cfg->min_avgpkt && cfg->small_window_from;
 }
 
 /* The software tier's second rule per protocol: a flow the rule offloaded
@@ -519,9 +530,13 @@ static void render_body(FILE *f, const struct fo_config *cfg, const struct tier 
 	      f);
 	render_skip_rules(f, cfg, sets);
 	if (cfg->proto_tcp)
-		render_rule(f, cfg, t, IPPROTO_TCP);
+		render_rule(f, cfg, t, IPPROTO_TCP, false);
 	if (cfg->proto_udp)
-		render_rule(f, cfg, t, IPPROTO_UDP);
+		render_rule(f, cfg, t, IPPROTO_UDP, false);
+	if (small_rules(cfg) && cfg->proto_tcp)
+		render_rule(f, cfg, t, IPPROTO_TCP, true);
+	if (small_rules(cfg) && cfg->proto_udp)
+		render_rule(f, cfg, t, IPPROTO_UDP, true);
 	if (!t->hw && cfg->proto_tcp)
 		render_readmit_rule(f, cfg, IPPROTO_TCP);
 	if (!t->hw && cfg->proto_udp)
@@ -786,15 +801,15 @@ static bool expr_mark_or(struct nftnl_rule *r, uint32_t bits)
 	return true;
 }
 
-/* `ct packets >= N`: the counter is a host-order u64, and cmp compares
- * bytes (memcmp), so nft turns it big-endian first; so do we, which also
- * makes `nft list` print the same rule. */
-static bool expr_ct_packets(struct nftnl_rule *r, uint32_t op, uint64_t n)
+/* `ct packets >= N`, `ct avgpkt >= A`: the counter is a host-order u64,
+ * and cmp compares bytes (memcmp), so nft turns it big-endian first; so do
+ * we, which also makes `nft list` print the same rule. */
+static bool expr_ct_u64(struct nftnl_rule *r, uint32_t key, uint32_t op, uint64_t n)
 {
 	uint64_t be = htobe64(n);
 	struct nftnl_expr *e;
 
-	if (!expr_ct(r, NFT_CT_PKTS))
+	if (!expr_ct(r, key))
 		return false;
 	e = expr_new(r, "byteorder");
 	if (!e)
@@ -899,13 +914,21 @@ static struct nftnl_rule *rule_finish(struct nftnl_rule *r, bool ok, const char 
 	return NULL;
 }
 
-/* The offload rule of the tier, or with readmit the software tier's rule
- * that takes back flows it offloaded before (see render_readmit_rule). */
+enum rule_kind { RULE_OFFLOAD, RULE_SMALL, RULE_READMIT };
+
+/* The offload rule of the tier (RULE_SMALL: the small-packet one), or the
+ * software tier's rule that takes back flows it offloaded before (see
+ * render_readmit_rule). */
 static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct tier *t,
-				     uint8_t proto, bool readmit)
+				     uint8_t proto, enum rule_kind kind)
 {
-	uint32_t mask = t->mark_and, mark = t->mark_eq;
-	const char *comment;
+	static const char *const comments[][2] = {
+		[RULE_OFFLOAD] = { "offload-tcp", "offload-udp" },
+		[RULE_SMALL] = { "offload-small-tcp", "offload-small-udp" },
+		[RULE_READMIT] = { "readmit-tcp", "readmit-udp" },
+	};
+	uint32_t mask = t->mark_and, mark = t->mark_eq, from = cfg->window_from;
+	bool readmit = kind == RULE_READMIT;
 	struct nftnl_expr *e;
 	struct nftnl_rule *r;
 	bool ok;
@@ -913,19 +936,20 @@ static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct t
 	if (readmit) {
 		mask = cfg->mark_mask;
 		mark = config_mark_value(cfg, ADMIT_SW);
-		comment = proto == IPPROTO_TCP ? "readmit-tcp" : "readmit-udp";
-	} else {
-		comment = proto == IPPROTO_TCP ? "offload-tcp" : "offload-udp";
 	}
+	if (kind == RULE_SMALL)
+		from = cfg->small_window_from;
 	r = rule_new(t->table);
 	if (!r)
 		return NULL;
 	/* The conntrack mark is a host-order u32 in the register. */
 	ok = expr_ct(r, NFT_CT_MARK) && expr_and(r, &mask, sizeof(mask)) &&
 	     expr_cmp(r, NFT_CMP_EQ, &mark, sizeof(mark));
-	ok = ok && expr_ct_packets(r, NFT_CMP_GTE, cfg->window_from);
+	ok = ok && expr_ct_u64(r, NFT_CT_PKTS, NFT_CMP_GTE, from);
 	if (!readmit)
-		ok = ok && expr_ct_packets(r, NFT_CMP_LTE, cfg->window_until);
+		ok = ok && expr_ct_u64(r, NFT_CT_PKTS, NFT_CMP_LTE, cfg->window_until);
+	if (kind == RULE_OFFLOAD && cfg->min_avgpkt)
+		ok = ok && expr_ct_u64(r, NFT_CT_AVGPKT, NFT_CMP_GTE, cfg->min_avgpkt);
 	ok = ok && expr_l4proto(r, proto);
 	if (ok && proto == IPPROTO_TCP && cfg->tcp_ack_only)
 		ok = expr_tcp_flags_ack_only(r);
@@ -938,7 +962,7 @@ static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct t
 		e = expr_new(r, "flow_offload");
 		ok = e && nftnl_expr_set_str(e, NFTNL_EXPR_FLOW_TABLE_NAME, NFT_FLOWTABLE) == 0;
 	}
-	return rule_finish(r, ok, comment);
+	return rule_finish(r, ok, comments[kind][proto == IPPROTO_UDP]);
 }
 
 /* `meta l4proto P ct original proto-dst @skip_ports counter return`, or
@@ -1276,16 +1300,22 @@ static int batch_tier(struct nft_ruleset *r, struct batch *b, const struct fo_co
 	if (!ret)
 		ret = batch_skip(r, b, cfg, t);
 	if (!ret && cfg->proto_tcp)
-		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP, false), t->table,
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP, RULE_OFFLOAD), t->table,
 				 "offload-tcp");
 	if (!ret && cfg->proto_udp)
-		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, false), t->table,
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, RULE_OFFLOAD), t->table,
 				 "offload-udp");
+	if (!ret && small_rules(cfg) && cfg->proto_tcp)
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP, RULE_SMALL), t->table,
+				 "offload-small-tcp");
+	if (!ret && small_rules(cfg) && cfg->proto_udp)
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, RULE_SMALL), t->table,
+				 "offload-small-udp");
 	if (!ret && !t->hw && cfg->proto_tcp)
-		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP, true), t->table,
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP, RULE_READMIT), t->table,
 				 "readmit-tcp");
 	if (!ret && !t->hw && cfg->proto_udp)
-		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, true), t->table,
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, RULE_READMIT), t->table,
 				 "readmit-udp");
 	return ret;
 }

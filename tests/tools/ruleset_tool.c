@@ -27,7 +27,7 @@ static void usage(FILE *f)
 	      "                                 3 when it lacks hardware offload\n"
 	      "options (defaults from config_defaults):\n"
 	      "  --from N  --until M  --mask HEX  --proto tcp,udp|tcp|udp  --ack-only yes|no\n"
-	      "  --udp-require-reply yes|no\n"
+	      "  --udp-require-reply yes|no  --min-avgpkt BYTES  --small-from P\n"
 	      "  --skip-ports PORTS        e.g. 53,5060-5061\n"
 	      "  --skip-prefixes PREFIXES  e.g. 198.18.5.0/24,2001:db8:5::/48\n"
 	      "DEVS is a comma-separated list of device names.\n",
@@ -136,6 +136,8 @@ static int parse_opts(int argc, char **argv, struct fo_config *cfg, struct rules
 		{ "udp-require-reply", required_argument, NULL, 'r' },
 		{ "skip-ports", required_argument, NULL, 'P' },
 		{ "skip-prefixes", required_argument, NULL, 'X' },
+		{ "min-avgpkt", required_argument, NULL, 'A' },
+		{ "small-from", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -154,9 +156,13 @@ static int parse_opts(int argc, char **argv, struct fo_config *cfg, struct rules
 			break;
 		case 'f':
 		case 'u':
+		case 'A':
+		case 'S':
 			if (units_parse_uint(optarg, 0, UINT32_MAX, &v))
 				return -EINVAL;
-			*(c == 'f' ? &cfg->window_from : &cfg->window_until) = (uint32_t)v;
+			*(c == 'f' ? &cfg->window_from :
+			  c == 'u' ? &cfg->window_until :
+			  c == 'A' ? &cfg->min_avgpkt : &cfg->small_window_from) = (uint32_t)v;
 			break;
 		case 'm':
 			errno = 0;

@@ -266,6 +266,60 @@ static void test_udp_only(void **state)
 		      "}\n");
 }
 
+/* min-avgpkt adds `ct avgpkt >= A` to the offload rule; with
+ * small-packet-window-from a second rule per protocol takes small-packet
+ * flows later; readmit rules stay as they are. */
+static void test_mice_signal(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	cfg.window_from = 12;
+	cfg.min_avgpkt = 400;
+	cfg.small_window_from = 48;
+	cfg.proto_udp = false;
+	plan_set(&plan, "eth0", NULL, NULL);
+	expect_render(&cfg, &plan,
+		      "table inet flowoffload\n"
+		      "delete table inet flowoffload\n"
+		      "table inet flowoffload {\n"
+		      "\tflowtable ft {\n"
+		      "\t\thook ingress priority filter\n"
+		      "\t\tdevices = { \"eth0\" }\n"
+		      "\t\tcounter\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain forward {\n"
+		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 12 ct packets <= 1000 ct avgpkt >= 400 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 48 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-small-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 12 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
+		      "\t}\n"
+		      "}\n");
+	/* Without a small-packet window, no second rule. */
+	cfg.small_window_from = 0;
+	cfg.proto_tcp = false;
+	cfg.proto_udp = true;
+	expect_render(&cfg, &plan,
+		      "table inet flowoffload\n"
+		      "delete table inet flowoffload\n"
+		      "table inet flowoffload {\n"
+		      "\tflowtable ft {\n"
+		      "\t\thook ingress priority filter\n"
+		      "\t\tdevices = { \"eth0\" }\n"
+		      "\t\tcounter\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain forward {\n"
+		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 12 ct packets <= 1000 ct avgpkt >= 400 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 12 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t}\n"
+		      "}\n");
+}
+
 static void test_tcp_without_ack_only(void **state)
 {
 	struct ruleset_plan plan;
@@ -685,6 +739,7 @@ int main(void)
 		cmocka_unit_test(test_sw_and_hw),
 		cmocka_unit_test(test_udp_only),
 		cmocka_unit_test(test_tcp_without_ack_only),
+		cmocka_unit_test(test_mice_signal),
 		cmocka_unit_test(test_mask_and_window),
 		cmocka_unit_test(test_high_mask_single_packet),
 		cmocka_unit_test(test_skip_ports),
