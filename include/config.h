@@ -62,6 +62,14 @@ struct fo_config {
 	size_t n_skip_prefixes;	/* flows with either endpoint inside are never offloaded */
 	struct prefix skip_prefixes[CONFIG_MAX_LIST];
 
+	/* [classes] */
+	bool classes_learn;		/* learn service classes from finished flows */
+	uint32_t classes_max;		/* classes tracked at most (memory bound) */
+	uint64_t classes_half_life_ms;	/* decay of what was learned */
+	uint32_t classes_min_flows;	/* decayed flows before a class gets a verdict */
+	uint32_t classes_mice_packets;	/* a finished flow with fewer packets is a mouse */
+	uint32_t classes_mice_share;	/* percent of mice that makes a class a mice class */
+
 	/* [agent] */
 	uint64_t max_flows;
 	uint64_t status_interval_ms;	/* offload-status dump period */

@@ -64,7 +64,9 @@ struct flow {
 	uint8_t state;		/* enum flow_state */
 	uint8_t tier;		/* enum flow_tier */
 	uint8_t skip_reason;	/* enum policy_reason (policy.h) */
-	uint8_t admit_failed;	/* the mark update was refused */
+	uint8_t admit_failed : 1; /* the mark update was refused */
+	uint8_t hw_failed : 1;	/* hardware tier, in the flowtable but not
+				 * [HW_OFFLOAD] within confirm-timeout */
 	uint32_t gen;		/* reconciliation generation last seen in */
 	uint64_t first_seen_ms;
 	uint64_t admitted_ms;

@@ -3,6 +3,7 @@
 #ifndef FLOWOFFLOAD_POLICY_H
 #define FLOWOFFLOAD_POLICY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -25,6 +26,11 @@ enum policy_reason {
 	REASON_CAPACITY,	/* hardware full and no software tier */
 	REASON_STATE,		/* conntrack closing or dying */
 	REASON_NO_REPLY,	/* UDP without a reply and udp-require-reply (a WAIT reason) */
+	/* Why an admitted flow was admitted (shown by flowoffloadctl flows;
+	 * the ruleset's window and min-avgpkt then decide when): */
+	REASON_CLASS_MIXED,	/* its service class mixes mice and elephants */
+	REASON_CLASS_LEARNING,	/* its class has too few finished flows yet */
+	REASON_NO_CLASS,	/* class learning is off */
 	REASON_MAX,
 };
 
@@ -35,6 +41,8 @@ struct policy_budget {
 	uint32_t hw_watermark;	/* percent */
 	uint32_t hw_in_use;	/* [HW_OFFLOAD] seen in the last dump */
 	uint32_t hw_pending;	/* admitted to hardware, not yet confirmed */
+	/* What the agent learned of the flow's service class. */
+	enum { CLASS_IN_NONE = 0, CLASS_IN_LEARNING, CLASS_IN_MIXED, CLASS_IN_MICE } class_verdict;
 };
 
 struct policy_decision {
@@ -44,6 +52,10 @@ struct policy_decision {
 
 struct policy_decision policy_decide(const struct fo_config *cfg, const struct ct_info *ct,
 				     const struct policy_budget *budget, uint64_t now_ms);
+
+/* The conntrack is dying or a TCP connection is closing: the kernel adds
+ * no such flow to a flowtable. */
+bool policy_closing(const struct ct_info *ct);
 
 const char *policy_verdict_str(enum policy_verdict v);
 const char *policy_reason_str(enum policy_reason r);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 
 #include "config.h"
 #include "agent.h"
+#include "classes.h"
 #include "ct_admit.h"
 #include "ct_events.h"
 #include "ct_filter.h"
@@ -85,6 +87,10 @@ struct agent_stats {
 	uint64_t offloaded;		/* flows first seen [OFFLOAD] */
 	uint64_t hw_offloaded;		/* flows first seen [HW_OFFLOAD] */
 	uint64_t returned;		/* offloaded flows back on the slow path */
+	uint64_t hw_failed;		/* hardware insertions not confirmed in time */
+	uint64_t hw_late;		/* ... of which [HW_OFFLOAD] came later */
+	uint64_t hw_raced;		/* hardware marks that came after the software rule */
+	uint64_t class_window_skips;	/* mice-class flows left to the window: they end before it */
 };
 
 struct agent {
@@ -97,6 +103,7 @@ struct agent {
 
 	struct loop *loop;
 	struct flows *flows;
+	struct classes *cls;		/* NULL: [classes] learn = no */
 	struct ct_events *ev;
 	struct ct_query *q;
 	struct ct_admit *adm;
@@ -117,6 +124,8 @@ struct agent {
 	uint32_t gen;
 	uint32_t hw_in_use;
 	uint32_t hw_pending;
+	uint32_t hw_failed_now;		/* flows counted failed, still alive */
+	uint32_t hw_max_in_use;		/* the largest in_use + pending seen */
 	uint64_t started_ms;
 	int exit_code;
 	struct agent_stats st;
@@ -185,6 +194,70 @@ int agent_plan(const struct fo_config *cfg, struct ruleset_plan *plan, bool prob
 	return 0;
 }
 
+/* ---- service classes ------------------------------------------------------ */
+
+static void classes_params_of(const struct fo_config *cfg, struct classes_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->max_classes = cfg->classes_max;
+	p->half_life_ms = cfg->classes_half_life_ms > UINT32_MAX ? UINT32_MAX :
+				  (uint32_t)cfg->classes_half_life_ms;
+	p->min_flows = cfg->classes_min_flows;
+	p->mice_packets = cfg->classes_mice_packets;
+	p->mice_share_pct = cfg->classes_mice_share;
+}
+
+static bool classes_params_equal(const struct fo_config *x, const struct fo_config *y)
+{
+	return x->classes_learn == y->classes_learn && x->classes_max == y->classes_max &&
+	       x->classes_half_life_ms == y->classes_half_life_ms &&
+	       x->classes_min_flows == y->classes_min_flows &&
+	       x->classes_mice_packets == y->classes_mice_packets &&
+	       x->classes_mice_share == y->classes_mice_share;
+}
+
+/* A new table for cfg (NULL when learning is off); 0 or -errno. */
+static int classes_open(const struct fo_config *cfg, struct classes **out)
+{
+	struct classes_params p;
+	uint32_t seed = 0;
+
+	*out = NULL;
+	if (!cfg->classes_learn)
+		return 0;
+	classes_params_of(cfg, &p);
+	/* The index hash is seeded so that nobody can aim flows at one
+	 * chain of it; a weak seed only costs speed. */
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint32_t)loop_now_ms() ^ (uint32_t)getpid();
+	p.hash_seed = seed;
+	return classes_create(out, &p);
+}
+
+/*
+ * What the classes say about a new flow.  A mice class whose flows mostly
+ * end before window-from needs no mark: the window keeps them out already,
+ * and a mark write per DNS query would cost the agent more than it saves.
+ */
+static int class_input(struct agent *a, const struct ct_info *ct, uint64_t now)
+{
+	struct class_stats cs;
+
+	switch (classes_verdict(a->cls, ct, now)) {
+	case CLASS_MICE:
+		if (classes_get(a->cls, ct, now, &cs) == 0 && cs.packets_p90 < a->cfg.window_from) {
+			a->st.class_window_skips++;
+			return CLASS_IN_MIXED;
+		}
+		return CLASS_IN_MICE;
+	case CLASS_MIXED:
+		return CLASS_IN_MIXED;
+	case CLASS_LEARNING:
+	default:
+		return a->cls ? CLASS_IN_LEARNING : CLASS_IN_NONE;
+	}
+}
+
 /* ---- flows: decisions and state ------------------------------------------- */
 
 static uint32_t mark_shift(uint32_t mask)
@@ -199,34 +272,135 @@ static enum admit_value admission_of(const struct agent *a, const struct ct_info
 	return (enum admit_value)((ct->mark & a->cfg.mark_mask) >> mark_shift(a->cfg.mark_mask));
 }
 
+/*
+ * A hardware-tier flow occupies a slot of the NIC's budget while it is
+ * [HW_OFFLOAD] (in use), or admitted and not yet confirmed (pending): its
+ * mark is written and the rule adds it at packet N, or it is in the
+ * flowtable while the driver works.  One that stays in the flowtable
+ * without [HW_OFFLOAD] past confirm-timeout was refused by the driver: it
+ * is counted failed once and frees its slot.  The kernel keeps offering it
+ * to the driver (about once a second while packets flow), so it may still
+ * become [HW_OFFLOAD]: then it is in use again.
+ */
+enum hw_slot { SLOT_NONE, SLOT_IN_USE, SLOT_PENDING, SLOT_FAILED };
+
+static enum hw_slot hw_slot_of(const struct agent *a, const struct flow *f)
+{
+	if (f->tier != TIER_HW)
+		return SLOT_NONE;
+	switch (f->state) {
+	case FLOW_HW_OFFLOADED:
+		return SLOT_IN_USE;
+	case FLOW_ADMITTED:
+		/* Waiting for its packet N, or back from the flowtable: the
+		 * rule re-adds it only while within the window and not
+		 * closing (a closed connection lingers in TIME_WAIT). */
+		if (policy_closing(&f->ct))
+			return SLOT_NONE;
+		if (f->offloaded_ms &&
+		    f->ct.packets[0] + f->ct.packets[1] > a->cfg.window_until)
+			return SLOT_NONE;
+		return SLOT_PENDING;
+	case FLOW_OFFLOADED:
+		return f->hw_failed ? SLOT_FAILED : SLOT_PENDING;
+	default:
+		return SLOT_NONE;
+	}
+}
+
+struct budget_walk {
+	struct agent *a;
+	uint64_t now;
+};
+
 static void count_budget_cb(struct flow *f, void *arg)
 {
-	struct agent *a = arg;
+	struct budget_walk *w = arg;
+	struct agent *a = w->a;
 
 	if (f->tier != TIER_HW)
 		return;
-	if (f->state == FLOW_HW_OFFLOADED)
+	if (f->state == FLOW_OFFLOADED && !f->hw_failed && f->offloaded_ms &&
+	    w->now - f->offloaded_ms >= a->cfg.hw_confirm_ms) {
+		f->hw_failed = 1;
+		a->st.hw_failed++;
+		log_notice("conntrack id %u: admitted to hardware but not [HW_OFFLOAD] %llu ms after entering the flowtable: the driver refused it; it runs in software and frees its hardware slot",
+			   f->ct.id, (unsigned long long)(w->now - f->offloaded_ms));
+	}
+	switch (hw_slot_of(a, f)) {
+	case SLOT_IN_USE:
 		a->hw_in_use++;
-	else if (f->state == FLOW_ADMITTED)
+		break;
+	case SLOT_PENDING:
 		a->hw_pending++;
+		break;
+	case SLOT_FAILED:
+		a->hw_failed_now++;
+		break;
+	case SLOT_NONE:
+		break;
+	}
+}
+
+static void note_budget_peak(struct agent *a)
+{
+	if (a->hw_in_use + a->hw_pending > a->hw_max_in_use)
+		a->hw_max_in_use = a->hw_in_use + a->hw_pending;
 }
 
 static void recount_budget(struct agent *a)
 {
+	struct budget_walk w = { a, loop_now_ms() };
+
 	a->hw_in_use = 0;
 	a->hw_pending = 0;
-	flows_foreach(a->flows, count_budget_cb, a);
+	a->hw_failed_now = 0;
+	if (a->plan.n_hw)
+		flows_foreach(a->flows, count_budget_cb, &w);
+	note_budget_peak(a);
+}
+
+/* Move a flow's slot when its state changes between recounts. */
+static void budget_release(struct agent *a, enum hw_slot slot)
+{
+	if (slot == SLOT_IN_USE && a->hw_in_use)
+		a->hw_in_use--;
+	else if (slot == SLOT_PENDING && a->hw_pending)
+		a->hw_pending--;
+	else if (slot == SLOT_FAILED && a->hw_failed_now)
+		a->hw_failed_now--;
+}
+
+static void budget_take(struct agent *a, enum hw_slot slot)
+{
+	if (slot == SLOT_IN_USE)
+		a->hw_in_use++;
+	else if (slot == SLOT_PENDING)
+		a->hw_pending++;
+	else if (slot == SLOT_FAILED)
+		a->hw_failed_now++;
+	note_budget_peak(a);
 }
 
 /* Write our decision into the flow's conntrack mark (masked).  0, or a
  * negative errno after counting it; the flow is marked gone on ENOENT. */
+/*
+ * The hardware value is written as its one bit (mask = that bit), not as
+ * the whole field: when the software rule already took the flow at packet
+ * N (our write lost the race), the field becomes SW|HW, the skip value,
+ * which the software rule has stamped and we never write for a flow we
+ * admitted to hardware; refresh() then knows the flow sits in the
+ * software flowtable rather than reading its missing [HW_OFFLOAD] as a
+ * refusal by the driver.
+ */
 static int write_mark(struct agent *a, struct flow *f, enum admit_value v)
 {
+	uint32_t value = config_mark_value(&a->cfg, v);
+	uint32_t mask = v == ADMIT_HW ? value : a->cfg.mark_mask;
 	char err[256] = "";
 	int ret;
 
-	ret = ct_admit_set_mark(a->adm, &f->ct, config_mark_value(&a->cfg, v), a->cfg.mark_mask,
-				err, sizeof(err));
+	ret = ct_admit_set_mark(a->adm, &f->ct, value, mask, err, sizeof(err));
 	if (ret == -ENOENT) {
 		/* The flow ended before we got to it: nothing to do, counted. */
 		a->st.admit_gone++;
@@ -242,7 +416,7 @@ static int write_mark(struct agent *a, struct flow *f, enum admit_value v)
 		return ret;
 	}
 	f->admit_failed = 0;
-	f->ct.mark = (f->ct.mark & ~a->cfg.mark_mask) | config_mark_value(&a->cfg, v);
+	f->ct.mark = (f->ct.mark & ~mask) | value;
 	f->ct.has_mark = true;
 	return 0;
 }
@@ -282,11 +456,11 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 		f->state = FLOW_ADMITTED;
 		f->tier = have == ADMIT_HW ? TIER_HW : TIER_SW;
 		f->admitted_ms = now;
-		if (f->tier == TIER_HW)
-			a->hw_pending++;
+		budget_take(a, hw_slot_of(a, f));
 		return;
 	}
 
+	b.class_verdict = class_input(a, &f->ct, now);
 	d = policy_decide(&a->cfg, &f->ct, &b, now);
 	a->st.verdicts[d.verdict]++;
 	a->st.reasons[d.reason]++;
@@ -306,6 +480,7 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 	case VERDICT_ADMIT_SW:
 		f->state = FLOW_ADMITTED;
 		f->tier = TIER_SW;
+		f->skip_reason = (uint8_t)d.reason;
 		f->admitted_ms = now;
 		return;
 	case VERDICT_ADMIT_HW:
@@ -313,15 +488,38 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 	}
 	if (write_mark(a, f, ADMIT_HW))
 		return;
+	log_debug("conntrack id %u (sport %u): admitted to hardware at packet %llu (%u in use, %u pending)",
+		  f->ct.id, f->ct.orig.sport,
+		  (unsigned long long)(f->ct.packets[0] + f->ct.packets[1]), a->hw_in_use,
+		  a->hw_pending);
 	f->state = FLOW_ADMITTED;
 	f->tier = TIER_HW;
+	f->skip_reason = (uint8_t)d.reason;
 	f->admitted_ms = now;
-	a->hw_pending++;
+	budget_take(a, SLOT_PENDING);
+}
+
+/* A flow we admitted to hardware that the software rule had taken first
+ * (see write_mark): it is in the software flowtable, so it is a software
+ * flow; its field goes back to the software value, which the readmit
+ * rules know. */
+static void lost_race(struct agent *a, struct flow *f)
+{
+	char err[256] = "";
+	uint32_t sw = config_mark_value(&a->cfg, ADMIT_SW);
+
+	f->tier = TIER_SW;
+	a->st.hw_raced++;
+	if (ct_admit_set_mark(a->adm, &f->ct, sw, a->cfg.mark_mask, err, sizeof(err)) == 0)
+		f->ct.mark = (f->ct.mark & ~a->cfg.mark_mask) | sw;
+	log_debug("conntrack id %u (sport %u): the software rule offloaded it before our hardware mark landed",
+		  f->ct.id, f->ct.orig.sport);
 }
 
 /* Fold the kernel's view of a known flow into our record. */
 static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, uint64_t now)
 {
+	enum hw_slot slot = hw_slot_of(a, f);
 	uint8_t old = f->state;
 
 	if (ct->has_status)
@@ -338,6 +536,8 @@ static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, u
 	}
 	if (old == FLOW_WAITING || old == FLOW_SKIPPED)
 		return;
+	if (f->tier == TIER_HW && admission_of(a, &f->ct) == ADMIT_SKIP)
+		lost_race(a, f);
 	if (ct->status & FO_IPS_HW_OFFLOAD)
 		f->state = FLOW_HW_OFFLOADED;
 	else if (ct->status & FO_IPS_OFFLOAD)
@@ -354,6 +554,15 @@ static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, u
 		} else if (f->state == FLOW_ADMITTED) {
 			a->st.returned++;
 		}
+		if (f->state == FLOW_HW_OFFLOADED && f->hw_failed) {
+			/* The kernel's retry got it into the NIC after all. */
+			f->hw_failed = 0;
+			a->st.hw_late++;
+		}
+	}
+	if (hw_slot_of(a, f) != slot) {
+		budget_release(a, slot);
+		budget_take(a, hw_slot_of(a, f));
 	}
 }
 
@@ -380,11 +589,11 @@ static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 	}
 	if (type == CT_MSG_DESTROY) {
 		f = flows_lookup(a->flows, ct);
-		if (f && f->tier == TIER_HW) {
-			if (f->state == FLOW_HW_OFFLOADED && a->hw_in_use)
-				a->hw_in_use--;
-			else if (f->state == FLOW_ADMITTED && a->hw_pending)
-				a->hw_pending--;
+		if (f) {
+			budget_release(a, hw_slot_of(a, f));
+			/* Its final counters teach the flow's service class. */
+			if (a->cls && ct->has_counters)
+				classes_observe(a->cls, ct, now - f->first_seen_ms, now);
 		}
 		flows_remove(a->flows, ct);
 		return;
@@ -448,9 +657,11 @@ static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
 	 * the admitted flows tell us which are offloaded, and their counters. */
 	ret = ct_query_dump(a->q, AF_UNSPEC, config_mark_value(&a->cfg, ADMIT_SW),
 			    a->cfg.mark_mask, on_ct, a);
+	/* The hardware bit alone: also the flows whose mark came after the
+	 * software rule (and our learned skips, which refresh leaves be). */
 	if (!ret && a->plan.n_hw)
 		ret = ct_query_dump(a->q, AF_UNSPEC, config_mark_value(&a->cfg, ADMIT_HW),
-				    a->cfg.mark_mask, on_ct, a);
+				    config_mark_value(&a->cfg, ADMIT_HW), on_ct, a);
 	if (ret) {
 		a->st.status_errors++;
 		log_warn("offload status dump failed: %s", strerror(-ret));
@@ -629,6 +840,15 @@ struct flows_out {
 	size_t n;
 };
 
+/* Why the flow is where it is: the skip or wait reason, or for a
+ * hardware-tier flow the driver refused, hw-refused. */
+static const char *flow_reason(const struct flow *f)
+{
+	if (f->hw_failed)
+		return "hw-refused";
+	return policy_reason_str(f->skip_reason);
+}
+
 static void flow_out_cb(struct flow *f, void *arg)
 {
 	struct flows_out *o = arg;
@@ -646,22 +866,23 @@ static void flow_out_cb(struct flow *f, void *arg)
 		 * an address, a number or one of our fixed names: nothing to
 		 * escape. */
 		fprintf(o->out,
-			"%s\n  {\"id\": %u, \"family\": \"%s\", \"proto\": \"%s\", \"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", \"dport\": %u, \"reply_src\": \"%s\", \"reply_sport\": %u, \"reply_dst\": \"%s\", \"reply_dport\": %u, \"state\": \"%s\", \"tier\": \"%s\", \"reason\": \"%s\", \"packets\": %llu, \"bytes\": %llu, \"mark\": %u}",
+			"%s\n  {\"id\": %u, \"family\": \"%s\", \"proto\": \"%s\", \"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", \"dport\": %u, \"reply_src\": \"%s\", \"reply_sport\": %u, \"reply_dst\": \"%s\", \"reply_dport\": %u, \"state\": \"%s\", \"tier\": \"%s\", \"reason\": \"%s\", \"packets\": %llu, \"bytes\": %llu, \"avgpkt\": %llu, \"mark\": %u}",
 			o->n++ ? "," : "", c->id, c->family == AF_INET6 ? "ipv6" : "ipv4",
 			proto_str(c->proto, pb, sizeof(pb)), s, c->orig.sport, d, c->orig.dport,
 			addr_str(c->family, c->reply.src, rs, sizeof(rs)), c->reply.sport,
 			addr_str(c->family, c->reply.dst, rd, sizeof(rd)), c->reply.dport,
 			flows_state_str(f->state), flows_tier_str(f->tier),
-			policy_reason_str(f->skip_reason), (unsigned long long)pk,
-			(unsigned long long)by, c->mark);
+			flow_reason(f), (unsigned long long)pk,
+			(unsigned long long)by, (unsigned long long)(pk ? by / pk : 0), c->mark);
 		return;
 	}
-	fprintf(o->out, "%-10u %-4s %-4s %s:%u -> %s:%u  %-12s %-3s %-10s %10llu %14llu\n",
+	fprintf(o->out, "%-10u %-4s %-4s %s:%u -> %s:%u  %-12s %-3s %-14s %10llu %14llu %6llu\n",
 		c->id, c->family == AF_INET6 ? "ipv6" : "ipv4", proto_str(c->proto, pb, sizeof(pb)),
 		s, c->orig.sport, d, c->orig.dport, flows_state_str(f->state),
 		f->tier ? flows_tier_str(f->tier) : "-",
-		f->skip_reason ? policy_reason_str(f->skip_reason) : "-",
-		(unsigned long long)pk, (unsigned long long)by);
+		f->skip_reason || f->hw_failed ? flow_reason(f) : "-",
+		(unsigned long long)pk, (unsigned long long)by,
+		(unsigned long long)(pk ? by / pk : 0));
 }
 
 static void cpu_and_rss(double *cpu_s, long *rss_kb)
@@ -678,7 +899,7 @@ static json_t *stats_json(const struct agent *a)
 {
 	const struct ct_events_stats *es = ct_events_stats(a->ev);
 	const struct ct_admit_stats *as = ct_admit_stats(a->adm);
-	json_t *reasons = json_object();
+	json_t *reasons = json_object(), *j;
 	double cpu;
 	long rss;
 	int i;
@@ -687,8 +908,8 @@ static json_t *stats_json(const struct agent *a)
 	for (i = 1; i < REASON_MAX; i++)
 		json_object_set_new(reasons, policy_reason_str((enum policy_reason)i),
 				    json_integer((json_int_t)a->st.reasons[i]));
-	return json_pack(
-		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
+	j = json_pack(
+		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
 		"events",
 		"new", (json_int_t)a->st.events[CT_MSG_NEW],
 		"update", (json_int_t)a->st.events[CT_MSG_UPDATE],
@@ -721,6 +942,10 @@ static json_t *stats_json(const struct agent *a)
 		"hw_offloaded", (json_int_t)a->st.hw_offloaded,
 		"hw_in_use", (json_int_t)a->hw_in_use,
 		"hw_pending", (json_int_t)a->hw_pending,
+		"hw_failed_insertions", (json_int_t)a->st.hw_failed,
+		"hw_late_confirmations", (json_int_t)a->st.hw_late,
+		"hw_mark_too_late", (json_int_t)a->st.hw_raced,
+		"hw_max_in_use", (json_int_t)a->hw_max_in_use,
 		"status_dump_errors", (json_int_t)a->st.status_errors,
 		"resync",
 		"resyncs", (json_int_t)a->st.resyncs,
@@ -739,6 +964,22 @@ static json_t *stats_json(const struct agent *a)
 		"max_rss_kb", (json_int_t)rss,
 		"uptime_ms", (json_int_t)(loop_now_ms() - a->started_ms),
 		"capabilities", (json_int_t)privs_effective());
+	if (j) {
+		const struct classes_counters *cc = classes_counters(a->cls);
+
+		json_object_set_new(j, "classes",
+				    json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+					      "learning", a->cls != NULL,
+					      "tracked", (json_int_t)classes_count(a->cls),
+					      "memory_bytes", (json_int_t)classes_memory(a->cls),
+					      "observed", (json_int_t)cc->observed,
+					      "no_counters", (json_int_t)cc->no_counters,
+					      "unanswered", (json_int_t)cc->unanswered,
+					      "created", (json_int_t)cc->created,
+					      "evicted", (json_int_t)cc->evicted,
+					      "left_to_window", (json_int_t)a->st.class_window_skips));
+	}
+	return j;
 }
 
 /* Text form of a two-level JSON object: "section.key value" per line. */
@@ -764,40 +1005,157 @@ static void print_flat(FILE *out, json_t *obj, const char *prefix)
 	}
 }
 
+/* The hardware budget is one NIC table shared by every device of the
+ * hardware flowtable (one chip, as on the routers we target): each such
+ * device shows the same group figures. */
+static json_t *hw_group_json(const struct agent *a)
+{
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:i}",
+			 "capacity", (int)a->cfg.hw_capacity,
+			 "watermark", (int)a->cfg.hw_watermark,
+			 "in_use", (int)a->hw_in_use,
+			 "pending", (int)a->hw_pending,
+			 "failed", (int)a->hw_failed_now,
+			 "failed_insertions", (json_int_t)a->st.hw_failed,
+			 "late_confirmations", (json_int_t)a->st.hw_late,
+			 "max_in_use", (int)a->hw_max_in_use);
+}
+
+static bool dev_in_hw(const struct agent *a, const char *dev)
+{
+	size_t j;
+
+	for (j = 0; j < a->plan.n_hw; j++)
+		if (strcmp(a->plan.hw_devs[j], dev) == 0)
+			return true;
+	return false;
+}
+
 static json_t *status_json(const struct agent *a)
 {
-	json_t *devs = json_array();
-	size_t i, j;
+	json_t *devs = json_array(), *hw;
+	size_t i;
 
 	for (i = 0; i < a->plan.n_sw; i++) {
-		bool hw = false;
+		bool cap = dev_in_hw(a, a->plan.sw_devs[i]);
 
-		for (j = 0; j < a->plan.n_hw; j++)
-			hw |= strcmp(a->plan.hw_devs[j], a->plan.sw_devs[i]) == 0;
-		json_array_append_new(devs, json_pack("{s:s, s:b, s:s}", "name", a->plan.sw_devs[i],
-						      "hardware", hw,
-						      "tiers", hw ? "sw,hw" : "sw"));
+		json_array_append_new(devs, json_pack("{s:s, s:b, s:s, s:o}", "name",
+						      a->plan.sw_devs[i], "hardware", cap, "tiers",
+						      cap ? "sw,hw" : "sw", "hw_group",
+						      cap ? hw_group_json(a) : json_null()));
 	}
-	return json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:b, s:s, s:o, s:{s:b, s:i, s:i, s:i, s:i}, s:I}",
+	hw = hw_group_json(a);
+	json_object_set_new(hw, "available", json_boolean(a->plan.n_hw > 0));
+	return json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:b, s:s, s:o, s:o, s:I}",
 			 "version", PACKAGE_VERSION,
 			 "config", a->config_path,
 			 "window_from", (int)a->cfg.window_from,
 			 "window_until", (int)a->cfg.window_until,
+			 "min_avgpkt", (int)a->cfg.min_avgpkt,
 			 "tcp", a->cfg.proto_tcp, "udp", a->cfg.proto_udp,
 			 "tcp_ack_only", a->cfg.tcp_ack_only,
 			 "hardware_mode", a->cfg.hw_mode == HW_MODE_ON ? "on" :
 					  a->cfg.hw_mode == HW_MODE_AUTO ? "auto" : "off",
 			 "devices", devs,
-			 "hardware",
-			 "available", a->plan.n_hw > 0,
-			 "capacity", (int)a->cfg.hw_capacity,
-			 "watermark", (int)a->cfg.hw_watermark,
-			 "in_use", (int)a->hw_in_use,
-			 "pending", (int)a->hw_pending,
+			 "hardware", hw,
 			 "flows_tracked", (json_int_t)flows_count(a->flows));
 }
 
+/* Text status: the flat keys, then a table of the devices. */
+static void print_devices(FILE *out, json_t *devs)
+{
+	size_t i;
+	json_t *d;
+
+	fprintf(out, "\n%-16s %-8s %-6s %9s %7s %8s %7s %14s\n", "DEVICE", "HARDWARE", "TIERS",
+		"CAPACITY", "IN_USE", "PENDING", "FAILED", "FAILED_INSERTS");
+	json_array_foreach(devs, i, d) {
+		json_t *g = json_object_get(d, "hw_group");
+
+		fprintf(out, "%-16s %-8s %-6s", json_string_value(json_object_get(d, "name")),
+			json_is_true(json_object_get(d, "hardware")) ? "yes" : "no",
+			json_string_value(json_object_get(d, "tiers")));
+		if (json_is_object(g))
+			fprintf(out, " %9lld %7lld %8lld %7lld %14lld\n",
+				(long long)json_integer_value(json_object_get(g, "capacity")),
+				(long long)json_integer_value(json_object_get(g, "in_use")),
+				(long long)json_integer_value(json_object_get(g, "pending")),
+				(long long)json_integer_value(json_object_get(g, "failed")),
+				(long long)json_integer_value(json_object_get(g, "failed_insertions")));
+		else
+			fprintf(out, " %9s %7s %8s %7s %14s\n", "-", "-", "-", "-", "-");
+	}
+}
+
 static int reload(struct agent *a, FILE *out);
+
+/* flowoffloadctl classes: what was learned, heaviest class first. */
+static int classes_out(struct agent *a, FILE *out, bool json)
+{
+	size_t n = classes_count(a->cls), i;
+	struct class_stats *cs;
+	json_t *arr;
+
+	if (!a->cls) {
+		if (json)
+			fputs("[]\n", out);
+		else
+			fputs("class learning is off ([classes] learn = no)\n", out);
+		return 0;
+	}
+	cs = calloc(n ? n : 1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	n = classes_snapshot(a->cls, cs, n, loop_now_ms());
+	arr = json ? json_array() : NULL;
+	if (!json)
+		fprintf(out, "%-5s %-5s %-24s %9s %9s %6s %20s %26s %16s %s\n", "PROTO", "PORT",
+			"SERVER", "WEIGHT", "FLOWS", "MICE%", "PACKETS p50/p90/p99",
+			"BYTES p50/p90/p99", "MS p50/p90", "VERDICT");
+	for (i = 0; i < n; i++) {
+		char server[INET6_ADDRSTRLEN + 4] = "*", pb[8], pk[32], by[48], du[32];
+
+		if (cs[i].prefix_len) {
+			addr_str(cs[i].family, cs[i].server, server, sizeof(server));
+			snprintf(server + strlen(server), sizeof(server) - strlen(server), "/%u",
+				 cs[i].prefix_len);
+		}
+		proto_str(cs[i].proto, pb, sizeof(pb));
+		if (json) {
+			json_array_append_new(
+				arr, json_pack("{s:s, s:i, s:s, s:f, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s}",
+					       "proto", pb, "port", (int)cs[i].port, "server", server,
+					       "weight", cs[i].weight, "flows", (json_int_t)cs[i].flows_total,
+					       "mice_share", cs[i].mice_share,
+					       "packets", "p50", (json_int_t)cs[i].packets_p50,
+					       "p90", (json_int_t)cs[i].packets_p90,
+					       "p99", (json_int_t)cs[i].packets_p99,
+					       "bytes", "p50", (json_int_t)cs[i].bytes_p50,
+					       "p90", (json_int_t)cs[i].bytes_p90,
+					       "p99", (json_int_t)cs[i].bytes_p99,
+					       "duration_ms", "p50", (json_int_t)cs[i].duration_ms_p50,
+					       "p90", (json_int_t)cs[i].duration_ms_p90,
+					       "verdict", classes_verdict_str(cs[i].verdict)));
+			continue;
+		}
+		snprintf(pk, sizeof(pk), "%llu/%llu/%llu", (unsigned long long)cs[i].packets_p50,
+			 (unsigned long long)cs[i].packets_p90, (unsigned long long)cs[i].packets_p99);
+		snprintf(by, sizeof(by), "%llu/%llu/%llu", (unsigned long long)cs[i].bytes_p50,
+			 (unsigned long long)cs[i].bytes_p90, (unsigned long long)cs[i].bytes_p99);
+		snprintf(du, sizeof(du), "%llu/%llu", (unsigned long long)cs[i].duration_ms_p50,
+			 (unsigned long long)cs[i].duration_ms_p90);
+		fprintf(out, "%-5s %-5u %-24s %9.1f %9llu %6.1f %20s %26s %16s %s\n", pb, cs[i].port,
+			server, cs[i].weight, (unsigned long long)cs[i].flows_total,
+			100.0 * cs[i].mice_share, pk, by, du, classes_verdict_str(cs[i].verdict));
+	}
+	if (json) {
+		json_dumpf(arr, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', out);
+		json_decref(arr);
+	}
+	free(cs);
+	return 0;
+}
 
 static int on_ctl(int argc, char **argv, FILE *out, void *arg)
 {
@@ -827,18 +1185,22 @@ static int on_ctl(int argc, char **argv, FILE *out, void *arg)
 		struct flows_out o = { .a = a, .out = out, .json = json };
 
 		if (!json)
-			fprintf(out, "%-10s %-4s %-4s %-46s %-12s %-3s %-10s %10s %14s\n", "ID", "FAM",
-				"PROT", "FLOW", "STATE", "TIER", "REASON", "PACKETS", "BYTES");
+			fprintf(out, "%-10s %-4s %-4s %-46s %-12s %-3s %-14s %10s %14s %6s\n", "ID",
+				"FAM", "PROT", "FLOW", "STATE", "TIER", "REASON", "PACKETS", "BYTES",
+				"AVGPKT");
 		else
 			fputc('[', out);
 		flows_foreach(a->flows, flow_out_cb, &o);
 		if (json)
 			fputs(o.n ? "\n]\n" : "]\n", out);
 		return 0;
+	} else if (strcmp(cmd, "classes") == 0) {
+		return classes_out(a, out, json);
 	} else if (strcmp(cmd, "reload") == 0) {
 		return reload(a, out);
 	} else {
-		fprintf(out, "unknown command '%s'; commands: status flows stats reload\n", cmd);
+		fprintf(out, "unknown command '%s'; commands: status flows classes stats reload\n",
+			cmd);
 		return -EINVAL;
 	}
 	if (json) {
@@ -846,6 +1208,8 @@ static int on_ctl(int argc, char **argv, FILE *out, void *arg)
 		fputc('\n', out);
 	} else if (json_is_object(j)) {
 		print_flat(out, j, "");
+		if (json_is_array(json_object_get(j, "devices")))
+			print_devices(out, json_object_get(j, "devices"));
 	}
 	json_decref(j);
 	return 0;
@@ -908,6 +1272,19 @@ static int reload(struct agent *a, FILE *out)
 		if (out)
 			fprintf(out, "reload refused, the running configuration stays: %s\n", err);
 		return ret;
+	}
+	if (!classes_params_equal(&cfg, &a->cfg)) {
+		struct classes *cls = NULL;
+
+		/* New parameters start a new table: what was learned under
+		 * the old ones is dropped. */
+		if (classes_open(&cfg, &cls) == 0) {
+			classes_destroy(a->cls);
+			a->cls = cls;
+			log_notice("[classes] changed: learning starts over");
+		} else {
+			log_warn("[classes] changed, but no memory for a new table; the old one stays");
+		}
 	}
 	if (cfg.mark_mask != a->cfg.mark_mask)
 		log_warn("mark-mask changed from 0x%08x to 0x%08x: flows admitted before keep the old bits",
@@ -1052,6 +1429,9 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	ret = flows_create(&a->flows, a->cfg.max_flows);
 	if (ret)
 		goto out_err;
+	ret = classes_open(&a->cfg, &a->cls);
+	if (ret)
+		goto out_err;
 	ret = nft_ruleset_open(&a->nft);
 	if (ret)
 		goto out_err;
@@ -1155,6 +1535,7 @@ out:
 	ct_admit_close(a->adm);
 	nft_ruleset_close(a->nft);
 	flows_destroy(a->flows);
+	classes_destroy(a->cls);
 	loop_destroy(a->loop);
 	free(a->rendered);
 	if (a->lock_fd >= 0)

@@ -19,7 +19,7 @@
 /* Entries of a list key are separated by blanks or commas, so both
  * "tcp udp" and "tcp,udp" read the way an operator means them. */
 #define LIST_SEP " \t,"
-#define SECTIONS_ALLOWED "[devices] [offload] [hardware] [skip] [agent]"
+#define SECTIONS_ALLOWED "[devices] [offload] [hardware] [skip] [classes] [agent]"
 #define SOCKET_GROUP_MAX 31
 
 enum key_id {
@@ -40,6 +40,12 @@ enum key_id {
 	KEY_HW_CONFIRM,
 	KEY_SKIP_PORTS,
 	KEY_SKIP_PREFIXES,
+	KEY_CLASSES_LEARN,
+	KEY_CLASSES_MAX,
+	KEY_CLASSES_HALF_LIFE,
+	KEY_CLASSES_MIN_FLOWS,
+	KEY_CLASSES_MICE_PACKETS,
+	KEY_CLASSES_MICE_SHARE,
 	KEY_MAX_FLOWS,
 	KEY_STATUS_INTERVAL,
 	KEY_RESYNC_INTERVAL,
@@ -88,6 +94,7 @@ static int parse_ifname(struct parse_state *st, const struct key_def *k, const c
 static int parse_protocol(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_window(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_min_avgpkt(struct parse_state *st, const struct key_def *k, const char *v);
+static int parse_classes_num(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_bool(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_mark_mask(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_hw_mode(struct parse_state *st, const struct key_def *k, const char *v);
@@ -146,6 +153,17 @@ static const struct key_def keys[] = {
 	KEY(KEY_SKIP_PREFIXES, "skip", "prefixes", true, parse_prefix,
 	    "up to 64 IPv4 or IPv6 addresses or prefixes with zero host bits "
 	    "(198.18.0.0/15 2001:db8::/32); empty for none"),
+	KEY(KEY_CLASSES_LEARN, "classes", "learn", false, parse_bool, BOOL_ALLOWED),
+	KEY(KEY_CLASSES_MAX, "classes", "max-classes", false, parse_classes_num,
+	    "1..1048576 classes (k suffix: 4k is 4096)"),
+	KEY(KEY_CLASSES_HALF_LIFE, "classes", "half-life", false, parse_interval,
+	    "1s..168h " DURATION_UNITS),
+	KEY(KEY_CLASSES_MIN_FLOWS, "classes", "min-flows", false, parse_classes_num,
+	    "1..1000000 finished flows (decayed) before a verdict"),
+	KEY(KEY_CLASSES_MICE_PACKETS, "classes", "mice-packets", false, parse_classes_num,
+	    "1..1000000 packets: a finished flow with fewer is a mouse"),
+	KEY(KEY_CLASSES_MICE_SHARE, "classes", "mice-share", false, parse_watermark,
+	    "a percentage 1..100 (95 or 95%)"),
 	KEY(KEY_MAX_FLOWS, "agent", "max-flows", false, parse_max_flows,
 	    "1..100000000 flows (k and M suffixes: 1M is 1048576)"),
 	KEY(KEY_STATUS_INTERVAL, "agent", "status-interval", false, parse_interval,
@@ -168,7 +186,8 @@ static const struct key_def keys[] = {
 
 _Static_assert(sizeof(keys) / sizeof(keys[0]) == KEY_MAX, "one key_def per key_id");
 
-static const char *const sections[] = { "devices", "offload", "hardware", "skip", "agent" };
+static const char *const sections[] = { "devices", "offload", "hardware", "skip", "classes",
+					 "agent" };
 
 void config_defaults(struct fo_config *cfg)
 {
@@ -186,6 +205,12 @@ void config_defaults(struct fo_config *cfg)
 	cfg->hw_capacity = 1024;
 	cfg->hw_watermark = 90;
 	cfg->hw_confirm_ms = 3000;
+	cfg->classes_learn = true;
+	cfg->classes_max = 4096;
+	cfg->classes_half_life_ms = 10 * 60 * 1000;
+	cfg->classes_min_flows = 20;
+	cfg->classes_mice_packets = 64;
+	cfg->classes_mice_share = 95;
 	cfg->max_flows = 1000000;
 	cfg->status_interval_ms = 1000;
 	cfg->resync_interval_ms = 30000;
@@ -355,6 +380,27 @@ static int parse_window(struct parse_state *st, const struct key_def *k, const c
 	return 0;
 }
 
+static int parse_classes_num(struct parse_state *st, const struct key_def *k, const char *v)
+{
+	uint64_t val = 0;
+	int err;
+
+	if (k->id == KEY_CLASSES_MAX) {
+		err = parse_size_range(st, k, v, 1, 1048576, &val);
+		if (!err)
+			st->cfg.classes_max = (uint32_t)val;
+		return err;
+	}
+	err = parse_uint_range(st, k, v, 1, 1000000, &val);
+	if (err)
+		return err;
+	if (k->id == KEY_CLASSES_MIN_FLOWS)
+		st->cfg.classes_min_flows = (uint32_t)val;
+	else
+		st->cfg.classes_mice_packets = (uint32_t)val;
+	return 0;
+}
+
 static int parse_min_avgpkt(struct parse_state *st, const struct key_def *k, const char *v)
 {
 	uint64_t val = 0;
@@ -394,6 +440,9 @@ found:
 		break;
 	case KEY_MANAGE_RULESET:
 		st->cfg.manage_ruleset = val;
+		break;
+	case KEY_CLASSES_LEARN:
+		st->cfg.classes_learn = val;
 		break;
 	default:
 		st->cfg.keep_ruleset = val;
@@ -482,7 +531,10 @@ static int parse_watermark(struct parse_state *st, const struct key_def *k, cons
 		return fail(st, k, "\"%s\" is out of range", v);
 	if (err)
 		return fail(st, k, "\"%s\" is not a percentage", v);
-	st->cfg.hw_watermark = (uint32_t)val;
+	if (k->id == KEY_CLASSES_MICE_SHARE)
+		st->cfg.classes_mice_share = (uint32_t)val;
+	else
+		st->cfg.hw_watermark = (uint32_t)val;
 	return 0;
 }
 
@@ -590,6 +642,9 @@ static int parse_interval(struct parse_state *st, const struct key_def *k, const
 	if (k->id == KEY_RESYNC_INTERVAL) {
 		min = 1000;
 		max = 24 * 3600 * 1000;
+	} else if (k->id == KEY_CLASSES_HALF_LIFE) {
+		min = 1000;
+		max = 7 * 24 * 3600 * 1000ULL;
 	}
 	err = units_parse_duration_ms(v, &val);
 	if (err == -EINVAL)
@@ -600,6 +655,8 @@ static int parse_interval(struct parse_state *st, const struct key_def *k, const
 		st->cfg.resync_interval_ms = val;
 	else if (k->id == KEY_HW_CONFIRM)
 		st->cfg.hw_confirm_ms = val;
+	else if (k->id == KEY_CLASSES_HALF_LIFE)
+		st->cfg.classes_half_life_ms = val;
 	else
 		st->cfg.status_interval_ms = val;
 	return 0;

@@ -14,6 +14,7 @@ static void usage(FILE *f)
 	      "commands:\n"
 	      "  status   configuration summary, devices and their offload capability\n"
 	      "  flows    one line per tracked flow: state, tier, skip reason, counters\n"
+	      "  classes  learned service classes: flows seen, size percentiles, verdict\n"
 	      "  stats    counters of events, decisions, admissions and failures\n"
 	      "  reload   re-read the configuration (like SIGHUP); refused if invalid\n"
 	      "  -s SOCKET  control socket (default /run/flowoffload.sock)\n",

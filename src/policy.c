@@ -21,7 +21,9 @@
  *     prefixes: SKIP prefix.  Under NAT the reply tuple holds the real
  *     server (DNAT) and the translated client (SNAT), which the operator
  *     may have written instead of the addresses the client used.
- *  5. UDP without a reply yet while udp-require-reply: WAIT no-reply.  It
+ *  5. the flow's service class is a mice class (learned from finished
+ *     flows, see classes.c): SKIP mice-class.
+ *  5b. UDP without a reply yet while udp-require-reply: WAIT no-reply.  It
  *     comes after the skips so that a flow the policy rejects is settled at
  *     once instead of being asked about again on every event.
  *  6. the tier: hardware while a hardware flowtable exists and the
@@ -43,7 +45,7 @@ static bool proto_enabled(const struct fo_config *cfg, uint8_t proto)
 	return false;
 }
 
-static bool closing(const struct ct_info *ct)
+bool policy_closing(const struct ct_info *ct)
 {
 	if (ct->status & FO_IPS_DYING)
 		return true;
@@ -104,12 +106,14 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 	/* now_ms is for the mice classes, which need the age of a flow. */
 	if (!proto_enabled(cfg, ct->proto))
 		d.reason = REASON_PROTOCOL;
-	else if (closing(ct))
+	else if (policy_closing(ct))
 		d.reason = REASON_STATE;
 	else if (port_skipped(cfg, ct->orig.dport))
 		d.reason = REASON_PORT;
 	else if (prefix_skipped(cfg, ct))
 		d.reason = REASON_PREFIX;
+	else if (budget && budget->class_verdict == CLASS_IN_MICE)
+		d.reason = REASON_MICE;
 	else if (ct->proto == IPPROTO_UDP && cfg->udp_require_reply &&
 		 !(ct->status & FO_IPS_SEEN_REPLY))
 		d = (struct policy_decision){ VERDICT_WAIT, REASON_NO_REPLY };
@@ -117,6 +121,10 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 		d.verdict = VERDICT_ADMIT_HW;
 	else
 		d.verdict = VERDICT_ADMIT_SW;
+	if (d.verdict == VERDICT_ADMIT_HW || d.verdict == VERDICT_ADMIT_SW)
+		d.reason = !budget || budget->class_verdict == CLASS_IN_NONE ? REASON_NO_CLASS :
+			   budget->class_verdict == CLASS_IN_LEARNING ? REASON_CLASS_LEARNING :
+									 REASON_CLASS_MIXED;
 	return d;
 }
 
@@ -146,6 +154,9 @@ const char *policy_reason_str(enum policy_reason r)
 		[REASON_CAPACITY] = "capacity",
 		[REASON_STATE] = "state",
 		[REASON_NO_REPLY] = "no-reply",
+		[REASON_CLASS_MIXED] = "class-mixed",
+		[REASON_CLASS_LEARNING] = "class-learning",
+		[REASON_NO_CLASS] = "no-class",
 	};
 
 	if ((unsigned int)r >= REASON_MAX || !names[r])

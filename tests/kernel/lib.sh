@@ -182,7 +182,8 @@ agent_start() {
 	[ -x "$AGENT" ] || skip "flowoffloadd not built at $AGENT"
 	# Not through nsr: a backgrounded function is a subshell, and the pid
 	# must be the agent's own (ip netns exec execs it) for signals to reach it.
-	ip netns exec "$NS_R" "$AGENT" -f -c "$1" >>"$TMP/agent.log" 2>&1 &
+	# shellcheck disable=SC2086 # AGENT_ARGS: extra words (-v) for a test
+	ip netns exec "$NS_R" "$AGENT" -f ${AGENT_ARGS:-} -c "$1" >>"$TMP/agent.log" 2>&1 &
 	AGENT_PID=$!
 	if ! wait_for 20 test -S "$AGENT_SOCK"; then
 		cat "$TMP/agent.log"

@@ -20,7 +20,7 @@
 #include "units.h"
 
 #define MAX_STAGES 16
-#define MAX_CONNS 64
+#define MAX_CONNS 1024
 
 struct opts {
 	bool server;
@@ -133,14 +133,20 @@ static void wait_fd(int fd, short events)
 
 static void wait_line(int stage)
 {
-	char line[64];
+	ssize_t n;
+	char c;
 
 	printf("stage %d done\n", stage);
 	fflush(stdout);
-	wait_fd(STDIN_FILENO, POLLIN);
-	/* EOF counts as "go on": a test that closes its end lets us finish. */
-	if (read(STDIN_FILENO, line, sizeof(line)) < 0)
-		die("stdin: %s", strerror(errno));
+	/* One line per pause, a byte at a time: a test may write the lines
+	 * for several pauses at once.  EOF counts as "go on": a test that
+	 * closes its end lets us finish. */
+	do {
+		wait_fd(STDIN_FILENO, POLLIN);
+		n = read(STDIN_FILENO, &c, 1);
+		if (n < 0 && errno != EINTR)
+			die("stdin: %s", strerror(errno));
+	} while (n != 0 && !(n == 1 && c == '\n'));
 }
 
 static int run_client(const struct opts *o)

@@ -41,7 +41,7 @@
 #define A_SOCKET "an absolute path of at most 107 characters"
 #define A_GROUP "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
 		"with '-'; empty for root's group"
-#define A_SECTIONS "[devices] [offload] [hardware] [skip] [agent]"
+#define A_SECTIONS "[devices] [offload] [hardware] [skip] [classes] [agent]"
 #define A_INDENT "allowed: keys and [sections] at the start of a line; only lists continue " \
 		 "on indented lines"
 
@@ -244,6 +244,13 @@ static const struct bad_case bad_cases[] = {
 	{ "[hardware]\nconfirm-timeout = 10ms\n",
 	  ":2: [hardware] confirm-timeout: \"10ms\" is out of range; allowed: "
 	  "100ms..1h (ms, s, m, h; a bare number is seconds)" },
+	{ "[classes]\nmice-share = 0\n",
+	  ":2: [classes] mice-share: \"0\" is out of range; allowed: a percentage 1..100 (95 or 95%)" },
+	{ "[classes]\nmice-packets = many\n",
+	  ":2: [classes] mice-packets: \"many\" is not a whole number; allowed: "
+	  "1..1000000 packets: a finished flow with fewer is a mouse" },
+	{ "[classes]\nhalf-life = 200h\n",
+	  ":2: [classes] half-life: \"200h\" is out of range; allowed: 1s..168h (ms, s, m, h; a bare number is seconds)" },
 	{ "[agent]\nmanage-ruleset = sometimes\n",
 	  ":2: [agent] manage-ruleset: \"sometimes\" is not yes or no; allowed: " A_BOOL },
 	{ "[offload]\ntcp-ack-only = maybe\n",

@@ -55,8 +55,8 @@ struct pcase {
 	enum policy_reason r;
 };
 
-#define ADMIT_HW VERDICT_ADMIT_HW, REASON_NONE
-#define ADMIT_SW VERDICT_ADMIT_SW, REASON_NONE
+#define ADMIT_HW VERDICT_ADMIT_HW, REASON_NO_CLASS
+#define ADMIT_SW VERDICT_ADMIT_SW, REASON_NO_CLASS
 #define SKIP(r) VERDICT_SKIP, REASON_##r
 #define WAIT(r) VERDICT_WAIT, REASON_##r
 
@@ -316,7 +316,47 @@ static void test_null_budget(void **state)
 	build_ct(&c, &ct);
 	d = policy_decide(&cfg, &ct, NULL, 0);
 	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
-	assert_int_equal(d.reason, REASON_NONE);
+	assert_int_equal(d.reason, REASON_NO_CLASS);
+}
+
+/* A mice class skips after the static skips and before the UDP reply
+ * wait; the other class verdicts only explain an admission. */
+static void test_class_verdicts(void **state)
+{
+	static const struct pcase tcp = { "tcp", IPPROTO_TCP, EST, ST_OK };
+	struct policy_budget b = { .hw_available = false };
+	struct fo_config cfg;
+	struct ct_info ct;
+	struct policy_decision d;
+
+	(void)state;
+	base_config(&cfg, 0);
+	build_ct(&tcp, &ct);
+	b.class_verdict = CLASS_IN_MICE;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_SKIP);
+	assert_int_equal(d.reason, REASON_MICE);
+	b.class_verdict = CLASS_IN_MIXED;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	assert_int_equal(d.reason, REASON_CLASS_MIXED);
+	b.class_verdict = CLASS_IN_LEARNING;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.reason, REASON_CLASS_LEARNING);
+	/* A closing flow of a mice class: state wins, it comes first. */
+	b.class_verdict = CLASS_IN_MICE;
+	ct.tcp_state = TCP_CONNTRACK_FIN_WAIT;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.reason, REASON_STATE);
+	/* UDP without reply under udp-require-reply: a mice class skips
+	 * rather than waits. */
+	base_config(&cfg, CF_REQUIRE_REPLY);
+	build_ct(&tcp, &ct);
+	ct.proto = IPPROTO_UDP;
+	ct.status &= ~FO_IPS_SEEN_REPLY;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_SKIP);
+	assert_int_equal(d.reason, REASON_MICE);
 }
 
 /*
@@ -343,7 +383,8 @@ static struct policy_decision oracle(uint8_t proto, unsigned int flags, bool clo
 	else if (proto == IPPROTO_UDP && (flags & CF_REQUIRE_REPLY) && !seen_reply)
 		d = (struct policy_decision){ VERDICT_WAIT, REASON_NO_REPLY };
 	else
-		d.verdict = tier == 0 ? VERDICT_ADMIT_HW : VERDICT_ADMIT_SW;
+		d = (struct policy_decision){ tier == 0 ? VERDICT_ADMIT_HW : VERDICT_ADMIT_SW,
+					      REASON_NO_CLASS };
 	return d;
 }
 
@@ -409,7 +450,7 @@ static void test_strings(void **state)
 	static const char *const verdicts[] = { "wait", "admit-sw", "admit-hw", "skip" };
 	static const char *const reasons[] = {
 		"", "protocol", "port", "prefix", "device", "mice-class", "capacity", "state",
-		"no-reply",
+		"no-reply", "class-mixed", "class-learning", "no-class",
 	};
 	unsigned int i;
 
@@ -433,6 +474,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_null_budget),
+		cmocka_unit_test(test_class_verdicts),
 		cmocka_unit_test(test_exhaustive_order),
 		cmocka_unit_test(test_strings),
 	};

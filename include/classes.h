@@ -1,0 +1,92 @@
+/* classes: learned service classes (protocol, server port, optionally the
+ * server prefix): decayed size and duration distributions of finished flows. */
+#ifndef FLOWOFFLOAD_CLASSES_H
+#define FLOWOFFLOAD_CLASSES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flows.h"
+
+struct classes_params {
+	uint32_t max_classes;	/* hard bound on classes tracked (memory bound), 1..CLASSES_MAX */
+	uint32_t half_life_ms;	/* exponential decay half-life of the weights, >= 1 */
+	uint32_t min_flows;	/* decayed weight needed before any verdict */
+	uint32_t mice_packets;	/* a finished flow with fewer packets (both directions)
+				 * is a mouse; 0: no flow is, no class is ever MICE */
+	uint32_t mice_share_pct; /* MICE when >= this % of the weight is mice, 1..100 */
+	uint8_t prefix4, prefix6; /* server prefix length in the key; 0 = port only */
+	uint32_t hash_seed;	/* seeds the index hash; the agent passes a random
+				 * value so traffic cannot aim at one probe run */
+};
+
+#define CLASSES_MAX (1u << 20)
+
+enum class_verdict {
+	CLASS_LEARNING = 0,	/* decayed weight below min_flows (or unknown class) */
+	CLASS_MIXED,
+	CLASS_MICE,
+};
+
+/* Every function below but classes_create accepts c == NULL (learning
+ * switched off) and answers as an empty table would. */
+struct classes;
+
+/* Allocates everything the table will ever use: memory is constant after
+ * this.  0, -EINVAL for a parameter out of range, -ENOMEM. */
+int classes_create(struct classes **out, const struct classes_params *p);
+void classes_destroy(struct classes *c);
+
+/* Fold a finished flow (a DESTROY with counters: ct->packets[2],
+ * ct->bytes[2]) into its class, creating the class, when the table is full
+ * by evicting the class of smallest decayed weight.  Ignored (and counted)
+ * when the event has no counters, the flow never saw a reply, or it is not
+ * TCP or UDP over IPv4 or IPv6.  now_ms should not go backwards; an older
+ * time counts as the latest one seen.  Never allocates. */
+void classes_observe(struct classes *c, const struct ct_info *ct, uint64_t duration_ms,
+		     uint64_t now_ms);
+
+/* The verdict for the class of a NEW conntrack: lookup only, never
+ * allocates or changes the table; CLASS_LEARNING for an unknown class. */
+enum class_verdict classes_verdict(struct classes *c, const struct ct_info *ct, uint64_t now_ms);
+
+/* Percentiles are the upper bound of the histogram bucket holding them
+ * (buckets double in width), capped at the largest value ever observed. */
+struct class_stats {
+	uint8_t family, proto, prefix_len;
+	uint8_t server[16];	/* masked to prefix_len, network order; zero when 0 */
+	uint16_t port;		/* server port (original destination), host order */
+	double weight;		/* decayed flow count at now_ms */
+	double mice_share;	/* share of the weight that is mice, 0..1 */
+	uint64_t flows_total;	/* flows observed since the class was created */
+	uint64_t packets_p50, packets_p90, packets_p99;
+	uint64_t bytes_p50, bytes_p90, bytes_p99;
+	uint64_t duration_ms_p50, duration_ms_p90;
+	enum class_verdict verdict;
+	uint64_t last_ms;	/* last observation */
+};
+
+/* Up to max classes, heaviest first (ties in key order).  Returns how many
+ * were written.  Never allocates, changes no statistics. */
+size_t classes_snapshot(struct classes *c, struct class_stats *out, size_t max, uint64_t now_ms);
+
+/* The class of ct (e.g. a NEW conntrack), for a class-specific threshold.
+ * 0, or -ENOENT when it has none.  Lookup only. */
+int classes_get(struct classes *c, const struct ct_info *ct, uint64_t now_ms,
+		struct class_stats *out);
+
+struct classes_counters {
+	uint64_t observed;	/* flows folded into a class */
+	uint64_t no_counters;	/* ignored: no CTA_COUNTERS (nf_conntrack_acct off?) */
+	uint64_t unanswered;	/* ignored: the flow never saw a reply */
+	uint64_t unsupported;	/* ignored: not TCP/UDP over IPv4/IPv6 */
+	uint64_t created;	/* classes started */
+	uint64_t evicted;	/* classes dropped to make room (table full) */
+};
+
+const struct classes_counters *classes_counters(const struct classes *c);
+size_t classes_count(const struct classes *c);
+size_t classes_memory(const struct classes *c); /* bytes allocated, constant after create */
+const char *classes_verdict_str(enum class_verdict v); /* "learning", "mixed", "mice" */
+
+#endif
