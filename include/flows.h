@@ -53,25 +53,50 @@ enum flow_state {
 	FLOW_STATE_MAX,
 };
 
+/* A generation only needs to differ from the last one: a sweep follows
+ * every full dump, so the live flows all carry the current value. */
+#define FLOW_GEN_BITS 6
+#define FLOW_GEN_MASK ((1u << FLOW_GEN_BITS) - 1)
+
 enum flow_tier {
 	TIER_NONE = 0,
 	TIER_SW,
 	TIER_HW,
 };
 
+/*
+ * 144 bytes: the agent keeps one per tracked conntrack, and the target is
+ * 160 bytes per flow at a million flows with the index.  Times are the
+ * agent's millisecond clock modulo 2^32 (49.7 days): ages are taken by
+ * unsigned difference, right for anything younger than that.
+ */
 struct flow {
 	struct ct_info ct;
 	uint8_t state;		/* enum flow_state */
 	uint8_t tier;		/* enum flow_tier */
-	uint8_t skip_reason;	/* enum policy_reason (policy.h) */
+	uint8_t skip_reason;	/* enum policy_reason (policy.h), or why admitted */
 	uint8_t admit_failed : 1; /* the mark update was refused */
 	uint8_t hw_failed : 1;	/* hardware tier, in the flowtable but not
 				 * [HW_OFFLOAD] within confirm-timeout */
-	uint32_t gen;		/* reconciliation generation last seen in */
-	uint64_t first_seen_ms;
-	uint64_t admitted_ms;
-	uint64_t offloaded_ms;	/* first dump that showed [OFFLOAD] */
+	uint8_t gen : FLOW_GEN_BITS; /* reconciliation generation last seen in */
+	uint32_t first_seen_ms;
+	uint32_t admitted_ms;	/* 0: never (flow_ms() never returns 0) */
+	uint32_t offloaded_ms;	/* first dump that showed [OFFLOAD]; 0: never */
 };
+
+/* The clock value stored in a flow: never 0, which means "never". */
+static inline uint32_t flow_ms(uint64_t now_ms)
+{
+	uint32_t v = (uint32_t)now_ms;
+
+	return v ? v : 1;
+}
+
+/* Milliseconds from a stored time to now. */
+static inline uint32_t flow_age_ms(uint64_t now_ms, uint32_t then)
+{
+	return (uint32_t)now_ms - then;
+}
 
 struct flows;
 
@@ -97,8 +122,9 @@ size_t flows_capacity(const struct flows *t);
 /* Visit every entry; the callback may not insert or remove. */
 void flows_foreach(struct flows *t, void (*cb)(struct flow *f, void *arg), void *arg);
 
-/* Drop every entry whose gen differs from gen (not seen by the last full
- * dump); the callback, if any, sees each before it goes.  Returns how many. */
+/* Drop every entry whose gen differs from gen & FLOW_GEN_MASK (not seen by
+ * the last full dump); the callback, if any, sees each before it goes.
+ * Returns how many. */
 size_t flows_sweep(struct flows *t, uint32_t gen, void (*cb)(struct flow *f, void *arg),
 		   void *arg);
 

@@ -321,11 +321,11 @@ static void count_budget_cb(struct flow *f, void *arg)
 	if (f->tier != TIER_HW)
 		return;
 	if (f->state == FLOW_OFFLOADED && !f->hw_failed && f->offloaded_ms &&
-	    w->now - f->offloaded_ms >= a->cfg.hw_confirm_ms) {
+	    flow_age_ms(w->now, f->offloaded_ms) >= a->cfg.hw_confirm_ms) {
 		f->hw_failed = 1;
 		a->st.hw_failed++;
 		log_notice("conntrack id %u: admitted to hardware but not [HW_OFFLOAD] %llu ms after entering the flowtable: the driver refused it; it runs in software and frees its hardware slot",
-			   f->ct.id, (unsigned long long)(w->now - f->offloaded_ms));
+			   f->ct.id, (unsigned long long)flow_age_ms(w->now, f->offloaded_ms));
 	}
 	switch (hw_slot_of(a, f)) {
 	case SLOT_IN_USE:
@@ -455,7 +455,7 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 		}
 		f->state = FLOW_ADMITTED;
 		f->tier = have == ADMIT_HW ? TIER_HW : TIER_SW;
-		f->admitted_ms = now;
+		f->admitted_ms = flow_ms(now);
 		budget_take(a, hw_slot_of(a, f));
 		return;
 	}
@@ -481,7 +481,7 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 		f->state = FLOW_ADMITTED;
 		f->tier = TIER_SW;
 		f->skip_reason = (uint8_t)d.reason;
-		f->admitted_ms = now;
+		f->admitted_ms = flow_ms(now);
 		return;
 	case VERDICT_ADMIT_HW:
 		break;
@@ -495,7 +495,7 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 	f->state = FLOW_ADMITTED;
 	f->tier = TIER_HW;
 	f->skip_reason = (uint8_t)d.reason;
-	f->admitted_ms = now;
+	f->admitted_ms = flow_ms(now);
 	budget_take(a, SLOT_PENDING);
 }
 
@@ -546,10 +546,10 @@ static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, u
 		f->state = FLOW_ADMITTED;
 	if (f->state != old) {
 		if (f->state == FLOW_OFFLOADED && !f->offloaded_ms) {
-			f->offloaded_ms = now;
+			f->offloaded_ms = flow_ms(now);
 			a->st.offloaded++;
 		} else if (f->state == FLOW_HW_OFFLOADED && !f->offloaded_ms) {
-			f->offloaded_ms = now;
+			f->offloaded_ms = flow_ms(now);
 			a->st.hw_offloaded++;
 		} else if (f->state == FLOW_ADMITTED) {
 			a->st.returned++;
@@ -593,7 +593,7 @@ static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 			budget_release(a, hw_slot_of(a, f));
 			/* Its final counters teach the flow's service class. */
 			if (a->cls && ct->has_counters)
-				classes_observe(a->cls, ct, now - f->first_seen_ms, now);
+				classes_observe(a->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
 		}
 		flows_remove(a->flows, ct);
 		return;
@@ -603,7 +603,7 @@ static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 		a->st.table_full++;
 		return;
 	}
-	f->gen = a->gen;
+	f->gen = a->gen & FLOW_GEN_MASK;
 	if (!created)
 		refresh(a, f, ct, now);
 	if (f->state == FLOW_WAITING)

@@ -22,9 +22,14 @@
  * Flows live in chunks of FLOW_CHUNK, allocated the first time the table
  * grows into them and kept until flows_destroy: a table that once held N
  * flows keeps their memory, and steady-state insert/remove never calls
- * malloc.  Free storage entries form a list linked through their gen field
+ * malloc.  Free storage entries form a list linked through their ct.id
  * and are recognised by state == FLOW_STATE_MAX, which no live flow has.
+ *
+ * The index has ceil(max_flows * 4 / 3) slots (load at most 3/4), not a
+ * power of two: at a million flows that is 11 bytes per flow instead of up
+ * to 16.  A hash becomes a slot by multiply-shift (Lemire's reduction).
  */
+_Static_assert(sizeof(struct flow) <= 144, "struct flow grew past 144 bytes");
 
 #define FLOW_CHUNK_SHIFT 12
 #define FLOW_CHUNK (1u << FLOW_CHUNK_SHIFT)
@@ -39,7 +44,7 @@ struct slot {
 
 struct flows {
 	struct slot *slots;
-	uint32_t mask; /* slot count - 1 */
+	uint32_t nslots;
 	uint32_t max; /* max_flows */
 	uint32_t count; /* live flows */
 	uint32_t used; /* storage numbers handed out so far (high water) */
@@ -81,12 +86,22 @@ static bool same_ct(const struct ct_info *a, const struct ct_info *b)
 	       tuple_eq(a->family, &a->orig, &b->orig);
 }
 
+static inline uint32_t home_of(const struct flows *t, uint32_t id)
+{
+	return (uint32_t)(((uint64_t)id_hash(id) * t->nslots) >> 32);
+}
+
+static inline uint32_t next_slot(const struct flows *t, uint32_t i)
+{
+	return i + 1 == t->nslots ? 0 : i + 1;
+}
+
 /* The slot holding ct, or -1. */
 static long find_slot(const struct flows *t, const struct ct_info *ct)
 {
-	uint32_t i = id_hash(ct->id) & t->mask;
+	uint32_t i = home_of(t, ct->id);
 
-	for (;; i = (i + 1) & t->mask) {
+	for (;; i = next_slot(t, i)) {
 		const struct slot *s = &t->slots[i];
 
 		if (!s->ref)
@@ -99,15 +114,14 @@ static long find_slot(const struct flows *t, const struct ct_info *ct)
 int flows_create(struct flows **out, size_t max_flows)
 {
 	struct flows *t;
-	uint64_t want, n = 1;
+	uint64_t n;
 
 	if (!out || !max_flows || max_flows > FLOWS_MAX)
 		return -EINVAL;
 	/* Load factor at most 3/4 when full: linear probing degrades fast
-	 * beyond that, and the slots are 8 bytes against 160 per flow. */
-	want = ((uint64_t)max_flows * 4 + 2) / 3;
-	while (n < want)
-		n <<= 1;
+	 * beyond that.  One more than that, so a full table keeps an empty
+	 * slot and every probe run ends. */
+	n = ((uint64_t)max_flows * 4 + 2) / 3 + 1;
 
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -121,7 +135,7 @@ int flows_create(struct flows **out, size_t max_flows)
 		free(t);
 		return -ENOMEM;
 	}
-	t->mask = (uint32_t)(n - 1);
+	t->nslots = (uint32_t)n;
 	t->max = (uint32_t)max_flows;
 	t->free_head = NO_FREE;
 	*out = t;
@@ -156,7 +170,7 @@ static int storage_get(struct flows *t, uint32_t *n)
 
 	if (t->free_head != NO_FREE) {
 		*n = t->free_head;
-		t->free_head = flow_at(t, *n)->gen;
+		t->free_head = flow_at(t, *n)->ct.id;
 		return 0;
 	}
 	if (t->used >= t->max)
@@ -176,7 +190,7 @@ static void storage_put(struct flows *t, uint32_t n)
 	struct flow *f = flow_at(t, n);
 
 	f->state = FLOW_FREE;
-	f->gen = t->free_head;
+	f->ct.id = t->free_head;
 	t->free_head = n;
 }
 
@@ -207,9 +221,9 @@ int flows_upsert(struct flows *t, const struct ct_info *ct, uint64_t now_ms, str
 	f->ct = *ct;
 	f->state = FLOW_WAITING;
 	f->tier = TIER_NONE;
-	f->first_seen_ms = now_ms;
+	f->first_seen_ms = flow_ms(now_ms);
 
-	for (i = id_hash(ct->id) & t->mask; t->slots[i].ref; i = (i + 1) & t->mask)
+	for (i = home_of(t, ct->id); t->slots[i].ref; i = next_slot(t, i))
 		;
 	t->slots[i].id = ct->id;
 	t->slots[i].ref = n + 1;
@@ -229,10 +243,10 @@ static void slot_delete(struct flows *t, uint32_t hole)
 	uint32_t j = hole, home;
 
 	for (;;) {
-		j = (j + 1) & t->mask;
+		j = next_slot(t, j);
 		if (!t->slots[j].ref)
 			break;
-		home = id_hash(t->slots[j].id) & t->mask;
+		home = home_of(t, t->slots[j].id);
 		/* Leave slot j alone if its home lies cyclically in (hole, j]. */
 		if (hole <= j ? (hole < home && home <= j) : (hole < home || home <= j))
 			continue;
@@ -290,7 +304,7 @@ size_t flows_sweep(struct flows *t, uint32_t gen, void (*cb)(struct flow *f, voi
 		struct flow *f = flow_at(t, n);
 		long i;
 
-		if (f->state == FLOW_FREE || f->gen == gen)
+		if (f->state == FLOW_FREE || f->gen == (gen & FLOW_GEN_MASK))
 			continue;
 		/* Found before the callback runs, so a callback that rewrites
 		 * the flow's copy of the conntrack cannot lose the slot.
