@@ -1147,14 +1147,15 @@ static int classes_out(struct agent *a, FILE *out, bool json)
 			"SERVER", "WEIGHT", "FLOWS", "MICE%", "PACKETS p50/p90/p99",
 			"BYTES p50/p90/p99", "MS p50/p90", "VERDICT");
 	for (i = 0; i < n; i++) {
-		char server[INET6_ADDRSTRLEN + 4] = "*", pb[8], pk[32], by[48], du[32];
+		char server[INET6_ADDRSTRLEN + 4] = "*", pbuf[8], pk[32], by[48], du[32];
+		const char *pb;
 
 		if (cs[i].prefix_len) {
 			addr_str(cs[i].family, cs[i].server, server, sizeof(server));
 			snprintf(server + strlen(server), sizeof(server) - strlen(server), "/%u",
 				 cs[i].prefix_len);
 		}
-		proto_str(cs[i].proto, pb, sizeof(pb));
+		pb = proto_str(cs[i].proto, pbuf, sizeof(pbuf));
 		if (json) {
 			json_array_append_new(
 				arr, json_pack("{s:s, s:i, s:s, s:f, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s}",
