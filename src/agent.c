@@ -1143,8 +1143,8 @@ static int classes_out(struct agent *a, FILE *out, bool json)
 	n = classes_snapshot(a->cls, cs, n, loop_now_ms());
 	arr = json ? json_array() : NULL;
 	if (!json)
-		fprintf(out, "%-5s %-5s %-24s %9s %9s %6s %20s %26s %16s %s\n", "PROTO", "PORT",
-			"SERVER", "WEIGHT", "FLOWS", "MICE%", "PACKETS p50/p90/p99",
+		fprintf(out, "%-4s %-5s %-5s %-24s %9s %9s %6s %20s %26s %16s %s\n", "FAM", "PROTO",
+			"PORT", "SERVER", "WEIGHT", "FLOWS", "MICE%", "PACKETS p50/p90/p99",
 			"BYTES p50/p90/p99", "MS p50/p90", "VERDICT");
 	for (i = 0; i < n; i++) {
 		char server[INET6_ADDRSTRLEN + 4] = "*", pbuf[8], pk[32], by[48], du[32];
@@ -1158,7 +1158,8 @@ static int classes_out(struct agent *a, FILE *out, bool json)
 		pb = proto_str(cs[i].proto, pbuf, sizeof(pbuf));
 		if (json) {
 			json_array_append_new(
-				arr, json_pack("{s:s, s:i, s:s, s:f, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s}",
+				arr, json_pack("{s:s, s:s, s:i, s:s, s:f, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s}",
+					       "family", cs[i].family == AF_INET6 ? "ipv6" : "ipv4",
 					       "proto", pb, "port", (int)cs[i].port, "server", server,
 					       "weight", cs[i].weight, "flows", (json_int_t)cs[i].flows_total,
 					       "mice_share", cs[i].mice_share,
@@ -1179,7 +1180,8 @@ static int classes_out(struct agent *a, FILE *out, bool json)
 			 (unsigned long long)cs[i].bytes_p90, (unsigned long long)cs[i].bytes_p99);
 		snprintf(du, sizeof(du), "%llu/%llu", (unsigned long long)cs[i].duration_ms_p50,
 			 (unsigned long long)cs[i].duration_ms_p90);
-		fprintf(out, "%-5s %-5u %-24s %9.1f %9llu %6.1f %20s %26s %16s %s\n", pb, cs[i].port,
+		fprintf(out, "%-4s %-5s %-5u %-24s %9.1f %9llu %6.1f %20s %26s %16s %s\n",
+			cs[i].family == AF_INET6 ? "ipv6" : "ipv4", pb, cs[i].port,
 			server, cs[i].weight, (unsigned long long)cs[i].flows_total,
 			100.0 * cs[i].mice_share, pk, by, du, classes_verdict_str(cs[i].verdict));
 	}

@@ -74,7 +74,40 @@ for layout in separate one; do
 	agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
 done
 
+info "---- classes alone (min-avgpkt off): the mice's service class is learned, then skipped"
+mix_topology_fresh
+agent_config "$TMP/agent.conf" "[offload]" "window-from = $N" "window-until = $M" \
+	"[classes]" "min-flows = 20"
+agent_start "$TMP/agent.conf"
+# DESTROY events (the final counters) come when the conntrack goes: after
+# TIME_WAIT, 120 s by default.  Short here so the test can learn quickly.
+nsr sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 \
+	net.netfilter.nf_conntrack_udp_timeout=2 net.netfilter.nf_conntrack_udp_timeout_stream=2 ||
+	fail "cannot shorten the conntrack timeouts"
+mix_run learn separate
+check "learning run: payloads intact" test "$(mix_get learn client_rc) $(mix_get learn server_rc)" = "0 0"
+info "learning run: $(mix_get learn mice_off)/$(mix_get learn mice_flows) mice offloaded (nothing learned yet)"
+mice_class() { agentctl classes --json | jq -e '[.[] | select(.proto == "tcp" and .verdict == "mice")] | length >= 1' >/dev/null; }
+check "a TCP class is learned as mice" wait_for 20 mice_class
+agentctl classes | sed 's/^/#   /'
+# Let the learning run's conntracks go: the second run reuses its ports.
+wait_for 20 sh -c "test \$(ip netns exec $NS_R conntrack -C) -le 2" ||
+	info "conntracks left: $(nsr conntrack -C)"
+skips0=$(agentctl stats --json | jq '.decisions.reasons["mice-class"]')
+mix_run classes separate
+mix_summary classes
+check "classes run: payloads intact" test "$(mix_get classes client_rc) $(mix_get classes server_rc)" = "0 0"
+skips=$(( $(agentctl stats --json | jq '.decisions.reasons["mice-class"]') - skips0 ))
+off=$(mix_get classes off_total)
+short=$(mix_get classes off_short)
+info "classes run: the agent skipped $skips flows as mice-class"
+check "classes run: of $off admitted flows $short are mice or dns (at most $MICE_SHARE_MAX%)" \
+	test "$off" -gt 0 -a $((short * 100)) -le $((off * MICE_SHARE_MAX))
+check "classes run: every elephant and medium flow still offloaded" \
+	test "$(mix_get classes elephant_off) $(mix_get classes medium_off)" = "$(mix_get classes elephant_flows) $(mix_get classes medium_flows)"
+agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
+
 if [ ${#mice_failures[@]} -gt 0 ]; then
 	fail "flowoffloadd admits request/response mice (min-avgpkt = $MIN_AVGPKT, window-from = $N): $(printf '%s; ' "${mice_failures[@]}")"
 fi
-echo "PASS: elephants offloaded within N+4 slow-path packets, mice kept out, every payload intact, both port layouts"
+echo "PASS: elephants offloaded within N+4 slow-path packets, mice kept out (min-avgpkt, both port layouts; learned classes), every payload intact"
