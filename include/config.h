@@ -47,7 +47,7 @@ struct fo_config {
 	uint32_t mark_mask;	/* conntrack mark bits the agent owns */
 	uint32_t min_avgpkt;	/* bytes per packet a flow needs at N; 0: no test */
 	uint32_t small_window_from; /* packet from which small-packet flows are offloaded;
-				     * 0: window-until (never, in effect) */
+				     * 0: auto (64, moved into the window) */
 
 	/* [hardware] */
 	enum hw_mode hw_mode;

@@ -139,7 +139,7 @@ static const struct key_def keys[] = {
 	KEY(KEY_MIN_AVGPKT, "offload", "min-avgpkt", false, parse_min_avgpkt,
 	    "0 (off) or 1..65535 bytes: the average packet size a flow needs at window-from"),
 	KEY(KEY_SMALL_WINDOW_FROM, "offload", "small-packet-window-from", false, parse_window,
-	    "0 (off) or a whole number between window-from and window-until"),
+	    "0 (auto: 64 moved into the window) or a whole number between window-from and window-until"),
 	KEY(KEY_HW_MODE, "hardware", "mode", false, parse_hw_mode,
 	    "auto, on or off"),
 	KEY(KEY_HW_CAPACITY, "hardware", "capacity", false, parse_hw_capacity,
@@ -205,6 +205,7 @@ void config_defaults(struct fo_config *cfg)
 	cfg->hw_capacity = 1024;
 	cfg->hw_watermark = 90;
 	cfg->hw_confirm_ms = 3000;
+	cfg->min_avgpkt = 300;
 	cfg->classes_learn = true;
 	cfg->classes_max = 4096;
 	cfg->classes_half_life_ms = 10 * 60 * 1000;

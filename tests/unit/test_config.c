@@ -234,10 +234,10 @@ static const struct bad_case bad_cases[] = {
 	  A_FROM },
 	{ "[offload]\nwindow-from = 10\nsmall-packet-window-from = 6\n",
 	  ":3: [offload] small-packet-window-from: 6 is outside the window 10..1000; allowed: "
-	  "0 (off) or a whole number between window-from and window-until" },
+	  "0 (auto: 64 moved into the window) or a whole number between window-from and window-until" },
 	{ "[offload]\nsmall-packet-window-from = 40\nwindow-until = 30\n",
 	  ":2: [offload] small-packet-window-from: 40 is outside the window 5..30; allowed: "
-	  "0 (off) or a whole number between window-from and window-until" },
+	  "0 (auto: 64 moved into the window) or a whole number between window-from and window-until" },
 	{ "[offload]\nmin-avgpkt = 70000\n",
 	  ":2: [offload] min-avgpkt: \"70000\" is out of range; allowed: "
 	  "0 (off) or 1..65535 bytes: the average packet size a flow needs at window-from" },

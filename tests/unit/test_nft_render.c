@@ -59,6 +59,14 @@ static void add_prefix(struct fo_config *cfg, struct prefix p)
 
 static void strip_fingerprints(char *out);
 
+/* The defaults without the mice signal: most tests are about other parts
+ * of the rule (test_mice_signal and test_sw_only_defaults keep it). */
+static void defaults_plain(struct fo_config *cfg)
+{
+	config_defaults(cfg);
+	cfg->min_avgpkt = 0;
+}
+
 static void expect_render(const struct fo_config *cfg, const struct ruleset_plan *plan,
 			  const char *expected)
 {
@@ -117,7 +125,7 @@ static void test_fingerprint(void **state)
 	char a[17], b[17];
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	plan_set(&plan, "lan0", "wan0", "wan0");
 	assert_string_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
 			    fingerprint_of(&cfg, &plan, "flowoffload", b));
@@ -158,8 +166,8 @@ static void test_fingerprint(void **state)
 	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
 				fingerprint_of(&cfg2, &plan, "flowoffload", b));
 	/* The same ports spelled otherwise are the same tables. */
-	config_defaults(&cfg);
-	config_defaults(&cfg2);
+	defaults_plain(&cfg);
+	defaults_plain(&cfg2);
 	add_port(&cfg, 53, 54);
 	add_port(&cfg2, 54, 54);
 	add_port(&cfg2, 53, 53);
@@ -187,8 +195,10 @@ static void test_sw_only_defaults(void **state)
 		      "\n"
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
-		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
-		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 ct avgpkt >= 300 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 ct avgpkt >= 300 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 64 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-small-tcp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 64 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-small-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
 		      "\t}\n"
@@ -201,7 +211,7 @@ static void test_sw_and_hw(void **state)
 	struct fo_config cfg;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	plan_set(&plan, "lan0", "wan0", "wan0");
 	expect_render(&cfg, &plan,
 		      "table inet flowoffload\n"
@@ -245,7 +255,7 @@ static void test_udp_only(void **state)
 	struct fo_config cfg;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.proto_tcp = false;
 	plan_set(&plan, "eth0", NULL, NULL);
 	expect_render(&cfg, &plan,
@@ -298,7 +308,7 @@ static void test_mice_signal(void **state)
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 12 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
 		      "\t}\n"
 		      "}\n");
-	/* Without a small-packet window, no second rule. */
+	/* small-packet-window-from 0 is auto: packet 64 (inside 12..1000). */
 	cfg.small_window_from = 0;
 	cfg.proto_tcp = false;
 	cfg.proto_udp = true;
@@ -315,6 +325,7 @@ static void test_mice_signal(void **state)
 		      "\tchain forward {\n"
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 12 ct packets <= 1000 ct avgpkt >= 400 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 64 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-small-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 12 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
 		      "\t}\n"
 		      "}\n");
@@ -326,7 +337,7 @@ static void test_tcp_without_ack_only(void **state)
 	struct fo_config cfg;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.proto_udp = false;
 	cfg.tcp_ack_only = false;
 	plan_set(&plan, "eth0", "eth1", NULL);
@@ -357,7 +368,7 @@ static void test_mask_and_window(void **state)
 	struct fo_config cfg;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.mark_mask = 0x000000f0;
 	cfg.window_from = 3;
 	cfg.window_until = 50;
@@ -404,7 +415,7 @@ static void test_high_mask_single_packet(void **state)
 	char *out = NULL;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.mark_mask = 0xc0000000;
 	cfg.window_from = 7;
 	cfg.window_until = 7;
@@ -424,7 +435,7 @@ static void test_skip_ports(void **state)
 	struct fo_config cfg;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	add_port(&cfg, 5060, 5061);
 	add_port(&cfg, 53, 53);
 	plan_set(&plan, "lan0", NULL, "lan0");
@@ -490,7 +501,7 @@ static void test_skip_ports_merged(void **state)
 	char *out = NULL;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.proto_udp = false;
 	add_port(&cfg, 9000, 9000);
 	add_port(&cfg, 1000, 2000);
@@ -519,7 +530,7 @@ static void test_skip_prefixes(void **state)
 	struct fo_config cfg;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.proto_udp = false;
 	add_prefix(&cfg, prefix6(0x20010db8, 5, 48));
 	add_prefix(&cfg, prefix4(198, 18, 5, 0, 24));
@@ -574,7 +585,7 @@ static void test_skip_prefixes_merged(void **state)
 	char *out = NULL;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	add_prefix(&cfg, prefix4(11, 0, 0, 0, 8));
 	add_prefix(&cfg, prefix4(10, 0, 0, 0, 8));
 	add_prefix(&cfg, prefix4(10, 1, 0, 0, 16));
@@ -592,7 +603,7 @@ static void test_skip_prefixes_merged(void **state)
 	free(out);
 
 	/* Everything, in both families. */
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	add_prefix(&cfg, prefix6(0, 0, 0));
 	add_prefix(&cfg, prefix4(0, 0, 0, 0, 0));
 	add_prefix(&cfg, prefix4(198, 18, 5, 0, 24));
@@ -609,7 +620,7 @@ static void test_udp_require_reply(void **state)
 	struct fo_config cfg;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.proto_tcp = false;
 	cfg.udp_require_reply = true;
 	plan_set(&plan, "eth0", NULL, "eth0");
@@ -661,7 +672,7 @@ static void test_refused(void **state)
 	char *out;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 
 	plan_set(&plan, NULL, NULL, NULL);	/* no software device */
 	expect_refused(&cfg, &plan);
@@ -673,19 +684,19 @@ static void test_refused(void **state)
 	cfg.mark_mask = 0;
 	expect_refused(&cfg, &plan);
 
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.window_from = 10;
 	cfg.window_until = 9;
 	expect_refused(&cfg, &plan);
 
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.proto_tcp = cfg.proto_udp = false;
 	expect_refused(&cfg, &plan);
 
 	/* One mask bit holds ADMIT_SW but not HW or SKIP: the software rule
 	 * would test bit 0x200, which is not ours, and a hardware rule would
 	 * match mark 0, every flow never admitted. */
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.mark_mask = 0x00000100;
 	plan_set(&plan, "lan0", NULL, "lan0");
 	expect_refused(&cfg, &plan);
@@ -700,14 +711,14 @@ static void test_refused(void **state)
 	free(out);
 
 	/* Skip lists the config parser would never produce. */
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.n_skip_ports = 1;
 	cfg.skip_ports[0] = (struct port_range){ 90, 80 };
 	expect_refused(&cfg, &plan);
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.n_skip_ports = CONFIG_MAX_LIST + 1;
 	expect_refused(&cfg, &plan);
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	cfg.n_skip_prefixes = 1;
 	cfg.skip_prefixes[0] = prefix4(10, 0, 0, 0, 33);
 	expect_refused(&cfg, &plan);
@@ -725,7 +736,7 @@ static void test_name_not_terminated(void **state)
 	struct fo_config cfg;
 
 	(void)state;
-	config_defaults(&cfg);
+	defaults_plain(&cfg);
 	plan_set(&plan, "lan0", NULL, NULL);
 	memset(plan.sw_devs[0], 'x', CONFIG_IFNAMSIZ);
 	expect_refused(&cfg, &plan);
