@@ -205,7 +205,7 @@ void config_defaults(struct fo_config *cfg)
 	cfg->hw_capacity = 1024;
 	cfg->hw_watermark = 90;
 	cfg->hw_confirm_ms = 3000;
-	cfg->min_avgpkt = 300;
+	cfg->min_avgpkt = 400;
 	cfg->classes_learn = true;
 	cfg->classes_max = 4096;
 	cfg->classes_half_life_ms = 10 * 60 * 1000;

@@ -52,8 +52,8 @@ check "probe on veth says EOPNOTSUPP (exit 3)" test "$rc" -eq 3
 check "probe reports 'Operation not supported'" grep -q "Operation not supported" <<<"$out"
 check "the probe's transaction was aborted (no table flowoffload_probe)" lacks flowoffload_probe "$(tables)"
 
-info "---- install, software tier"
-rt install --sw lan0,wan0 || fail "install refused"
+info "---- install, software tier (the plain packet window: min-avgpkt 0)"
+rt install --sw lan0,wan0 --min-avgpkt 0 || fail "install refused"
 L=$(listing flowoffload)
 while IFS= read -r line; do info "$line"; done <<<"$L"
 check "present says present" present --sw lan0,wan0
@@ -81,8 +81,17 @@ check "no skip sets or rules when none are configured" lacks "skip" "$L"
 check "no hardware table without hardware devices" lacks flowoffload_hw "$(tables)"
 check "the user's table is untouched by install" test "$(listing userfw)" = "$USERFW"
 
+info "---- the defaults add the mice signal"
+rt install --sw lan0,wan0 || fail "install with the defaults refused"
+L3=$(listing flowoffload)
+while IFS= read -r line; do info "$line"; done <<<"$L3"
+check "both window rules want ct avgpkt >= 400" \
+	test "$(grep 'ct packets 5-1000' <<<"$L3" | grep -c 'ct avgpkt >= 400')" -eq 2
+check "two small-packet rules from packet 64, without the avgpkt test" \
+	test "$(grep 'ct packets 64-1000' <<<"$L3" | grep -v avgpkt | grep -c 'comment "offload-small-')" -eq 2
+
 info "---- install again: replaced, not added to"
-rt install --sw lan0,wan0 --from 3 --until 50 || fail "second install refused"
+rt install --sw lan0,wan0 --from 3 --until 50 --min-avgpkt 0 || fail "second install refused"
 L2=$(listing flowoffload)
 check "still one table inet flowoffload" test "$(tables | grep -o 'table inet flowoffload ' | wc -l)" -eq 1
 check "still two window rules and two readmit rules, all with the new bounds" \
