@@ -18,12 +18,15 @@ struct counts {
 	unsigned long long events, created, updated, destroyed, other, enobufs, errors;
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, snap;
+static int verbose;
 
 static void on_signal(int signo)
 {
-	(void)signo;
-	stop = 1;
+	if (signo == SIGUSR1)
+		snap = 1;
+	else
+		stop = 1;
 }
 
 static double now_s(void)
@@ -40,8 +43,14 @@ static int on_event(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, vo
 {
 	struct counts *c = arg;
 
-	(void)ct;
 	c->events++;
+	if (verbose) {
+		char buf[1024];
+
+		nfct_snprintf(buf, sizeof(buf), ct, type, NFCT_O_DEFAULT,
+			      NFCT_OF_SHOW_LAYER3 | NFCT_OF_ID);
+		puts(buf);
+	}
 	switch (type) {
 	case NFCT_T_NEW:
 		c->created++;
@@ -57,16 +66,19 @@ static int on_event(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, vo
 		break;
 	}
 	/* While events keep coming nfct_catch never returns on its own. */
-	return stop ? NFCT_CB_STOP : NFCT_CB_CONTINUE;
+	return stop || snap ? NFCT_CB_STOP : NFCT_CB_CONTINUE;
 }
 
 static void usage(void)
 {
-	fputs("usage: nfct_catch [-b BYTES] [-T TIMEOUT]\n"
+	fputs("usage: nfct_catch [-b BYTES] [-T TIMEOUT] [-g GROUPS] [-v]\n"
 	      "Listens to conntrack NEW, UPDATE and DESTROY events of the current network\n"
 	      "namespace through libnetfilter_conntrack (nfct_catch) and counts them.\n"
 	      "  -b BYTES    receive buffer (k, M suffixes); default: the kernel's\n"
 	      "  -T TIMEOUT  hard bound on the run time (default 600s)\n"
+	      "  -g GROUPS   groups to join, letters n(ew) u(pdate) d(estroy); default nud\n"
+	      "  -v          print every event (nfct_snprintf) on stdout\n"
+	      "SIGUSR1 prints the counts so far ('nfct_catch: snapshot events=N ...').\n"
 	      "Prints 'listening' when subscribed; on SIGTERM, SIGINT or the timeout:\n"
 	      "  nfct_catch: events=N new=N update=N destroy=N enobufs=N rcvbuf=BYTES seconds=S\n",
 	      stderr);
@@ -83,9 +95,30 @@ int main(int argc, char **argv)
 	socklen_t len;
 	double t0, deadline;
 	int opt, fd, size;
+	unsigned int groups = NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE |
+			      NF_NETLINK_CONNTRACK_DESTROY;
+	const char *g;
 
-	while ((opt = getopt(argc, argv, "b:T:h")) != -1) {
+	while ((opt = getopt(argc, argv, "b:T:g:vh")) != -1) {
 		switch (opt) {
+		case 'v':
+			verbose = 1;
+			break;
+		case 'g':
+			groups = 0;
+			for (g = optarg; *g; g++) {
+				if (*g == 'n')
+					groups |= NF_NETLINK_CONNTRACK_NEW;
+				else if (*g == 'u')
+					groups |= NF_NETLINK_CONNTRACK_UPDATE;
+				else if (*g == 'd')
+					groups |= NF_NETLINK_CONNTRACK_DESTROY;
+				else
+					usage();
+			}
+			if (!groups)
+				usage();
+			break;
 		case 'b':
 			if (units_parse_size(optarg, &rcvbuf) || rcvbuf < 4096 ||
 			    rcvbuf > (1ULL << 30)) {
@@ -111,9 +144,9 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 
-	h = nfct_open(CONNTRACK, NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_UPDATE |
-					 NF_NETLINK_CONNTRACK_DESTROY);
+	h = nfct_open(CONNTRACK, groups);
 	if (!h) {
 		fprintf(stderr, "nfct_catch: nfct_open: %s\n", strerror(errno));
 		return 1;
@@ -147,6 +180,13 @@ int main(int argc, char **argv)
 	t0 = now_s();
 	deadline = t0 + (double)timeout_ms / 1000.0;
 	while (!stop && now_s() < deadline) {
+		if (snap) {
+			/* SIGUSR1: the counts so far, and go on. */
+			snap = 0;
+			printf("nfct_catch: snapshot events=%llu new=%llu update=%llu destroy=%llu enobufs=%llu\n",
+			       c.events, c.created, c.updated, c.destroyed, c.enobufs);
+			fflush(stdout);
+		}
 		if (nfct_catch(h) >= 0)
 			continue;
 		if (errno == ENOBUFS)
@@ -158,6 +198,7 @@ int main(int argc, char **argv)
 		}
 	}
 	nfct_close(h);
+	fflush(stdout);
 	printf("nfct_catch: events=%llu new=%llu update=%llu destroy=%llu enobufs=%llu rcvbuf=%d seconds=%.3f\n",
 	       c.events, c.created, c.updated, c.destroyed, c.enobufs, size, now_s() - t0);
 	return c.errors ? 1 : 0;

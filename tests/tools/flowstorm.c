@@ -37,6 +37,7 @@ struct opts {
 	uint64_t flows;
 	uint64_t rate;		/* flows per second, 0: as fast as possible */
 	unsigned int parallel;
+	unsigned int packets;	/* UDP datagrams per flow */
 	uint64_t timeout_ms;
 };
 
@@ -90,6 +91,7 @@ static void usage(void)
 	      "  -P PARALLEL  TCP connections in flight at once (default 32, at most 1024);\n"
 	      "               UDP sockets opened per batch before they are all closed (default 1)\n"
 	      "  -T TIMEOUT   hard bound on the run time (default 60s); exit 2 when hit\n"
+	      "  -k PACKETS   UDP: datagrams per flow (default 1), sent from the flow's socket\n"
 	      "  --sink       accept TCP connections (or receive datagrams) and discard them;\n"
 	      "               prints 'listening' when ready, and its counts at the end\n"
 	      "Prints the flows created, the time taken and the rate achieved:\n"
@@ -198,6 +200,7 @@ static int run_udp(const struct opts *o)
 	socklen_t dlen, slen = 0;
 	uint64_t made = 0, errors = 0, t0 = now_us();
 	int fds[MAX_PARALLEL];
+	uint16_t dports[MAX_PARALLEL];
 	unsigned int i, n;
 
 	resolve(o->dst, &dst, &dlen);
@@ -238,13 +241,26 @@ static int run_udp(const struct opts *o)
 			setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 			set_port(&src, sport);
 			set_port(&dst, dport);
+			dports[i] = dport;
 			if (bind(fds[i], (struct sockaddr *)&src, slen) ||
 			    sendto(fds[i], PAYLOAD, sizeof(PAYLOAD) - 1, MSG_DONTWAIT,
-				   (struct sockaddr *)&dst, dlen) < 0)
+				   (struct sockaddr *)&dst, dlen) < 0) {
 				errors++;
+				close(fds[i]);
+				fds[i] = -1;
+			}
 		}
+		/* -k: the flows' further datagrams, a round over the batch each. */
+		for (unsigned int k = 1; k < o->packets; k++)
+			for (i = 0; i < n; i++)
+				if (fds[i] >= 0) {
+					set_port(&dst, dports[i]);
+					(void)sendto(fds[i], PAYLOAD, sizeof(PAYLOAD) - 1, 0,
+						     (struct sockaddr *)&dst, dlen);
+				}
 		for (i = 0; i < n; i++)
-			close(fds[i]);
+			if (fds[i] >= 0)
+				close(fds[i]);
 		made += n;
 	}
 	report(o, made - errors, errors, t0);
@@ -437,12 +453,12 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .udp = true, .sport_lo = 1024, .sport_hi = 65535, .timeout_ms = 60000 };
+	struct opts o = { .packets = 1, .udp = true, .sport_lo = 1024, .sport_hi = 65535, .timeout_ms = 60000 };
 	bool parallel_set = false, proto_set = false;
 	uint64_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "a:p:utn:r:s:S:P:T:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:p:utn:r:s:S:P:T:k:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SINK:
 			o.sink = true;
@@ -483,6 +499,11 @@ int main(int argc, char **argv)
 		case 'T':
 			if (units_parse_duration_ms(optarg, &o.timeout_ms) || !o.timeout_ms)
 				die("-T: '%s' is not a duration", optarg);
+			break;
+		case 'k':
+			if (units_parse_uint(optarg, 1, 1000, &v))
+				die("-k: '%s' is not 1..1000", optarg);
+			o.packets = (unsigned int)v;
 			break;
 		default:
 			usage();
