@@ -80,6 +80,8 @@ struct fo_config {
 	bool keep_ruleset;		/* leave the tables in place on exit */
 	bool manage_ruleset;		/* install and guard the tables (no: the
 					 * operator's own ruleset does) */
+	bool events_window;		/* events = window: conntrack events only for
+					 * flows that reach the window */
 };
 
 void config_defaults(struct fo_config *cfg);

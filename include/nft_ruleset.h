@@ -13,6 +13,7 @@
 #define NFT_TABLE_HW "flowoffload_hw"
 #define NFT_FLOWTABLE "ft"
 #define NFT_CHAIN "forward"
+#define NFT_EVENTS_CHAIN "events"	/* events = window: the quiet mask */
 
 /* What to install: the devices of each tier (a device may be in both: the
  * kernel accepts one flowtable per device per table). */

@@ -1288,6 +1288,10 @@ static int reload(struct agent *a, FILE *out)
 		snprintf(err, sizeof(err), "[agent] manage-ruleset changes only at a restart");
 		ret = -EINVAL;
 	}
+	if (!ret && cfg.events_window != a->cfg.events_window) {
+		snprintf(err, sizeof(err), "[agent] events changes only at a restart");
+		ret = -EINVAL;
+	}
 	if (!ret)
 		ret = external_ruleset(&cfg);
 	if (!ret)
@@ -1502,6 +1506,10 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 		goto out_err;
 	if (a->cfg.udp_require_reply)
 		groups |= CT_GROUP_UPDATE;
+	/* events = window: the ruleset keeps every conntrack quiet until its
+	 * packet N; then the mark the rule sets is our UPDATE event. */
+	if (a->cfg.events_window)
+		groups = CT_GROUP_UPDATE | CT_GROUP_DESTROY;
 	/* Subscribe before the startup dump: a flow born during the dump is
 	 * then in the socket's queue rather than lost; seeing one twice is
 	 * harmless (upsert). */

@@ -54,6 +54,7 @@ enum key_id {
 	KEY_SOCKET_GROUP,
 	KEY_KEEP_RULESET,
 	KEY_MANAGE_RULESET,
+	KEY_EVENTS,
 	KEY_MAX,
 };
 
@@ -95,6 +96,7 @@ static int parse_protocol(struct parse_state *st, const struct key_def *k, const
 static int parse_window(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_min_avgpkt(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_classes_num(struct parse_state *st, const struct key_def *k, const char *v);
+static int parse_events(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_bool(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_mark_mask(struct parse_state *st, const struct key_def *k, const char *v);
 static int parse_hw_mode(struct parse_state *st, const struct key_def *k, const char *v);
@@ -181,6 +183,8 @@ static const struct key_def keys[] = {
 	    BOOL_ALLOWED),
 	KEY(KEY_MANAGE_RULESET, "agent", "manage-ruleset", false, parse_bool,
 	    BOOL_ALLOWED),
+	KEY(KEY_EVENTS, "agent", "events", false, parse_events,
+	    "all, or window (needs [hardware] mode = off)"),
 };
 #undef KEY
 
@@ -399,6 +403,17 @@ static int parse_classes_num(struct parse_state *st, const struct key_def *k, co
 		st->cfg.classes_min_flows = (uint32_t)val;
 	else
 		st->cfg.classes_mice_packets = (uint32_t)val;
+	return 0;
+}
+
+static int parse_events(struct parse_state *st, const struct key_def *k, const char *v)
+{
+	if (!strcmp(v, "all"))
+		st->cfg.events_window = false;
+	else if (!strcmp(v, "window"))
+		st->cfg.events_window = true;
+	else
+		return fail(st, k, "\"%s\" is not all or window", v);
 	return 0;
 }
 
@@ -1026,6 +1041,9 @@ int config_load(const char *path, struct fo_config *cfg, char *err, size_t errle
 		record(st, line, "syntax error; expected key = value or [section]");
 	if (!st->err_line && !finish_key(st))
 		check_window(st);
+	if (!st->err_line && st->cfg.events_window && st->cfg.hw_mode != HW_MODE_OFF)
+		fail_at(st, st->key_line[KEY_EVENTS], &keys[KEY_EVENTS], NULL,
+			"window hears of a flow only at packet N, too late for the hardware tier; set [hardware] mode = off");
 	if (st->err_line) {
 		ret = st->err;
 		goto out;

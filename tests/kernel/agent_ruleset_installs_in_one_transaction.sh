@@ -165,7 +165,7 @@ info "---- render == install"
 # key (65535, ::/0, 0.0.0.0/0 which also starts at 0), overlapping and
 # adjacent entries merged, single keys, and a range that is not a prefix.
 for variant in "" "--proto tcp --ack-only no --mask 0xf0 --from 3 --until 50" "--proto udp --mask 0x300" \
-	"--from 12 --min-avgpkt 400 --small-from 48" "--proto udp --min-avgpkt 300" \
+	"--from 12 --min-avgpkt 400 --small-from 48" "--proto udp --min-avgpkt 300" "--events-window" \
 	"--skip-ports 53,5060-5061 --skip-prefixes 198.18.5.0/24,2001:db8:5::/48 --udp-require-reply yes" \
 	"--proto tcp --skip-ports 1-1024,1000-2000,2001,65535 --skip-prefixes 0.0.0.0/0,::/0,2001:db8::1" \
 	"--proto udp --skip-prefixes 10.0.0.0/8,11.0.0.0/8,198.18.5.7,198.18.6.0/24,198.18.7.0/31" \

@@ -27,7 +27,7 @@ static void usage(FILE *f)
 	      "                                 3 when it lacks hardware offload\n"
 	      "options (defaults from config_defaults):\n"
 	      "  --from N  --until M  --mask HEX  --proto tcp,udp|tcp|udp  --ack-only yes|no\n"
-	      "  --udp-require-reply yes|no  --min-avgpkt BYTES  --small-from P\n"
+	      "  --udp-require-reply yes|no  --min-avgpkt BYTES  --small-from P  --events-window\n"
 	      "  --skip-ports PORTS        e.g. 53,5060-5061\n"
 	      "  --skip-prefixes PREFIXES  e.g. 198.18.5.0/24,2001:db8:5::/48\n"
 	      "DEVS is a comma-separated list of device names.\n",
@@ -138,6 +138,7 @@ static int parse_opts(int argc, char **argv, struct fo_config *cfg, struct rules
 		{ "skip-prefixes", required_argument, NULL, 'X' },
 		{ "min-avgpkt", required_argument, NULL, 'A' },
 		{ "small-from", required_argument, NULL, 'S' },
+		{ "events-window", no_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -182,6 +183,9 @@ static int parse_opts(int argc, char **argv, struct fo_config *cfg, struct rules
 		case 'r':
 			if (parse_yes_no(optarg, &cfg->udp_require_reply))
 				return -EINVAL;
+			break;
+		case 'E':
+			cfg->events_window = true;
 			break;
 		case 'P':
 			if (parse_ports(optarg, cfg))

@@ -123,7 +123,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[skip]\nport = 53\n", ":2: [skip] port: unknown key; allowed: ports prefixes" },
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "
-	  "resync-interval event-buffer socket socket-group keep-ruleset manage-ruleset" },
+	  "resync-interval event-buffer socket socket-group keep-ruleset manage-ruleset events" },
 	{ "[offload]\nmode = on\n",
 	  ":2: [offload] mode: unknown key; allowed: protocols window-from window-until "
 	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
@@ -251,6 +251,11 @@ static const struct bad_case bad_cases[] = {
 	  "1..1000000 packets: a finished flow with fewer is a mouse" },
 	{ "[classes]\nhalf-life = 200h\n",
 	  ":2: [classes] half-life: \"200h\" is out of range; allowed: 1s..168h (ms, s, m, h; a bare number is seconds)" },
+	{ "[agent]\nevents = some\n",
+	  ":2: [agent] events: \"some\" is not all or window; allowed: all, or window (needs [hardware] mode = off)" },
+	{ "[agent]\nevents = window\n",
+	  ":2: [agent] events: window hears of a flow only at packet N, too late for the hardware tier; "
+	  "set [hardware] mode = off; allowed: all, or window (needs [hardware] mode = off)" },
 	{ "[agent]\nmanage-ruleset = sometimes\n",
 	  ":2: [agent] manage-ruleset: \"sometimes\" is not yes or no; allowed: " A_BOOL },
 	{ "[offload]\ntcp-ack-only = maybe\n",

@@ -331,6 +331,48 @@ static void test_mice_signal(void **state)
 		      "}\n");
 }
 
+/* events = window: the offload rules widen the event mask to destroy and
+ * mark; a prerouting chain gives new conntracks an empty one.  The
+ * hardware table has neither. */
+static void test_events_window(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+	char *out = NULL;
+
+	(void)state;
+	defaults_plain(&cfg);
+	cfg.proto_tcp = false;
+	cfg.events_window = true;
+	plan_set(&plan, "eth0", NULL, NULL);
+	expect_render(&cfg, &plan,
+		      "table inet flowoffload\n"
+		      "delete table inet flowoffload\n"
+		      "table inet flowoffload {\n"
+		      "\tflowtable ft {\n"
+		      "\t\thook ingress priority filter\n"
+		      "\t\tdevices = { \"eth0\" }\n"
+		      "\t\tcounter\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain forward {\n"
+		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
+		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct event set 0x84 ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t}\n"
+		      "\n"
+		      "\tchain events {\n"
+		      "\t\ttype filter hook prerouting priority mangle; policy accept;\n"
+		      "\t\tct status & confirmed == 0 ct event set 0x0 counter comment \"events-quiet\"\n"
+		      "\t}\n"
+		      "}\n");
+	plan_set(&plan, "eth0", NULL, "eth0");
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
+	assert_non_null(strstr(out, "table inet flowoffload_hw {"));
+	assert_null(strstr(strstr(out, "table inet flowoffload_hw {"), "ct event set"));
+	free(out);
+}
+
 static void test_tcp_without_ack_only(void **state)
 {
 	struct ruleset_plan plan;
@@ -751,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_udp_only),
 		cmocka_unit_test(test_tcp_without_ack_only),
 		cmocka_unit_test(test_mice_signal),
+		cmocka_unit_test(test_events_window),
 		cmocka_unit_test(test_mask_and_window),
 		cmocka_unit_test(test_high_mask_single_packet),
 		cmocka_unit_test(test_skip_ports),
