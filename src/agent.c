@@ -45,6 +45,8 @@
  * the flow's packet N (the hardware mark) are not delayed when idle. */
 #define EVENT_COALESCE_MIN 2
 #define EVENT_COALESCE_MS 1
+/* Failed hardware insertions logged one by one; later ones are counted. */
+#define HW_FAILED_LOGGED 20
 /* After an overrun, resync once the storm had a moment to pass. */
 #define RESYNC_DELAY_MS 1000
 /* On overruns the event buffer doubles, up to this many times event-buffer:
@@ -335,8 +337,14 @@ static void count_budget_cb(struct flow *f, void *arg)
 	    flow_age_ms(w->now, f->offloaded_ms) >= a->cfg.hw_confirm_ms) {
 		f->hw_failed = 1;
 		a->st.hw_failed++;
-		log_notice("conntrack id %u: admitted to hardware but not [HW_OFFLOAD] %llu ms after entering the flowtable: the driver refused it; it runs in software and frees its hardware slot",
-			   f->ct.id, (unsigned long long)flow_age_ms(w->now, f->offloaded_ms));
+		/* A NIC that refuses everything must not flood the log: the
+		 * first few are told, the rest counted (stats, status). */
+		if (a->st.hw_failed <= HW_FAILED_LOGGED)
+			log_notice("conntrack id %u: admitted to hardware but not [HW_OFFLOAD] %llu ms after entering the flowtable: the driver refused it; it runs in software and frees its hardware slot%s",
+				   f->ct.id,
+				   (unsigned long long)flow_age_ms(w->now, f->offloaded_ms),
+				   a->st.hw_failed == HW_FAILED_LOGGED ?
+					   " (further refusals are only counted)" : "");
 	}
 	switch (hw_slot_of(a, f)) {
 	case SLOT_IN_USE:
