@@ -1463,17 +1463,11 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	{
 		size_t i;
 
-		for (i = 0; i < a->plan.n_sw; i++) {
-			size_t k;
-			bool hw = false;
-
-			for (k = 0; k < a->plan.n_hw; k++)
-				hw |= strcmp(a->plan.hw_devs[k], a->plan.sw_devs[i]) == 0;
-			if (!hw && a->cfg.hw_mode != HW_MODE_OFF &&
+		for (i = 0; i < a->plan.n_sw; i++)
+			if (!dev_in_hw(a, a->plan.sw_devs[i]) && a->cfg.hw_mode != HW_MODE_OFF &&
 			    !links_is_sw_only(&a->cfg, a->plan.sw_devs[i]))
 				log_notice("flowtable %s: %s lacks hardware offload; using software only",
 					   NFT_TABLE_HW, a->plan.sw_devs[i]);
-		}
 	}
 	ret = flows_create(&a->flows, a->cfg.max_flows);
 	if (ret)
