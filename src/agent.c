@@ -526,11 +526,22 @@ static void lost_race(struct agent *a, struct flow *f)
 {
 	char err[256] = "";
 	uint32_t sw = config_mark_value(&a->cfg, ADMIT_SW);
+	int ret;
 
 	f->tier = TIER_SW;
 	a->st.hw_raced++;
-	if (ct_admit_set_mark(a->adm, &f->ct, sw, a->cfg.mark_mask, err, sizeof(err)) == 0)
+	/* Not through write_mark(): the flow is offloaded, and a conntrack
+	 * that ended meanwhile must not turn it into a skipped one here (its
+	 * DESTROY event removes it).  Any other failure leaves SW|HW in the
+	 * field, which no readmit rule matches: say so. */
+	ret = ct_admit_set_mark(a->adm, &f->ct, sw, a->cfg.mark_mask, err, sizeof(err));
+	if (ret == 0) {
 		f->ct.mark = (f->ct.mark & ~a->cfg.mark_mask) | sw;
+	} else if (ret != -ENOENT) {
+		a->st.admit_errors++;
+		log_warn("conntrack id %u: cannot turn a raced hardware admission into software: %s%s%s",
+			 f->ct.id, strerror(-ret), err[0] ? ": " : "", err);
+	}
 	log_debug("conntrack id %u (sport %u): the software rule offloaded it before our hardware mark landed",
 		  f->ct.id, f->ct.orig.sport);
 }
