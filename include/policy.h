@@ -31,6 +31,8 @@ enum policy_reason {
 	REASON_CLASS_MIXED,	/* its service class mixes mice and elephants */
 	REASON_CLASS_LEARNING,	/* its class has too few finished flows yet */
 	REASON_NO_CLASS,	/* class learning is off */
+	REASON_CLASS_SHORT,	/* a mice class whose flows end before the window:
+				 * left to it, never given a hardware slot */
 	REASON_MAX,
 };
 
@@ -42,7 +44,8 @@ struct policy_budget {
 	uint32_t hw_in_use;	/* [HW_OFFLOAD] seen in the last dump */
 	uint32_t hw_pending;	/* admitted to hardware, not yet confirmed */
 	/* What the agent learned of the flow's service class. */
-	enum { CLASS_IN_NONE = 0, CLASS_IN_LEARNING, CLASS_IN_MIXED, CLASS_IN_MICE } class_verdict;
+	enum { CLASS_IN_NONE = 0, CLASS_IN_LEARNING, CLASS_IN_MIXED, CLASS_IN_MICE,
+	       CLASS_IN_SHORT } class_verdict;
 };
 
 struct policy_decision {

@@ -260,7 +260,7 @@ static int class_input(struct agent *a, const struct ct_info *ct, uint64_t now)
 	case CLASS_MICE:
 		if (classes_get(a->cls, ct, now, &cs) == 0 && cs.packets_p90 < a->cfg.window_from) {
 			a->st.class_window_skips++;
-			return CLASS_IN_MIXED;
+			return CLASS_IN_SHORT;
 		}
 		return CLASS_IN_MICE;
 	case CLASS_MIXED:

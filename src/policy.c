@@ -117,6 +117,10 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 	else if (ct->proto == IPPROTO_UDP && cfg->udp_require_reply &&
 		 !(ct->status & FO_IPS_SEEN_REPLY))
 		d = (struct policy_decision){ VERDICT_WAIT, REASON_NO_REPLY };
+	else if (budget && budget->class_verdict == CLASS_IN_SHORT)
+		/* The window keeps its flows out, with no mark to write; a
+		 * hardware admission would hold a slot until each one ends. */
+		d.verdict = VERDICT_ADMIT_SW;
 	else if (hw_room(budget))
 		d.verdict = VERDICT_ADMIT_HW;
 	else
@@ -124,6 +128,7 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 	if (d.verdict == VERDICT_ADMIT_HW || d.verdict == VERDICT_ADMIT_SW)
 		d.reason = !budget || budget->class_verdict == CLASS_IN_NONE ? REASON_NO_CLASS :
 			   budget->class_verdict == CLASS_IN_LEARNING ? REASON_CLASS_LEARNING :
+			   budget->class_verdict == CLASS_IN_SHORT    ? REASON_CLASS_SHORT :
 									 REASON_CLASS_MIXED;
 	return d;
 }
@@ -157,6 +162,7 @@ const char *policy_reason_str(enum policy_reason r)
 		[REASON_CLASS_MIXED] = "class-mixed",
 		[REASON_CLASS_LEARNING] = "class-learning",
 		[REASON_NO_CLASS] = "no-class",
+		[REASON_CLASS_SHORT] = "class-short",
 	};
 
 	if ((unsigned int)r >= REASON_MAX || !names[r])

@@ -343,6 +343,18 @@ static void test_class_verdicts(void **state)
 	b.class_verdict = CLASS_IN_LEARNING;
 	d = policy_decide(&cfg, &ct, &b, 0);
 	assert_int_equal(d.reason, REASON_CLASS_LEARNING);
+	/* Hardware with room: mixed and learning classes get a slot, a class
+	 * whose mice end before the window does not (no mark, no slot). */
+	b.hw_available = true;
+	b.hw_capacity = 64;
+	b.hw_watermark = 100;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	b.class_verdict = CLASS_IN_SHORT;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	assert_int_equal(d.reason, REASON_CLASS_SHORT);
+	b.hw_available = false;
 	/* A closing flow of a mice class: state wins, it comes first. */
 	b.class_verdict = CLASS_IN_MICE;
 	ct.tcp_state = TCP_CONNTRACK_FIN_WAIT;
@@ -450,7 +462,7 @@ static void test_strings(void **state)
 	static const char *const verdicts[] = { "wait", "admit-sw", "admit-hw", "skip" };
 	static const char *const reasons[] = {
 		"", "protocol", "port", "prefix", "device", "mice-class", "capacity", "state",
-		"no-reply", "class-mixed", "class-learning", "no-class",
+		"no-reply", "class-mixed", "class-learning", "no-class", "class-short",
 	};
 	unsigned int i;
 
