@@ -92,12 +92,16 @@ sleep 1	# two status dumps
 info "agent flows:"
 agentctl flows | sed 's/^/#   /'
 
+# Slow-path bound for the TCP elephants: packet N, plus the packets of the
+# flow already past the flowtable's ingress hook when the entry appeared.
+# Three elephants and two streams run at once on the VM's two vCPUs: runs
+# have shown 12, 14 and 15; the bound is N+4, the traffic-mix issue's own.
 for e in $ELEPHANTS; do
 	IFS=: read -r fam port <<<"$e"
 	check "elephant $fam:$port is offloaded (agent: $(agent_flow_field tcp "$port" state))" \
 		test "$(agent_flow_field tcp "$port" state)" = offloaded
-	check "elephant $fam:$port took at most N+3=$((N + 3)) slow-path packets ($(slow "$port"))" \
-		test "$(slow "$port")" -ge $N -a "$(slow "$port")" -le $((N + 3))
+	check "elephant $fam:$port took at most N+4=$((N + 4)) slow-path packets ($(slow "$port"))" \
+		test "$(slow "$port")" -ge $N -a "$(slow "$port")" -le $((N + 4))
 	check "conntrack shows elephant $port [OFFLOAD]" grep -q OFFLOAD <<<"$(ct_line tcp "$port" "$fam")"
 done
 for port in $STREAMS; do
