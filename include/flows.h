@@ -80,7 +80,9 @@ struct flow {
 				 * [HW_OFFLOAD] within confirm-timeout */
 	uint8_t gen : FLOW_GEN_BITS; /* reconciliation generation last seen in */
 	uint32_t first_seen_ms;
-	uint32_t admitted_ms;	/* 0: never (flow_ms() never returns 0) */
+	uint32_t entered_ms;	/* admitted, then each dump that showed it enter
+				 * the flowtable again: the hardware confirm clock;
+				 * 0: never (flow_ms() never returns 0) */
 	uint32_t offloaded_ms;	/* first dump that showed [OFFLOAD]; 0: never */
 };
 

@@ -334,7 +334,7 @@ static void count_budget_cb(struct flow *f, void *arg)
 	if (f->tier != TIER_HW)
 		return;
 	if (f->state == FLOW_OFFLOADED && !f->hw_failed && f->offloaded_ms &&
-	    flow_age_ms(w->now, f->offloaded_ms) >= a->cfg.hw_confirm_ms) {
+	    flow_age_ms(w->now, f->entered_ms) >= a->cfg.hw_confirm_ms) {
 		f->hw_failed = 1;
 		a->st.hw_failed++;
 		/* A NIC that refuses everything must not flood the log: the
@@ -342,7 +342,7 @@ static void count_budget_cb(struct flow *f, void *arg)
 		if (a->st.hw_failed <= HW_FAILED_LOGGED)
 			log_notice("conntrack id %u: admitted to hardware but not [HW_OFFLOAD] %llu ms after entering the flowtable: the driver refused it; it runs in software and frees its hardware slot%s",
 				   f->ct.id,
-				   (unsigned long long)flow_age_ms(w->now, f->offloaded_ms),
+				   (unsigned long long)flow_age_ms(w->now, f->entered_ms),
 				   a->st.hw_failed == HW_FAILED_LOGGED ?
 					   " (further refusals are only counted)" : "");
 	}
@@ -474,7 +474,7 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 		}
 		f->state = FLOW_ADMITTED;
 		f->tier = have == ADMIT_HW ? TIER_HW : TIER_SW;
-		f->admitted_ms = flow_ms(now);
+		f->entered_ms = flow_ms(now);
 		budget_take(a, hw_slot_of(a, f));
 		return;
 	}
@@ -500,7 +500,7 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 		f->state = FLOW_ADMITTED;
 		f->tier = TIER_SW;
 		f->skip_reason = (uint8_t)d.reason;
-		f->admitted_ms = flow_ms(now);
+		f->entered_ms = flow_ms(now);
 		return;
 	case VERDICT_ADMIT_HW:
 		break;
@@ -514,7 +514,7 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 	f->state = FLOW_ADMITTED;
 	f->tier = TIER_HW;
 	f->skip_reason = (uint8_t)d.reason;
-	f->admitted_ms = flow_ms(now);
+	f->entered_ms = flow_ms(now);
 	budget_take(a, SLOT_PENDING);
 }
 
@@ -575,6 +575,11 @@ static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, u
 	else if (old == FLOW_OFFLOADED || old == FLOW_HW_OFFLOADED)
 		f->state = FLOW_ADMITTED;
 	if (f->state != old) {
+		/* Into the flowtable, maybe again (back from an eviction,
+		 * or out of the NIC): the driver's time to confirm runs
+		 * from here, not from the first entry. */
+		if (f->state == FLOW_OFFLOADED || f->state == FLOW_HW_OFFLOADED)
+			f->entered_ms = flow_ms(now);
 		if (f->state == FLOW_OFFLOADED && !f->offloaded_ms) {
 			f->offloaded_ms = flow_ms(now);
 			a->st.offloaded++;
