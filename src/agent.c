@@ -100,6 +100,7 @@ struct agent_stats {
 	uint64_t hw_failed;		/* hardware insertions not confirmed in time */
 	uint64_t hw_late;		/* ... of which [HW_OFFLOAD] came later */
 	uint64_t hw_raced;		/* hardware marks that came after the software rule */
+	uint64_t hw_returned_sw;	/* hardware flows the hw-return rule moved to software */
 	uint64_t class_window_skips;	/* mice-class flows left to the window: they end before it */
 	uint64_t event_batches;		/* pauses of the event socket to batch a burst */
 };
@@ -306,8 +307,9 @@ static enum hw_slot hw_slot_of(const struct agent *a, const struct flow *f)
 		return SLOT_IN_USE;
 	case FLOW_ADMITTED:
 		/* Waiting for its packet N, or back from the flowtable: the
-		 * rule re-adds it only while within the window and not
-		 * closing (a closed connection lingers in TIME_WAIT). */
+		 * hardware rule re-adds it only while within the window and
+		 * not closing (a closed connection lingers in TIME_WAIT);
+		 * past the window the hw-return rule sends it to software. */
 		if (policy_closing(&f->ct))
 			return SLOT_NONE;
 		if (f->offloaded_ms &&
@@ -568,6 +570,15 @@ static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, u
 		return;
 	if (f->tier == TIER_HW && admission_of(a, &f->ct) == ADMIT_SKIP)
 		lost_race(a, f);
+	/* The ruleset's hw-return rule took it into the software flowtable:
+	 * it came back to the slow path past the window's end. */
+	if (f->tier == TIER_HW && admission_of(a, &f->ct) == ADMIT_SW) {
+		f->tier = TIER_SW;
+		f->hw_failed = 0;
+		a->st.hw_returned_sw++;
+		log_debug("conntrack id %u (sport %u): back from the hardware flowtable past the window; now in software",
+			  f->ct.id, f->ct.orig.sport);
+	}
 	if (ct->status & FO_IPS_HW_OFFLOAD)
 		f->state = FLOW_HW_OFFLOADED;
 	else if (ct->status & FO_IPS_OFFLOAD)
@@ -966,7 +977,7 @@ static json_t *stats_json(const struct agent *a)
 		json_object_set_new(reasons, policy_reason_str((enum policy_reason)i),
 				    json_integer((json_int_t)a->st.reasons[i]));
 	j = json_pack(
-		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
+		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
 		"events",
 		"new", (json_int_t)a->st.events[CT_MSG_NEW],
 		"update", (json_int_t)a->st.events[CT_MSG_UPDATE],
@@ -1003,6 +1014,7 @@ static json_t *stats_json(const struct agent *a)
 		"hw_failed_insertions", (json_int_t)a->st.hw_failed,
 		"hw_late_confirmations", (json_int_t)a->st.hw_late,
 		"hw_mark_too_late", (json_int_t)a->st.hw_raced,
+		"hw_returned_to_sw", (json_int_t)a->st.hw_returned_sw,
 		"hw_max_in_use", (json_int_t)a->hw_max_in_use,
 		"status_dump_errors", (json_int_t)a->st.status_errors,
 		"resync",

@@ -41,11 +41,11 @@
 #define FLOWTABLE_PRIO NF_IP_PRI_FILTER
 #define CHAIN_PRIO (NF_IP_PRI_FILTER + 10)
 
-/* The largest batch holds 52 messages (the hardware table's 25: table,
+/* The largest batch holds 54 messages (the hardware table's 25: table,
  * delete, table, flowtable, chain, three sets with their elements, two
  * skip-port, eight skip-prefix, two offload and two small-packet rules;
- * the software table's 27 with its two readmit rules) besides begin and
- * end. */
+ * the software table's 29 with its two readmit and two hw-return rules)
+ * besides begin and end. */
 #define BATCH_MAX_MSGS 64
 /* The batch buffer keeps room for the largest message beyond its limit,
  * because libnftnl writes a message before mnl_nlmsg_batch_next can refuse
@@ -541,6 +541,38 @@ static void render_readmit_rule(FILE *f, const struct fo_config *cfg, int proto)
 	}
 }
 
+/*
+ * The software tier's third rule per protocol: a hardware-tier flow (the
+ * agent's HW value) that comes back to the slow path past the window's end
+ * -- idle past the flowtable's timeout, or the flowtable was flushed -- was
+ * in the hardware flowtable, whose rules stop at the window's end.  Without
+ * this rule it would stay on the slow path for good; the hardware table
+ * cannot take it back without a fresh budget decision, so it goes to the
+ * software flowtable, and its field becomes the software value (the agent
+ * sees a software flow, the readmit rule knows it from then on).
+ */
+static void render_hw_return_rule(FILE *f, const struct fo_config *cfg, int proto)
+{
+	uint32_t sw = config_mark_value(cfg, ADMIT_SW);
+
+	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct packets > %u", cfg->mark_mask,
+		config_mark_value(cfg, ADMIT_HW), cfg->window_until);
+	if (proto == IPPROTO_TCP) {
+		fputs(" meta l4proto tcp", f);
+		if (cfg->tcp_ack_only)
+			fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
+	} else {
+		fputs(" meta l4proto udp", f);
+		if (cfg->udp_require_reply)
+			fputs(" ct status & seen-reply == seen-reply", f);
+	}
+	/* nft lists the kept bits with the value's: (mark & ~field) | sw
+	 * reads back as mark & (~field | sw) | sw, the same bytecode. */
+	fprintf(f, " counter ct mark set ct mark & 0x%08x | 0x%08x flow add @" NFT_FLOWTABLE
+		   " comment \"hw-return-%s\"\n",
+		~cfg->mark_mask | sw, sw, proto == IPPROTO_TCP ? "tcp" : "udp");
+}
+
 static void render_body(FILE *f, const struct fo_config *cfg, const struct tier *t)
 {
 	struct skip_set sets[SKIP_KINDS];
@@ -577,6 +609,10 @@ static void render_body(FILE *f, const struct fo_config *cfg, const struct tier 
 		render_readmit_rule(f, cfg, IPPROTO_TCP);
 	if (!t->hw && cfg->proto_udp)
 		render_readmit_rule(f, cfg, IPPROTO_UDP);
+	if (!t->hw && cfg->proto_tcp)
+		render_hw_return_rule(f, cfg, IPPROTO_TCP);
+	if (!t->hw && cfg->proto_udp)
+		render_hw_return_rule(f, cfg, IPPROTO_UDP);
 	fputs("\t}\n", f);
 	if (events_quiet(cfg, t))
 		fputs("\n\tchain " NFT_EVENTS_CHAIN " {\n"
@@ -817,11 +853,10 @@ static bool expr_and(struct nftnl_rule *r, const void *mask, uint32_t len)
 	       nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len) == 0;
 }
 
-/* `ct mark set ct mark | bits`: nft loads the mark, computes
- * (mark & ~bits) ^ bits and stores it back. */
-static bool expr_mark_or(struct nftnl_rule *r, uint32_t bits)
+/* `ct mark set (ct mark & keep) ^ value`: load the mark, one bitwise, store
+ * it back.  nft's `ct mark | bits` is keep = ~bits, value = bits. */
+static bool expr_mark_update(struct nftnl_rule *r, uint32_t keep, uint32_t value)
 {
-	uint32_t mask = ~bits;
 	struct nftnl_expr *e;
 
 	if (!expr_ct(r, NFT_CT_MARK))
@@ -833,8 +868,8 @@ static bool expr_mark_or(struct nftnl_rule *r, uint32_t bits)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_OP, NFT_BITWISE_BOOL);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
-	if (nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask)) ||
-	    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &bits, sizeof(bits)))
+	if (nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &keep, sizeof(keep)) ||
+	    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &value, sizeof(value)))
 		return false;
 	e = expr_new(r, "ct");
 	if (!e)
@@ -842,6 +877,12 @@ static bool expr_mark_or(struct nftnl_rule *r, uint32_t bits)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
 	return true;
+}
+
+/* `ct mark set ct mark | bits`. */
+static bool expr_mark_or(struct nftnl_rule *r, uint32_t bits)
+{
+	return expr_mark_update(r, ~bits, bits);
 }
 
 /* `ct packets >= N`, `ct avgpkt >= A`: the counter is a host-order u64,
@@ -1001,7 +1042,7 @@ static struct nftnl_rule *quiet_rule_build(const struct tier *t)
 	return rule_finish(r, ok, "events-quiet");
 }
 
-enum rule_kind { RULE_OFFLOAD, RULE_SMALL, RULE_READMIT };
+enum rule_kind { RULE_OFFLOAD, RULE_SMALL, RULE_READMIT, RULE_HW_RETURN };
 
 /* The offload rule of the tier (RULE_SMALL: the small-packet one), or the
  * software tier's rule that takes back flows it offloaded before (see
@@ -1013,16 +1054,21 @@ static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct t
 		[RULE_OFFLOAD] = { "offload-tcp", "offload-udp" },
 		[RULE_SMALL] = { "offload-small-tcp", "offload-small-udp" },
 		[RULE_READMIT] = { "readmit-tcp", "readmit-udp" },
+		[RULE_HW_RETURN] = { "hw-return-tcp", "hw-return-udp" },
 	};
 	uint32_t mask = t->mark_and, mark = t->mark_eq, from = cfg->window_from;
-	bool readmit = kind == RULE_READMIT;
+	uint32_t sw = config_mark_value(cfg, ADMIT_SW);
+	bool readmit = kind == RULE_READMIT, hw_return = kind == RULE_HW_RETURN;
 	struct nftnl_expr *e;
 	struct nftnl_rule *r;
 	bool ok;
 
 	if (readmit) {
 		mask = cfg->mark_mask;
-		mark = config_mark_value(cfg, ADMIT_SW);
+		mark = sw;
+	} else if (hw_return) {
+		mask = cfg->mark_mask;
+		mark = config_mark_value(cfg, ADMIT_HW);
 	}
 	if (kind == RULE_SMALL)
 		from = small_from(cfg);
@@ -1032,8 +1078,11 @@ static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct t
 	/* The conntrack mark is a host-order u32 in the register. */
 	ok = expr_ct(r, NFT_CT_MARK) && expr_and(r, &mask, sizeof(mask)) &&
 	     expr_cmp(r, NFT_CMP_EQ, &mark, sizeof(mark));
-	ok = ok && expr_ct_u64(r, NFT_CT_PKTS, NFT_CMP_GTE, from);
-	if (!readmit)
+	if (hw_return)
+		ok = ok && expr_ct_u64(r, NFT_CT_PKTS, NFT_CMP_GT, cfg->window_until);
+	else
+		ok = ok && expr_ct_u64(r, NFT_CT_PKTS, NFT_CMP_GTE, from);
+	if (!readmit && !hw_return)
 		ok = ok && expr_ct_u64(r, NFT_CT_PKTS, NFT_CMP_LTE, cfg->window_until);
 	if (kind == RULE_OFFLOAD && cfg->min_avgpkt)
 		ok = ok && expr_ct_u64(r, NFT_CT_AVGPKT, NFT_CMP_GTE, cfg->min_avgpkt);
@@ -1043,10 +1092,12 @@ static struct nftnl_rule *rule_build(const struct fo_config *cfg, const struct t
 	if (ok && proto == IPPROTO_UDP && cfg->udp_require_reply)
 		ok = expr_ct_seen_reply(r);
 	ok = ok && expr_new(r, "counter");
-	if (ok && events_quiet(cfg, t) && !readmit)
+	if (ok && events_quiet(cfg, t) && kind != RULE_READMIT && !hw_return)
 		ok = expr_ct_event_set(r, WINDOW_EVENTS);
-	if (ok && !t->hw && !readmit)
-		ok = expr_mark_or(r, config_mark_value(cfg, ADMIT_SW));
+	if (ok && !t->hw && (kind == RULE_OFFLOAD || kind == RULE_SMALL))
+		ok = expr_mark_or(r, sw);
+	if (ok && hw_return)
+		ok = expr_mark_update(r, ~cfg->mark_mask, sw);
 	if (ok) {
 		e = expr_new(r, "flow_offload");
 		ok = e && nftnl_expr_set_str(e, NFTNL_EXPR_FLOW_TABLE_NAME, NFT_FLOWTABLE) == 0;
@@ -1410,6 +1461,12 @@ static int batch_tier(struct nft_ruleset *r, struct batch *b, const struct fo_co
 	if (!ret && !t->hw && cfg->proto_udp)
 		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, RULE_READMIT), t->table,
 				 "readmit-udp");
+	if (!ret && !t->hw && cfg->proto_tcp)
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_TCP, RULE_HW_RETURN), t->table,
+				 "hw-return-tcp");
+	if (!ret && !t->hw && cfg->proto_udp)
+		ret = batch_rule(r, b, rule_build(cfg, t, IPPROTO_UDP, RULE_HW_RETURN), t->table,
+				 "hw-return-udp");
 	if (!ret && events_quiet(cfg, t))
 		ret = batch_rule(r, b, quiet_rule_build(t), t->table, "events-quiet");
 	return ret;

@@ -75,8 +75,12 @@ check "one TCP readmit rule: mark SW, from packet 5 with no upper bound, ACK onl
 	test "$(grep -c 'ct mark & 0x0c000000 == 0x04000000 ct packets >= 5 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 flow add @ft comment "readmit-tcp"' <<<"$L")" -eq 1
 check "one UDP readmit rule" \
 	test "$(grep -c 'ct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter packets 0 bytes 0 flow add @ft comment "readmit-udp"' <<<"$L")" -eq 1
-check "the readmit rules come after the window rules" \
-	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "offload- comment "readmit- '
+# Hardware-tier flows (mark HW) that come back to the slow path past the
+# window's end go to the software flowtable and take the software value.
+check "two hw-return rules: mark HW, past packet 1000, software value, flow add" \
+	test "$(grep -c 'ct mark & 0x0c000000 == 0x08000000 ct packets > 1000 .*counter packets 0 bytes 0 ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment "hw-return-' <<<"$L")" -eq 2
+check "the readmit rules come after the window rules, the hw-return rules last" \
+	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "offload- comment "readmit- comment "hw- '
 check "no skip sets or rules when none are configured" lacks "skip" "$L"
 check "no hardware table without hardware devices" lacks flowoffload_hw "$(tables)"
 check "the user's table is untouched by install" test "$(listing userfw)" = "$USERFW"
@@ -94,9 +98,9 @@ info "---- install again: replaced, not added to"
 rt install --sw lan0,wan0 --from 3 --until 50 --min-avgpkt 0 || fail "second install refused"
 L2=$(listing flowoffload)
 check "still one table inet flowoffload" test "$(tables | grep -o 'table inet flowoffload ' | wc -l)" -eq 1
-check "still two window rules and two readmit rules, all with the new bounds" \
+check "still two window, two readmit and two hw-return rules, all with the new bounds" \
 	test "$(grep -c 'ct packets 3-50' <<<"$L2")" -eq 2 -a "$(grep -c 'ct packets >= 3 ' <<<"$L2")" -eq 2 \
-	-a "$(grep -c 'flow add' <<<"$L2")" -eq 4
+	-a "$(grep -c 'ct packets > 50 ' <<<"$L2")" -eq 2 -a "$(grep -c 'flow add' <<<"$L2")" -eq 6
 check "the old window is gone" lacks "ct packets 5-1000" "$L2"
 check "still one flowtable" test "$(grep -c 'flowtable ft' <<<"$L2")" -eq 1
 

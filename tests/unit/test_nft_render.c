@@ -201,6 +201,8 @@ static void test_sw_only_defaults(void **state)
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 64 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-small-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto udp counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-udp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -229,6 +231,8 @@ static void test_sw_and_hw(void **state)
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto udp counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-udp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
@@ -272,6 +276,7 @@ static void test_udp_only(void **state)
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto udp counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-udp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -306,6 +311,7 @@ static void test_mice_signal(void **state)
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 12 ct packets <= 1000 ct avgpkt >= 400 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 48 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-small-tcp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 12 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-tcp\"\n"
 		      "\t}\n"
 		      "}\n");
 	/* small-packet-window-from 0 is auto: packet 64 (inside 12..1000). */
@@ -327,6 +333,7 @@ static void test_mice_signal(void **state)
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 12 ct packets <= 1000 ct avgpkt >= 400 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 64 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-small-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 12 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto udp counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-udp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -359,6 +366,7 @@ static void test_events_window(void **state)
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct event set 0x84 ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto udp counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-udp\"\n"
 		      "\t}\n"
 		      "\n"
 		      "\tchain events {\n"
@@ -397,6 +405,7 @@ static void test_tcp_without_ack_only(void **state)
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp counter flow add @ft comment \"readmit-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto tcp counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-tcp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -430,6 +439,7 @@ static void test_mask_and_window(void **state)
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x00000020 == 0x00000000 ct packets >= 3 ct packets <= 50 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x00000010 flow add @ft comment \"offload-tcp\"\n"
 		      "\t\tct mark & 0x000000f0 == 0x00000010 ct packets >= 3 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
+		      "\t\tct mark & 0x000000f0 == 0x00000020 ct packets > 50 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark & 0xffffff1f | 0x00000010 flow add @ft comment \"hw-return-tcp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
@@ -505,6 +515,8 @@ static void test_skip_ports(void **state)
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto udp counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-udp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
@@ -614,6 +626,7 @@ static void test_skip_prefixes(void **state)
 		      "\t\tct reply ip6 daddr @skip6 counter return comment \"skip-prefix\"\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-tcp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter flow add @ft comment \"readmit-tcp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto tcp tcp flags & (fin | syn | rst | ack) == ack counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-tcp\"\n"
 		      "\t}\n"
 		      "}\n");
 }
@@ -680,6 +693,7 @@ static void test_udp_require_reply(void **state)
 		      "\t\ttype filter hook forward priority filter + 10; policy accept;\n"
 		      "\t\tct mark & 0x08000000 == 0x00000000 ct packets >= 5 ct packets <= 1000 meta l4proto udp ct status & seen-reply == seen-reply counter ct mark set ct mark | 0x04000000 flow add @ft comment \"offload-udp\"\n"
 		      "\t\tct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp ct status & seen-reply == seen-reply counter flow add @ft comment \"readmit-udp\"\n"
+		      "\t\tct mark & 0x0c000000 == 0x08000000 ct packets > 1000 meta l4proto udp ct status & seen-reply == seen-reply counter ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment \"hw-return-udp\"\n"
 		      "\t}\n"
 		      "}\n"
 		      "table inet flowoffload_hw\n"
