@@ -489,6 +489,17 @@ static uint32_t small_from(const struct fo_config *cfg)
 	return v;
 }
 
+/* The protocol and the per-protocol conditions every rule of ours has: a
+ * bare ACK for TCP (tcp-ack-only), a reply for UDP (udp-require-reply). */
+static void render_proto_match(FILE *f, const struct fo_config *cfg, int proto)
+{
+	fprintf(f, " meta l4proto %s", proto == IPPROTO_TCP ? "tcp" : "udp");
+	if (proto == IPPROTO_TCP && cfg->tcp_ack_only)
+		fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
+	if (proto == IPPROTO_UDP && cfg->udp_require_reply)
+		fputs(" ct status & seen-reply == seen-reply", f);
+}
+
 /* The offload rule of a tier and protocol.  With min-avgpkt the main rule
  * also wants `ct avgpkt >= A` (a request/response mouse moves small
  * packets; a transfer's full-size segments lift the average well above),
@@ -504,11 +515,7 @@ static void render_rule(FILE *f, const struct fo_config *cfg, const struct tier 
 		cfg->window_until);
 	if (cfg->min_avgpkt && !small)
 		fprintf(f, " ct avgpkt >= %u", cfg->min_avgpkt);
-	fprintf(f, " meta l4proto %s", name);
-	if (proto == IPPROTO_TCP && cfg->tcp_ack_only)
-		fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
-	if (proto == IPPROTO_UDP && cfg->udp_require_reply)
-		fputs(" ct status & seen-reply == seen-reply", f);
+	render_proto_match(f, cfg, proto);
 	fputs(" counter", f);
 	if (events_quiet(cfg, t))
 		fprintf(f, " ct event set 0x%x", WINDOW_EVENTS);
@@ -528,17 +535,9 @@ static void render_readmit_rule(FILE *f, const struct fo_config *cfg, int proto)
 {
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct packets >= %u", cfg->mark_mask,
 		config_mark_value(cfg, ADMIT_SW), cfg->window_from);
-	if (proto == IPPROTO_TCP) {
-		fputs(" meta l4proto tcp", f);
-		if (cfg->tcp_ack_only)
-			fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
-		fputs(" counter flow add @" NFT_FLOWTABLE " comment \"readmit-tcp\"\n", f);
-	} else {
-		fputs(" meta l4proto udp", f);
-		if (cfg->udp_require_reply)
-			fputs(" ct status & seen-reply == seen-reply", f);
-		fputs(" counter flow add @" NFT_FLOWTABLE " comment \"readmit-udp\"\n", f);
-	}
+	render_proto_match(f, cfg, proto);
+	fprintf(f, " counter flow add @" NFT_FLOWTABLE " comment \"readmit-%s\"\n",
+		proto == IPPROTO_TCP ? "tcp" : "udp");
 }
 
 /*
@@ -557,15 +556,7 @@ static void render_hw_return_rule(FILE *f, const struct fo_config *cfg, int prot
 
 	fprintf(f, "\t\tct mark & 0x%08x == 0x%08x ct packets > %u", cfg->mark_mask,
 		config_mark_value(cfg, ADMIT_HW), cfg->window_until);
-	if (proto == IPPROTO_TCP) {
-		fputs(" meta l4proto tcp", f);
-		if (cfg->tcp_ack_only)
-			fputs(" tcp flags & (fin | syn | rst | ack) == ack", f);
-	} else {
-		fputs(" meta l4proto udp", f);
-		if (cfg->udp_require_reply)
-			fputs(" ct status & seen-reply == seen-reply", f);
-	}
+	render_proto_match(f, cfg, proto);
 	/* nft lists the kept bits with the value's: (mark & ~field) | sw
 	 * reads back as mark & (~field | sw) | sw, the same bytecode. */
 	fprintf(f, " counter ct mark set ct mark & 0x%08x | 0x%08x flow add @" NFT_FLOWTABLE
