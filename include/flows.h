@@ -55,7 +55,7 @@ enum flow_state {
 
 /* A generation only needs to differ from the last one: a sweep follows
  * every full dump, so the live flows all carry the current value. */
-#define FLOW_GEN_BITS 6
+#define FLOW_GEN_BITS 5
 #define FLOW_GEN_MASK ((1u << FLOW_GEN_BITS) - 1)
 
 enum flow_tier {
@@ -78,6 +78,8 @@ struct flow {
 	uint8_t admit_failed : 1; /* the mark update was refused */
 	uint8_t hw_failed : 1;	/* hardware tier, in the flowtable but not
 				 * [HW_OFFLOAD] within confirm-timeout */
+	uint8_t class_seen : 1;	/* its final counters went to the classes (a
+				 * dump showed the TCP close): not again at DESTROY */
 	uint8_t gen : FLOW_GEN_BITS; /* reconciliation generation last seen in */
 	uint32_t first_seen_ms;
 	uint32_t entered_ms;	/* admitted, then each dump that showed it enter

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 
 #include "config.h"
 #include "agent.h"
@@ -102,6 +103,7 @@ struct agent_stats {
 	uint64_t hw_raced;		/* hardware marks that came after the software rule */
 	uint64_t hw_returned_sw;	/* hardware flows the hw-return rule moved to software */
 	uint64_t class_window_skips;	/* mice-class flows left to the window: they end before it */
+	uint64_t class_learned_at_close; /* closed TCP flows learned from a dump, before DESTROY */
 	uint64_t event_batches;		/* pauses of the event socket to batch a burst */
 };
 
@@ -617,6 +619,27 @@ static bool proto_wanted(const struct fo_config *cfg, uint8_t proto)
 	return (proto == IPPROTO_TCP && cfg->proto_tcp) || (proto == IPPROTO_UDP && cfg->proto_udp);
 }
 
+/* A TCP connection past its close: its counters are final. */
+static bool ct_closed(const struct ct_info *ct)
+{
+	return ct->proto == IPPROTO_TCP && ct->has_counters &&
+	       (ct->tcp_state == TCP_CONNTRACK_TIME_WAIT || ct->tcp_state == TCP_CONNTRACK_CLOSE);
+}
+
+/*
+ * A closed TCP connection teaches its class when a dump first shows it
+ * closed, not at its DESTROY event: that comes after TIME_WAIT, two
+ * minutes by default, so learning from DESTROY alone lags that much (and
+ * counts TIME_WAIT in the duration).  The periodic resync sees every flow,
+ * the status dumps the marked ones; DESTROY then skips it.
+ */
+static void learn_at_close(struct agent *a, struct flow *f, const struct ct_info *ct, uint64_t now)
+{
+	f->class_seen = 1;
+	a->st.class_learned_at_close++;
+	classes_observe(a->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
+}
+
 static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 {
 	struct agent *a = arg;
@@ -637,8 +660,9 @@ static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 		f = flows_lookup(a->flows, ct);
 		if (f) {
 			budget_release(a, hw_slot_of(a, f));
-			/* Its final counters teach the flow's service class. */
-			if (a->cls && ct->has_counters)
+			/* Its final counters teach the flow's service class,
+			 * unless its close did already. */
+			if (a->cls && ct->has_counters && !f->class_seen)
 				classes_observe(a->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
 		}
 		flows_remove(a->flows, ct);
@@ -656,6 +680,8 @@ static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 		decide(a, f, now);
 	if (created && f->state != FLOW_WAITING && f->state != FLOW_SKIPPED)
 		refresh(a, f, ct, now);
+	if (a->cls && !f->class_seen && ct_closed(ct))
+		learn_at_close(a, f, ct, now);
 }
 
 /* ---- periodic work --------------------------------------------------------- */
@@ -1038,7 +1064,7 @@ static json_t *stats_json(const struct agent *a)
 		const struct classes_counters *cc = classes_counters(a->cls);
 
 		json_object_set_new(j, "classes",
-				    json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				    json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 					      "learning", a->cls != NULL,
 					      "tracked", (json_int_t)classes_count(a->cls),
 					      "memory_bytes", (json_int_t)classes_memory(a->cls),
@@ -1047,7 +1073,8 @@ static json_t *stats_json(const struct agent *a)
 					      "unanswered", (json_int_t)cc->unanswered,
 					      "created", (json_int_t)cc->created,
 					      "evicted", (json_int_t)cc->evicted,
-					      "left_to_window", (json_int_t)a->st.class_window_skips));
+					      "left_to_window", (json_int_t)a->st.class_window_skips,
+					      "learned_at_close", (json_int_t)a->st.class_learned_at_close));
 	}
 	return j;
 }
