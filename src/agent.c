@@ -570,16 +570,23 @@ static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, u
 	}
 	if (old == FLOW_WAITING || old == FLOW_SKIPPED)
 		return;
-	if (f->tier == TIER_HW && admission_of(a, &f->ct) == ADMIT_SKIP)
-		lost_race(a, f);
-	/* The ruleset's hw-return rule took it into the software flowtable:
-	 * it came back to the slow path past the window's end. */
-	if (f->tier == TIER_HW && admission_of(a, &f->ct) == ADMIT_SW) {
-		f->tier = TIER_SW;
-		f->hw_failed = 0;
-		a->st.hw_returned_sw++;
-		log_debug("conntrack id %u (sport %u): back from the hardware flowtable past the window; now in software",
-			  f->ct.id, f->ct.orig.sport);
+	if (f->tier == TIER_HW) {
+		switch (admission_of(a, &f->ct)) {
+		case ADMIT_SKIP:
+			lost_race(a, f);
+			break;
+		case ADMIT_SW:
+			/* The ruleset's hw-return rule took it into the software
+			 * flowtable: back on the slow path past the window's end. */
+			f->tier = TIER_SW;
+			f->hw_failed = 0;
+			a->st.hw_returned_sw++;
+			log_debug("conntrack id %u (sport %u): back from the hardware flowtable past the window; now in software",
+				  f->ct.id, f->ct.orig.sport);
+			break;
+		default:
+			break;
+		}
 	}
 	if (ct->status & FO_IPS_HW_OFFLOAD)
 		f->state = FLOW_HW_OFFLOADED;
