@@ -394,16 +394,9 @@ struct client {
 	FILE *log;
 };
 
-static void flow_fail(struct client *c, struct flow *f, const char *fmt, ...)
+/* The flow is over (done or failed): its socket and buffer go. */
+static void flow_finish(struct client *c, struct flow *f)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(f->why, sizeof(f->why), fmt, ap);
-	va_end(ap);
-	f->err = true;
-	fprintf(stderr, "mixgen: %s %u (sport %u): %s\n", cls_name[f->cls], f->idx, f->sport,
-		f->why);
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = -1;
@@ -414,15 +407,17 @@ static void flow_fail(struct client *c, struct flow *f, const char *fmt, ...)
 	c->done++;
 }
 
-static void flow_finish(struct client *c, struct flow *f)
+static void flow_fail(struct client *c, struct flow *f, const char *fmt, ...)
 {
-	close(f->fd);
-	f->fd = -1;
-	free(f->buf);
-	f->buf = NULL;
-	f->state = F_DONE;
-	f->t1 = now_us();
-	c->done++;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f->why, sizeof(f->why), fmt, ap);
+	va_end(ap);
+	f->err = true;
+	fprintf(stderr, "mixgen: %s %u (sport %u): %s\n", cls_name[f->cls], f->idx, f->sport,
+		f->why);
+	flow_finish(c, f);
 }
 
 /* Put the request of exchange f->cur in the send pipeline: the header and
