@@ -34,11 +34,7 @@ info "---- $SHORT short UDP flows and 20 TCP mice: no event at all"
 nss "$FLOWGEN" server -u -a $S4 -p 6400 -i 3 -t 60 >/dev/null 2>&1 &
 nsc "$STORM" -u -a $S4 -p 6400 -n $SHORT -S 40000-40999 -T 60 ||
 	fail "flowstorm failed"
-nss "$FLOWGEN" server -a $S4 -p 6410 -n 20 -t 60 >"$TMP/srvmice" 2>&1 &
-wait_for 10 grep -q listening "$TMP/srvmice" || fail "mice server did not start"
-for i in $(seq 20); do
-	nsc "$FLOWGEN" client -a $S4 -p 6410 -s 1k -t 30 >/dev/null 2>&1 || fail "mouse $i failed"
-done
+run_tcp_mice 6410 20
 sleep 2
 created=$(nsr conntrack -L 2>/dev/null | grep -cE 'dport=(6400|6410) ')
 info "conntracks of the short flows still in the table: $created"
@@ -52,14 +48,7 @@ check "the quiet rule saw every new conntrack (counter $(nft_counter inet flowof
 info "---- elephants: one UPDATE at packet $N, offloaded, tracked"
 for e in $ELEPHANTS; do
 	IFS=: read -r fam port <<<"$e"
-	if [ "$fam" = ipv6 ]; then addr=$S6; else addr=$S4; fi
-	nss "$FLOWGEN" server -a "$addr" -p "$port" -t 120 >"$TMP/srv$port" 2>&1 &
-	wait_for 10 grep -q listening "$TMP/srv$port" || fail "server $port did not start"
-	mkfifo "$TMP/ctl$port"
-	nsc "$FLOWGEN" client -a "$addr" -p "$port" -s 1M -w -t 120 <"$TMP/ctl$port" >"$TMP/cli$port" 2>&1 &
-	eval "cpid_$port=\$!"
-	exec {fd}>"$TMP/ctl$port"
-	eval "ctl_$port=$fd"
+	start_held_elephant "$fam" "$port" 1M 120
 done
 for e in $ELEPHANTS; do
 	port=${e#*:}

@@ -28,13 +28,7 @@ class_field() {
 		jq -r --argjson p $MICE_PORT "[.[] | select(.proto == \"tcp\" and .port == \$p)][0].$1 // empty"
 }
 
-nss "$FLOWGEN" server -a $S4 -p $MICE_PORT -n $MICE -t 120 >"$TMP/srv" 2>&1 &
-srv=$!
-wait_for 10 grep -q listening "$TMP/srv" || fail "mice server did not start"
-for i in $(seq $MICE); do
-	nsc "$FLOWGEN" client -a $S4 -p $MICE_PORT -s 1k -t 30 >/dev/null 2>&1 || fail "mouse $i failed"
-done
-wait $srv || fail "mice server failed"
+run_tcp_mice $MICE_PORT $MICE
 closed() { test "$(nsr conntrack -L -p tcp --orig-port-dst $MICE_PORT 2>/dev/null | grep -c TIME_WAIT)" = $MICE; }
 check "all $MICE mice are in TIME_WAIT at the router" wait_for 10 closed
 

@@ -48,14 +48,7 @@ slow() { nft_counter inet probe forward "slow-$1"; }
 # Elephants and UDP streams: send, then hold the flow open.
 for e in $ELEPHANTS; do
 	IFS=: read -r fam port <<<"$e"
-	if [ "$fam" = ipv6 ]; then addr=$S6; else addr=$S4; fi
-	nss "$FLOWGEN" server -a "$addr" -p "$port" -t 240 >"$TMP/srv$port" 2>&1 &
-	wait_for 10 grep -q listening "$TMP/srv$port" || fail "server $port did not start"
-	mkfifo "$TMP/ctl$port"
-	nsc "$FLOWGEN" client -a "$addr" -p "$port" -s 4M -w -t 240 <"$TMP/ctl$port" >"$TMP/cli$port" 2>&1 &
-	eval "cpid_$port=\$!"
-	exec {fd}>"$TMP/ctl$port"
-	eval "ctl_$port=$fd"
+	start_held_elephant "$fam" "$port" 4M 240
 done
 for port in $STREAMS; do
 	nss "$FLOWGEN" server -u -a $S4 -p "$port" -i 30 -t 240 >"$TMP/srv$port" 2>&1 &
@@ -64,13 +57,7 @@ for port in $STREAMS; do
 done
 
 # Mice: short TCP request/response connections, fewer than N packets each.
-nss "$FLOWGEN" server -a $S4 -p $MICE_PORT -n $MICE -t 240 >"$TMP/srvmice" 2>&1 &
-mice_srv=$!
-wait_for 10 grep -q listening "$TMP/srvmice" || fail "mice server did not start"
-for i in $(seq $MICE); do
-	nsc "$FLOWGEN" client -a $S4 -p $MICE_PORT -s 1k -t 30 >/dev/null 2>&1 || fail "mouse $i failed"
-done
-wait $mice_srv || fail "mice server failed"
+run_tcp_mice $MICE_PORT $MICE
 
 # DNS-like: one datagram each way, each from its own source port.  (Left to
 # the kernel, two of 20 random ports coincide in about one run of 150, and

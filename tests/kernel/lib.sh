@@ -48,7 +48,8 @@ require_tools() {
 	[ -x "$FLOWGEN" ] || skip "flowgen not built at $FLOWGEN (run make)"
 }
 
-cleanup() {
+# netns_down: kill whatever runs in the test's namespaces, delete them.
+netns_down() {
 	local ns pid
 	for ns in "$NS_C" "$NS_R" "$NS_S"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
@@ -56,6 +57,11 @@ cleanup() {
 		done
 		ip netns del "$ns" 2>/dev/null
 	done
+	return 0
+}
+
+cleanup() {
+	netns_down
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -193,6 +199,35 @@ agent_start() {
 }
 
 agentctl() { nsr "$AGENTCTL" -s "$AGENT_SOCK" "$@"; }
+
+# run_tcp_mice PORT COUNT: COUNT short TCP request/response connections (1
+# KiB each, fewer than a dozen packets) to the server at S4:PORT, one after
+# the other; returns when the server has served them all.
+run_tcp_mice() {
+	local port=$1 n=$2 srv i
+	nss "$FLOWGEN" server -a $S4 -p "$port" -n "$n" -t 240 >"$TMP/srvmice$port" 2>&1 &
+	srv=$!
+	wait_for 10 grep -q listening "$TMP/srvmice$port" || fail "mice server $port did not start"
+	for i in $(seq "$n"); do
+		nsc "$FLOWGEN" client -a $S4 -p "$port" -s 1k -t 30 >/dev/null 2>&1 || fail "mouse $i failed"
+	done
+	wait $srv || fail "mice server $port failed"
+}
+
+# start_held_elephant FAM PORT SIZE TIMEOUT: a TCP server on PORT and a
+# client that sends SIZE, prints "stage 1 done" to $TMP/cliPORT and waits
+# for a line on the fd in $ctl_PORT (its pid in $cpid_PORT) before closing.
+start_held_elephant() {
+	local fam=$1 port=$2 size=$3 t=$4 addr fd
+	if [ "$fam" = ipv6 ]; then addr=$S6; else addr=$S4; fi
+	nss "$FLOWGEN" server -a "$addr" -p "$port" -t "$t" >"$TMP/srv$port" 2>&1 &
+	wait_for 10 grep -q listening "$TMP/srv$port" || fail "server $port did not start"
+	mkfifo "$TMP/ctl$port"
+	nsc "$FLOWGEN" client -a "$addr" -p "$port" -s "$size" -w -t "$t" <"$TMP/ctl$port" >"$TMP/cli$port" 2>&1 &
+	eval "cpid_$port=\$!"
+	exec {fd}>"$TMP/ctl$port"
+	eval "ctl_$port=$fd"
+}
 
 # agent_stop: SIGTERM, bounded wait; its exit code is returned.
 agent_stop() {

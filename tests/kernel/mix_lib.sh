@@ -41,15 +41,8 @@ mix_require() {
 # and delete them (TMP stays), so the next run starts with an empty
 # conntrack table and no TIME_WAIT left by the same source ports.
 mix_topology_down() {
-	local ns pid
 	[ -z "$AGENT_PID" ] || agent_stop || info "flowoffloadd exited non-zero"
-	for ns in "$NS_C" "$NS_R" "$NS_S"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			kill -9 "$pid" 2>/dev/null
-		done
-		ip netns del "$ns" 2>/dev/null
-	done
-	return 0
+	netns_down
 }
 
 # mix_topology_fresh: a new client/router/server topology.
