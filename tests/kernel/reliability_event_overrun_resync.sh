@@ -40,11 +40,23 @@ nsr sysctl -qw net.netfilter.nf_conntrack_udp_timeout=600 ||
 # and a slow machine can keep one waiting that long between its stages: the
 # offloads under test must not depend on that.  The sysctl appears once the
 # flowtable module is loaded (the agent's table loads it).
-SLOW_MAX=$((N + 3))
+#
+# An elephant's slow-path packets are told apart by the conntrack's
+# IPS_OFFLOAD bit (0x4000) as the probe at filter + 20 sees it: without it,
+# the packets before the flow entered the flowtable (packets 1..N-1, plus at
+# most one reply that raced packet N); with it, packet N itself (the rule at
+# filter + 10 has just added the flow) and the packets that had already
+# passed the flowtable's ingress hook when the entry appeared (in flight).
+# The first part is the offload decision and is exact; the second is the
+# machine's: runs here show 1 (packet N alone), and one CI run under the
+# 20,000-flow storm on two emulated CPUs had 17 slow-path packets in all
+# with N=12 (before this split was measured; the old bound, N+3 in all,
+# failed it).
+SLIP_MAX=8
 long_flowtable_timeout() {
 	nsr sysctl -qw net.netfilter.nf_flowtable_tcp_timeout=600 2>/dev/null && return
 	info "no nf_flowtable_tcp_timeout on this kernel: an elephant idle 30 s leaves the flowtable, and its readmission costs a slow-path packet"
-	SLOW_MAX=$((N + 4))
+	SLIP_MAX=$((SLIP_MAX + 1))
 }
 
 nsr nft -f - <<EOF || fail "cannot load the probe table"
@@ -54,10 +66,14 @@ table inet probe {
 		meta l4proto tcp ct original proto-dst 7001 counter comment "slow-7001"
 		meta l4proto tcp ct original proto-dst 7002 counter comment "slow-7002"
 		meta l4proto tcp ct original proto-dst 7003 counter comment "slow-7003"
+		meta l4proto tcp ct original proto-dst 7001 ct status & 0x4000 == 0x4000 counter comment "slip-7001"
+		meta l4proto tcp ct original proto-dst 7002 ct status & 0x4000 == 0x4000 counter comment "slip-7002"
+		meta l4proto tcp ct original proto-dst 7003 ct status & 0x4000 == 0x4000 counter comment "slip-7003"
 	}
 }
 EOF
 slow() { nft_counter inet probe forward "slow-$1"; }
+slip() { nft_counter inet probe forward "slip-$1"; }
 
 # The smallest event buffer the config allows (64k; the kernel doubles it).
 agent_config "$TMP/agent.conf" "event-buffer = 64k" "resync-interval = ${RESYNC_S}s" \
@@ -180,8 +196,13 @@ for e in $ELEPHANTS; do
 	IFS=: read -r fam port <<<"$e"
 	check "elephant $fam:$port is offloaded (agent: $(state_of "$TMP/flows.json" "$port"))" \
 		test "$(state_of "$TMP/flows.json" "$port")" = offloaded
-	check "elephant $port took at most $SLOW_MAX slow-path packets ($(slow "$port"))" \
-		test "$(slow "$port")" -ge $N -a "$(slow "$port")" -le $SLOW_MAX
+	total=$(slow "$port")
+	after=$(slip "$port")
+	before=$((total - after))
+	check "elephant $port entered the flowtable at packet $N: $before slow-path packets before it (N-1 to N)" \
+		test "$before" -ge $((N - 1)) -a "$before" -le $N
+	check "elephant $port: $after slow-path packets once in it (packet N and in-flight ones, 1 to $SLIP_MAX)" \
+		test "$after" -ge 1 -a "$after" -le $SLIP_MAX
 	check "conntrack shows elephant $port [OFFLOAD]" grep -q OFFLOAD <<<"$(ct_line tcp "$port" "$fam")"
 done
 
