@@ -203,23 +203,6 @@ payload() {
 	head -c "$2" /dev/urandom >"$1" || fail "cannot write $1"
 }
 
-# ns_nft_counter NS FAMILY TABLE CHAIN COMMENT [packets|bytes]: nft_counter
-# for any namespace.
-ns_nft_counter() {
-	local what=${6:-packets}
-	ip netns exec "$1" nft list chain "$2" "$3" "$4" |
-		awk -v c="comment \"$5\"" -v w="$what" '
-			index($0, c) {
-				for (i = 1; i + 4 <= NF; i++)
-					if ($i == "counter" && $(i + 1) == "packets") {
-						print (w == "bytes" ? $(i + 4) : $(i + 2))
-						found = 1
-						exit
-					}
-			}
-			END { if (!found) print "-1" }'
-}
-
 # fonic_rules_logged [N]: the last N rules the kernel offered the chip, as
 # logged with verbose=1 (what nf_flow_table_offload really builds).
 fonic_rules_logged() {

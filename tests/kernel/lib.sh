@@ -26,10 +26,17 @@ pass() { echo "ok - $*"; }
 info() { echo "# $*"; }
 
 # check DESCRIPTION COMMAND...: run an assertion, print it, fail on false.
+# A counter that was read but did not exist fails it too (see nft_counter).
 check() {
 	local what=$1
 	shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
+	if "$@"; then
+		missing_counters_fail "$what"
+		pass "$what"
+	else
+		missing_counters_fail "$what"
+		fail "$what"
+	fi
 }
 
 nsr() { ip netns exec "$NS_R" "$@"; }
@@ -60,11 +67,37 @@ netns_down() {
 	return 0
 }
 
+# A probe that matches nothing must not pass a bound: nft_counter records a
+# rule it could not find here, and the test fails at its next check or exit.
+MISSING_COUNTERS=$TMP/missing-counters
+missing_counters_fail() {
+	[ -s "$MISSING_COUNTERS" ] || return 0
+	echo "FAIL: ${1:+$1: }a counter the test reads does not exist:"
+	sed 's/^/#   /' "$MISSING_COUNTERS"
+	rm -f "$MISSING_COUNTERS"
+	exit 1
+}
+
+# A test that ends with exit 0 after reading a counter that did not exist
+# (a $(( )) over "missing" can still pass) is turned into a failure.
+# at_exit FUNCTION: run FUNCTION (restore a sysctl, ...) before the teardown.
+AT_EXIT=()
+at_exit() { AT_EXIT+=("$1"); }
 cleanup() {
+	local rc=$1 f
+	for f in "${AT_EXIT[@]}"; do
+		"$f"
+	done
+	if [ "$rc" = 0 ] && [ -s "$MISSING_COUNTERS" ]; then
+		echo "FAIL: a counter the test read does not exist:"
+		sed 's/^/#   /' "$MISSING_COUNTERS"
+		rc=1
+	fi
 	netns_down
 	rm -rf "$TMP"
+	exit "$rc"
 }
-trap cleanup EXIT
+trap 'cleanup $?' EXIT
 
 # client -- lan0 [router] wan0 -- server, IPv4 and IPv6 routed through the
 # router.  Segmentation offloads are off on the endpoints so conntrack counts
@@ -132,22 +165,31 @@ load_static_ruleset() {
 	nsr nft -f "$f" || fail "router refused the static ruleset"
 }
 
-# nft_counter FAMILY TABLE CHAIN COMMENT [packets|bytes]: the counter of the
-# rule carrying that comment.
-nft_counter() {
-	local what=${5:-packets}
-	nsr nft list chain "$1" "$2" "$3" |
-		awk -v c="comment \"$4\"" -v w="$what" '
+# ns_nft_counter NS FAMILY TABLE CHAIN COMMENT [packets|bytes]: the counter
+# of the rule carrying that comment, in namespace NS.  A rule or counter that
+# does not exist prints "missing" (so arithmetic and test(1) on it fail) and
+# is recorded: the test fails at its next check or at exit (see check()).
+ns_nft_counter() {
+	local what=${6:-packets} v
+	v=$(ip netns exec "$1" nft list chain "$2" "$3" "$4" 2>/dev/null |
+		awk -v c="comment \"$5\"" -v w="$what" '
 			index($0, c) {
 				for (i = 1; i + 4 <= NF; i++)
 					if ($i == "counter" && $(i + 1) == "packets") {
 						print (w == "bytes" ? $(i + 4) : $(i + 2))
-						found = 1
 						exit
 					}
-			}
-			END { if (!found) print "-1" }'
+			}')
+	if [ -z "$v" ]; then
+		echo "no counter on a rule with comment \"$5\" in chain $2 $3 $4 (namespace $1)" >>"$MISSING_COUNTERS"
+		v=missing
+	fi
+	echo "$v"
 }
+
+# nft_counter FAMILY TABLE CHAIN COMMENT [packets|bytes]: ns_nft_counter in
+# the router.
+nft_counter() { ns_nft_counter "$NS_R" "$@"; }
 
 # ct_line PROTO PORT: the router's conntrack entry of the flow to that port.
 ct_line() {
@@ -159,8 +201,15 @@ ct_field() {
 	echo "$1" | tr ' ' '\n' | grep "^$2=" | sed -n "${3:-1}p" | cut -d= -f2
 }
 
-# lacks PATTERN TEXT: true when TEXT does not contain PATTERN.
-lacks() { ! grep -q -- "$1" <<<"$2"; }
+# lacks PATTERN TEXT: true when TEXT does not contain PATTERN.  An empty TEXT
+# is no evidence (a conntrack entry or listing that was not found): false.
+lacks() {
+	if [ -z "$2" ]; then
+		echo "# lacks: nothing to look for \"$1\" in (the entry or listing is empty)"
+		return 1
+	fi
+	! grep -q -- "$1" <<<"$2"
+}
 
 # ---- the agent --------------------------------------------------------------
 AGENT=$FLOWOFFLOAD_BUILDDIR/flowoffloadd

@@ -25,9 +25,8 @@ CT_MAX_WAS=$(sysctl -n net.netfilter.nf_conntrack_max 2>/dev/null) ||
 	skip "no nf_conntrack_max (conntrack not loaded?)"
 restore_sysctls() {
 	sysctl -qw net.netfilter.nf_conntrack_max="$CT_MAX_WAS" 2>/dev/null
-	cleanup
 }
-trap restore_sysctls EXIT
+at_exit restore_sysctls
 [ "$CT_MAX_WAS" -ge $((FLOWS * 2)) ] || sysctl -qw net.netfilter.nf_conntrack_max=$((FLOWS * 2)) ||
 	skip "cannot raise nf_conntrack_max"
 
