@@ -92,6 +92,7 @@ struct agent_stats {
 	uint64_t ruleset_events;	/* deletions in our tables by other programs */
 	uint64_t ruleset_checks;	/* checks those events triggered */
 	uint64_t ignored;		/* conntracks of protocols we never offload */
+	uint64_t quiet_skipped;		/* events = window: dumped conntracks below the window */
 	uint64_t rcvbuf_grows;		/* event buffer doublings after overruns */
 	uint64_t reloads;
 	uint64_t reload_failures;
@@ -708,13 +709,33 @@ static int install_ruleset(struct agent *a, const char *why)
 	return 0;
 }
 
+/*
+ * With events = window, a conntrack without our mark bits has not reached
+ * the window (the offload rule's mark will announce it with an UPDATE) or
+ * predates the ruleset (its events still come): a dump tracks it only if it
+ * is tracked already, or it would stay tracked with no DESTROY to end it
+ * until the next sweep, the cost that mode exists to avoid.
+ */
+static void on_ct_dumped(enum ct_msg type, const struct ct_info *ct, void *arg)
+{
+	struct agent *a = arg;
+
+	if (a->cfg.events_window && admission_of(a, ct) == ADMIT_NONE &&
+	    !flows_lookup(a->flows, ct)) {
+		a->st.events[type]++;
+		a->st.quiet_skipped++;
+		return;
+	}
+	on_ct(type, ct, arg);
+}
+
 static int resync(struct agent *a, const char *why)
 {
 	size_t gone;
 	int ret;
 
 	a->gen++;
-	ret = ct_query_dump(a->q, AF_UNSPEC, 0, 0, on_ct, a);
+	ret = ct_query_dump(a->q, AF_UNSPEC, 0, 0, on_ct_dumped, a);
 	if (ret) {
 		a->st.resync_errors++;
 		log_warn("conntrack resync (%s) failed: %s; will retry", why, strerror(-ret));
@@ -1010,7 +1031,7 @@ static json_t *stats_json(const struct agent *a)
 		json_object_set_new(reasons, policy_reason_str((enum policy_reason)i),
 				    json_integer((json_int_t)a->st.reasons[i]));
 	j = json_pack(
-		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
+		"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}, s:{s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:f, s:I, s:I, s:I}}",
 		"events",
 		"new", (json_int_t)a->st.events[CT_MSG_NEW],
 		"update", (json_int_t)a->st.events[CT_MSG_UPDATE],
@@ -1022,6 +1043,7 @@ static json_t *stats_json(const struct agent *a)
 		"rcvbuf_grows", (json_int_t)a->st.rcvbuf_grows,
 		"batched_pauses", (json_int_t)a->st.event_batches,
 		"ignored", (json_int_t)a->st.ignored,
+		"quiet_skipped", (json_int_t)a->st.quiet_skipped,
 		"kernel_filter", a->ct_filter_on,
 		"decisions",
 		"wait", (json_int_t)a->st.verdicts[VERDICT_WAIT],

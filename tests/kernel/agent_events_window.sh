@@ -17,7 +17,7 @@ STORM=$FLOWOFFLOAD_BUILDDIR/tests/tools/flowstorm
 topology_up
 
 agent_config "$TMP/agent.conf" "[offload]" "window-from = $N" \
-	"[hardware]" "mode = off" "[agent]" "events = window"
+	"[hardware]" "mode = off" "[agent]" "events = window" "resync-interval = 2s"
 agent_start "$TMP/agent.conf"
 nsr nft list chain inet flowoffload events | grep -q 'ct event set 0x0' ||
 	fail "no events chain with the quiet mask: $(nsr nft list table inet flowoffload)"
@@ -26,9 +26,25 @@ nsr sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 ||
 ev() { agentctl stats --json | jq ".events.$1"; }
 
 # A second listener, all groups: what the kernel builds for anyone.
-ip netns exec "$NS_R" timeout 120 conntrack -E -o id >"$TMP/ct.events" 2>/dev/null &
+ip netns exec "$NS_R" timeout 120 conntrack -E -o id >"$TMP/ct.events" 2>"$TMP/ct.events.err" &
 watch=$!
-sleep 0.5
+# Positive control: the listener must be seen to hear an event before its
+# silence means anything.  An entry created through ctnetlink gets no mask
+# from the ruleset (no packet), so its NEW event reaches every listener; an
+# ICMP one, which the agent's socket filter keeps away from the agent.
+ctl_entry() {
+	nsr conntrack "$1" -p icmp -s $C4 -d $S4 --icmp-type 8 --icmp-code 0 --icmp-id 4242 \
+		${2:+-t 30} >/dev/null 2>&1
+}
+heard_control() {
+	grep -q 'type=8 code=0 id=4242 ' "$TMP/ct.events" && return 0
+	ctl_entry -D
+	ctl_entry -I t
+	return 1
+}
+check "conntrack -E hears events (a control entry's NEW event reached it)" wait_for 10 heard_control
+ctl_entry -D
+events0="$(ev new) $(ev update) $(ev destroy)"
 
 info "---- $SHORT short UDP flows and 20 TCP mice: no event at all"
 nss "$FLOWGEN" server -u -a $S4 -p 6400 -i 3 -t 60 >/dev/null 2>&1 &
@@ -38,12 +54,22 @@ run_tcp_mice 6410 20
 sleep 2
 created=$(nsr conntrack -L 2>/dev/null | grep -cE 'dport=(6400|6410) ')
 info "conntracks of the short flows still in the table: $created"
-check "the agent heard no event (new $(ev new), update $(ev update), destroy $(ev destroy))" \
-	test "$(ev new) $(ev update) $(ev destroy)" = "0 0 0"
+check "the agent heard no event (new $(ev new), update $(ev update), destroy $(ev destroy); $events0 before)" \
+	test "$(ev new) $(ev update) $(ev destroy)" = "$events0"
 check "neither did conntrack -E ($(grep -cE 'dport=(6400|6410) ' "$TMP/ct.events") lines)" \
 	test "$(grep -cE 'dport=(6400|6410) ' "$TMP/ct.events")" = 0
 check "the quiet rule saw every new conntrack (counter $(nft_counter inet flowoffload events events-quiet))" \
 	test "$(nft_counter inet flowoffload events events-quiet)" -ge $((SHORT + 20))
+# The periodic resync (every 2 s here) dumps the whole table: the quiet
+# conntracks it finds must not become tracked flows that no DESTROY ends.
+resyncs() { agentctl stats --json | jq .resync.resyncs; }
+r0=$(resyncs)
+check "a periodic resync ran while the short flows' conntracks were in the table" \
+	wait_for 10 sh -c "[ \$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK stats --json | jq .resync.resyncs) -gt $r0 ]"
+check "it found them ($(ev quiet_skipped) quiet conntracks, $created in the table before)" \
+	test "$(ev quiet_skipped)" -ge "$created" -a "$created" -ge $((SHORT / 2))
+check "and tracks none of them ($(agentctl status --json | jq .flows_tracked) flows tracked)" \
+	test "$(agentctl status --json | jq .flows_tracked)" -eq 0
 
 info "---- elephants: one UPDATE at packet $N, offloaded, tracked"
 for e in $ELEPHANTS; do
@@ -73,9 +99,22 @@ for e in $ELEPHANTS; do
 done
 destroyed() { test "$(ev destroy)" = 3; }
 check "three DESTROY events (TIME_WAIT 1 s)" wait_for 20 destroyed
-check "the agent no longer tracks them" test "$(agentctl status --json | jq .flows_tracked)" -le 0
+gone_from_kernel() { ! nsr conntrack -L 2>/dev/null | grep -qE 'dport=(6401|6402|6403) '; }
+check "the kernel no longer has their conntracks" wait_for 10 gone_from_kernel
+# A status dump that started before a DESTROY may still report the flow
+# once: allow the agent a few status intervals to agree.
+untracked() { test "$(agentctl status --json | jq .flows_tracked)" -eq 0; }
+check "the agent no longer tracks them ($(agentctl status --json | jq .flows_tracked) tracked)" wait_for 5 untracked
 kill "$watch" 2>/dev/null
 wait "$watch" 2>/dev/null
 info "conntrack -E saw $(wc -l <"$TMP/ct.events") events in all"
+# Positive control at the end: the same listener heard the elephants (their
+# UPDATE at packet N and their DESTROY), so it was alive throughout.
+for e in $ELEPHANTS; do
+	port=${e#*:}
+	check "conntrack -E heard elephant $e's UPDATE and DESTROY" \
+		test "$(grep "dport=$port " "$TMP/ct.events" | grep -c UPDATE)" -ge 1 -a \
+			"$(grep "dport=$port " "$TMP/ct.events" | grep -c DESTROY)" -ge 1
+done
 agent_stop || fail "flowoffloadd exited with an error: $(tail -n 5 "$TMP/agent.log")"
 echo "PASS: events = window: no event for flows that never reach packet N, one UPDATE and one DESTROY for those that do"
