@@ -34,8 +34,11 @@ for p in 6001 6002 6003 $STREAMS $MICE_PORT $DNS_PORT; do
 		meta l4proto { tcp, udp } ct original proto-dst $p counter comment \"slow-$p\"
 		meta l4proto tcp ct original proto-dst $p tcp flags & (fin | rst) != 0 counter comment \"finrst-$p\""
 done
+# The same match on the elephants is the positive control of the mice's:
+# each elephant passes it at least with its packet N.
 rules="$rules
-		meta l4proto { tcp, udp } ct original proto-dst { $MICE_PORT, $DNS_PORT } ct packets >= $N counter comment \"short-in-window\""
+		meta l4proto { tcp, udp } ct original proto-dst { $MICE_PORT, $DNS_PORT } ct packets >= $N counter comment \"short-in-window\"
+		meta l4proto { tcp, udp } ct original proto-dst { 6001, 6002, 6003 } ct packets >= $N counter comment \"long-in-window\""
 nsr nft -f - <<EOF || fail "cannot load the probe table"
 table inet probe {
 	chain forward {
@@ -94,8 +97,9 @@ done
 for port in $STREAMS; do
 	check "udp stream $port is offloaded (agent: $(agent_flow_field udp "$port" state))" \
 		test "$(agent_flow_field udp "$port" state)" = offloaded
-	check "udp stream $port took at most N+3 slow-path packets ($(slow "$port"))" \
-		test "$(slow "$port")" -le $((N + 3))
+	check "udp stream $port took N..N+3 slow-path packets ($(slow "$port"))" \
+		test "$(slow "$port")" -ge $N -a "$(slow "$port")" -le $((N + 3))
+	check "conntrack shows udp stream $port [OFFLOAD]" grep -q OFFLOAD <<<"$(ct_line udp "$port")"
 done
 tcp_adds=$(nft_counter inet flowoffload forward offload-tcp)
 udp_adds=$(nft_counter inet flowoffload forward offload-udp)
@@ -109,8 +113,15 @@ check "flow add for TCP matched once per elephant, plus in-flight slips ($tcp_ad
 	test "$tcp_adds" -ge 3 -a "$tcp_adds" -le $((3 + tcp_past))
 check "flow add for UDP matched once per stream, plus in-flight slips ($udp_adds; slow-path packets past N: $udp_past)" \
 	test "$udp_adds" -ge 2 -a "$udp_adds" -le $((2 + udp_past))
+check "the window probe sees flows that reach it: each elephant's packet N ($(nft_counter inet probe forward long-in-window))" \
+	test "$(nft_counter inet probe forward long-in-window)" -ge 3
 check "no packet of a mouse or DNS-like exchange ever reached the window ($(nft_counter inet probe forward short-in-window))" \
 	test "$(nft_counter inet probe forward short-in-window)" -eq 0
+check "the mice and DNS-like exchanges did cross the router ($(slow $MICE_PORT) and $(slow $DNS_PORT) packets)" \
+	test "$(slow $MICE_PORT)" -ge $((MICE * 5)) -a "$(slow $DNS_PORT)" -ge $((DNS * 2))
+short_offloaded() { nsr conntrack -L 2>/dev/null | grep -E "dport=($MICE_PORT|$DNS_PORT) " | grep -c OFFLOAD; }
+check "conntrack shows no mouse or DNS-like exchange [OFFLOAD] ($(short_offloaded))" \
+	test "$(short_offloaded)" -eq 0
 mice_offloaded=$(agentctl flows --json | jq --argjson d $MICE_PORT '[.[] | select(.dport == $d and (.state == "offloaded" or .state == "hw-offloaded"))] | length')
 check "no mouse is in the flowtable ($mice_offloaded)" test "$mice_offloaded" -eq 0
 dns_offloaded=$(agentctl flows --json | jq --argjson d $DNS_PORT '[.[] | select(.dport == $d and .state != "admitted" and .state != "waiting")] | length')
@@ -128,6 +139,13 @@ for e in $ELEPHANTS; do
 	wait "$cpid" || fail "elephant client $port failed: $(cat "$TMP/cli$port")"
 	check "elephant $port's FIN/RST took the slow path ($(nft_counter inet probe forward "finrst-$port"))" \
 		test "$(nft_counter inet probe forward "finrst-$port")" -ge 1
+done
+# The flowtable's garbage collector (about once a second) clears the
+# conntrack's OFFLOAD bit after the FIN tore the entry down.
+closed_in_kernel() { local l; l=$(ct_line tcp "$1" "$2"); [ -n "$l" ] && lacks OFFLOAD "$l"; }
+for e in $ELEPHANTS; do
+	IFS=: read -r fam port <<<"$e"
+	check "conntrack: closed elephant $port is out of the flowtable" wait_for 10 closed_in_kernel "$port" "$fam"
 done
 check "the agent sees the closed elephants leave the flowtable" wait_for 10 sh -c \
 	"[ \$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK flows --json | jq '[.[] | select(.proto == \"tcp\" and .state == \"offloaded\")] | length') -eq 0 ]"

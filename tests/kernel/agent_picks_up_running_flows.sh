@@ -35,7 +35,7 @@ stage_done() {
 }
 
 info "---- before the agent: flow 6701 is young, flow 6702 is past packet M"
-start_held 6701 -s 100 -s 3M
+start_held 6701 -s 100 -s 3M -s 1M
 exec 7>"$TMP/ctl6701"
 start_held 6702 -s 2M -s 2M
 exec 8>"$TMP/ctl6702"
@@ -57,12 +57,24 @@ echo go >&8
 stage_done 6701 2
 stage_done 6702 2
 sleep 1
-check "the young flow was offloaded once it reached packet $N ($(agent_flow_field tcp 6701 state))" \
+check "conntrack shows the young flow [OFFLOAD]" sh -c "ip netns exec $NS_R conntrack -L -p tcp --dport 6701 2>/dev/null | grep -q OFFLOAD"
+check "and so does the agent ($(agent_flow_field tcp 6701 state))" \
 	test "$(agent_flow_field tcp 6701 state)" = offloaded
-check "the young flow's slow path stayed within N+3 ($(slow 6701))" test "$(slow 6701)" -le $((N + 3))
-check "the flow past M was never offloaded ($(agent_flow_field tcp 6702 state))" \
+# The probe counts every forwarded packet of the flow the fast path did not
+# take: the first N (the offload rule adds the flow on packet N, which goes
+# on through the forward chain) and one or two in flight.
+slow1=$(slow 6701)
+check "the young flow's slow path was N..N+3 packets ($slow1 of 3 MB)" \
+	test "$slow1" -ge $N -a "$slow1" -le $((N + 3))
+ct=$(ct_line tcp 6702)
+pk=$(( $(ct_field "$ct" packets 1) + $(ct_field "$ct" packets 2) ))
+check "every packet of the flow past M took the slow path ($(slow 6702) of $pk, conntrack's count)" \
+	test "$(slow 6702)" -ge $((pk - 2)) -a "$pk" -gt $M
+check "conntrack: 6702 never [OFFLOAD]" lacks OFFLOAD "$ct"
+check "and the agent agrees ($(agent_flow_field tcp 6702 state))" \
 	test "$(agent_flow_field tcp 6702 state)" = admitted
-check "conntrack agrees: 6702 never [OFFLOAD]" lacks OFFLOAD "$(ct_line tcp 6702)"
+handles() { nsr nft -a list table inet flowoffload | grep -E '^\s*(table|flowtable|chain) ' | tr -s ' \t' ' '; }
+handles0=$(handles)
 
 info "---- kill -9 and restart: admissions live on the conntracks"
 kill -9 "$AGENT_PID"
@@ -77,8 +89,19 @@ check "the restarted agent read the offloaded flow's mark (set by the rule at pa
 check "and wrote no marks ($(jq .admission.marks_written <<<"$stats"))" \
 	test "$(jq .admission.marks_written <<<"$stats")" -eq 0
 sleep 1
+check "the restarted agent kept the installed table, flowtable and chains (same handles)" \
+	test "$(handles)" = "$handles0" -a -n "$handles0"
 check "the offloaded flow is still offloaded after the restart ($(agent_flow_field tcp 6701 state))" \
 	test "$(agent_flow_field tcp 6701 state)" = offloaded
+# Kernel evidence: another megabyte of the flow, and its fast path held.
+echo go >&7
+stage_done 6701 3
+sleep 1
+check "1 MB more of the young flow after the restart took the fast path (slow path $(slow 6701), was $slow1)" \
+	test "$(slow 6701)" -le $((slow1 + 1))
+check "conntrack: the young flow is [OFFLOAD] after the restart" \
+	sh -c "ip netns exec $NS_R conntrack -L -p tcp --dport 6701 2>/dev/null | grep -q OFFLOAD"
+check "conntrack: 6702 still never [OFFLOAD]" lacks OFFLOAD "$(ct_line tcp 6702)"
 exec 7>&- 8>&-
 agent_stop || fail "flowoffloadd exited non-zero"
 echo "PASS: running flows picked up at start and kept across a restart"

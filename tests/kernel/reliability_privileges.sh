@@ -43,10 +43,13 @@ check "stats show the same set" test "$(agentctl stats --json | jq .process.capa
 # What it still has to do with CAP_NET_ADMIN alone.
 nsr nft delete table inet flowoffload || fail "cannot delete the agent's table"
 check "it restores its table" wait_for 10 sh -c "ip netns exec $NS_R nft list table inet flowoffload >/dev/null 2>&1"
-sed -i 's/^status-interval = .*/status-interval = 300ms/' "$TMP/agent.conf"
+# The reload is proven in the kernel: the new window reaches the ruleset.
+window_is() { nsr nft list chain inet flowoffload forward | grep -q "ct packets $1-1000 .*comment \"offload-tcp\""; }
+check "the installed window is 5-1000 before the reload" window_is 5
+printf '[offload]\nwindow-from = 7\n' >>"$TMP/agent.conf"
 kill -HUP "$AGENT_PID"
-check "it reloads its config (hardware probe included)" \
-	wait_for 20 grep -q "configuration $TMP/agent.conf reloaded" "$TMP/agent.log"
+check "it reloads its config: the kernel's offload rule now has the window 7-1000" wait_for 20 window_is 7
+check "and says so in its log" grep -q "configuration $TMP/agent.conf reloaded" "$TMP/agent.log"
 check "it still lists conntrack" agentctl flows
 agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
 check "it removed its table on SIGTERM" sh -c "! ip netns exec $NS_R nft list table inet flowoffload >/dev/null 2>&1"

@@ -72,8 +72,11 @@ wait_for 120 grep -q "stage 1 done" "$TMP/cli$NEW_PORT.out" || fail "control flo
 ct=$(ct_line tcp $NEW_PORT)
 info "conntrack: $ct"
 check "the new flow is [OFFLOAD]" grep -q '\[OFFLOAD\]' <<<"$ct"
-check "the new flow's slow path stayed within N+3 ($(c "all-$NEW_PORT"))" \
-	test "$(c "all-$NEW_PORT")" -le $((N + 3))
+check "the new flow's slow path was N..N+3 packets ($(c "all-$NEW_PORT"))" \
+	test "$(c "all-$NEW_PORT")" -ge $N -a "$(c "all-$NEW_PORT")" -le $((N + 3))
+# Positive control of "the flow add rules never matched" above.
+check "the flow add rule matched for it ($(nft_counter inet flowoffload_static forward_offload offload-tcp))" \
+	test "$(nft_counter inet flowoffload_static forward_offload offload-tcp)" -ge 1
 exec 3>&-
 eval "wait \$cpid$NEW_PORT" || fail "control client failed"
 echo "PASS: a flow past packet M is never offloaded; a new one is"
