@@ -37,15 +37,16 @@ rc=0
 	cd "$tmp/cwd dir"
 	export FLOWOFFLOAD_SELFTEST_VALUE="a b 'c' \$d \"e\" *"
 	export SELFTEST_PASSED_BY_NAME=yes SELFTEST_NOT_PASSED=leak
-	export VM_RUN_PASS_ENV=SELFTEST_PASSED_BY_NAME
+	export FLOWOFFLOAD_SELFTEST_LEAK=leak
+	export VM_RUN_PASS_ENV="SELFTEST_PASSED_BY_NAME FLOWOFFLOAD_SELFTEST_VALUE"
 	export VM_RUN_WRITABLE="$tmp/shared"
 	# shellcheck disable=SC2016 # expanded in the guest
 	"$vm_run" sh -c '
 		uname -r >"$1/uname"
 		pwd >"$1/pwd"
 		printf "%s\n" "$FLOWOFFLOAD_SELFTEST_VALUE" >"$1/value"
-		printf "%s|%s|%s|%s\n" "${SELFTEST_PASSED_BY_NAME-}" \
-			"${SELFTEST_NOT_PASSED-unset}" "$HOME" "$LANG" >"$1/env"
+		printf "%s|%s|%s|%s|%s\n" "${SELFTEST_PASSED_BY_NAME-}" \
+			"${SELFTEST_NOT_PASSED-unset}" "${FLOWOFFLOAD_SELFTEST_LEAK-unset}" "$HOME" "$LANG" >"$1/env"
 		echo to-stdout
 		echo to-stderr >&2
 		' sh "$tmp/shared" >"$tmp/stdout" 2>"$tmp/stderr"
@@ -66,12 +67,12 @@ else
 	fail "guest cwd: expected '$tmp/cwd dir', got '$(cat "$tmp/shared/pwd" 2>/dev/null)'"
 fi
 if [ "$(cat "$tmp/shared/value" 2>/dev/null)" = "a b 'c' \$d \"e\" *" ]; then
-	pass "FLOWOFFLOAD_* variable passed with quoting intact"
+	pass "a variable named in VM_RUN_PASS_ENV passed with quoting intact"
 else
 	fail "FLOWOFFLOAD_SELFTEST_VALUE arrived as '$(cat "$tmp/shared/value" 2>/dev/null)'"
 fi
-if [ "$(cat "$tmp/shared/env" 2>/dev/null)" = "yes|unset|/root|C" ]; then
-	pass "VM_RUN_PASS_ENV passes, other variables do not, HOME/LANG set"
+if [ "$(cat "$tmp/shared/env" 2>/dev/null)" = "yes|unset|unset|/root|C" ]; then
+	pass "VM_RUN_PASS_ENV passes, other variables (FLOWOFFLOAD_* too) do not, HOME/LANG set"
 else
 	fail "guest environment: got '$(cat "$tmp/shared/env" 2>/dev/null)'"
 fi
