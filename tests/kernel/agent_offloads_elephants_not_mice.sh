@@ -81,6 +81,9 @@ sleep 1	# two status dumps
 
 info "agent flows:"
 agentctl flows | sed 's/^/#   /'
+# First, while their conntracks live (UDP: 30 s after the last packet).
+dns_tracked=$(agentctl flows --json | jq --argjson d $DNS_PORT '[.[] | select(.dport == $d)] | length')
+check "the agent tracks every DNS-like exchange ($dns_tracked of $DNS)" test "$dns_tracked" -eq $DNS
 
 # Slow-path bound for the TCP elephants: packet N, plus the packets of the
 # flow already past the flowtable's ingress hook when the entry appeared.
@@ -126,8 +129,6 @@ mice_offloaded=$(agentctl flows --json | jq --argjson d $MICE_PORT '[.[] | selec
 check "no mouse is in the flowtable ($mice_offloaded)" test "$mice_offloaded" -eq 0
 dns_offloaded=$(agentctl flows --json | jq --argjson d $DNS_PORT '[.[] | select(.dport == $d and .state != "admitted" and .state != "waiting")] | length')
 check "no DNS-like exchange is in the flowtable ($dns_offloaded)" test "$dns_offloaded" -eq 0
-dns_tracked=$(agentctl flows --json | jq --argjson d $DNS_PORT '[.[] | select(.dport == $d)] | length')
-check "the agent tracks every DNS-like exchange ($dns_tracked of $DNS)" test "$dns_tracked" -eq $DNS
 info "mice: $(slow $MICE_PORT) packets, all on the slow path; dns: $(slow $DNS_PORT)"
 
 # Close the elephants: FIN/RST back through the slow path.

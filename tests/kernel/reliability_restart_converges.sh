@@ -5,20 +5,21 @@
 . "$(dirname "$0")/lib.sh"
 
 STORM=$FLOWOFFLOAD_BUILDDIR/tests/tools/flowstorm
-# 100k entries; under software emulation the VM creates them at a few
-# thousand per second, so creation is bounded in time and the test goes on
-# with what it made (and says how many).
+# 100k entries; the VM under software emulation makes them at about 5,000
+# per second (100k in 19 s on a loaded 2-core host), so creation is bounded
+# in time; a machine that cannot make them all fails the test rather than
+# proving the claim on fewer.
 FLOWS=${FLOWOFFLOAD_RESTART_FLOWS:-100000}
 CREATE_S=${FLOWOFFLOAD_RESTART_CREATE_S:-150}
-MIN_FLOWS=${FLOWOFFLOAD_RESTART_MIN_FLOWS:-20000}
 CONVERGE_MS=${FLOWOFFLOAD_RESTART_CONVERGE_MS:-5000}
-# Under software emulation (the test VM's TCG) the kernel's dump and the
-# agent's parsing both run some 20-40 times slower than on hardware: 100k
-# entries took 3.1 to 5.4 s there on a loaded 2-core host.  The bound is
-# then doubled; the measured figure is printed either way.
-if [ -z "${FLOWOFFLOAD_RESTART_CONVERGE_MS:-}" ] && grep -q "QEMU TCG CPU" /proc/cpuinfo 2>/dev/null; then
-	CONVERGE_MS=10000
-	EMULATED=" (software emulation: bound doubled)"
+# Under software emulation (the test VM's TCG) every dump runs some 20-40
+# times slower than on hardware, so a fixed bound means nothing there: the
+# restarted agent must then read the table no slower than the standard
+# tool does in the same run (conntrack -L of the same entries, timed just
+# before the restart).  On hardware both bounds hold.
+EMULATED=
+if grep -q "QEMU TCG CPU" /proc/cpuinfo 2>/dev/null; then
+	EMULATED=1
 fi
 
 require_root
@@ -34,9 +35,8 @@ CT_BUCKETS_WAS=$(sysctl -n net.netfilter.nf_conntrack_buckets)
 restore_sysctls() {
 	sysctl -qw net.netfilter.nf_conntrack_max="$CT_MAX_WAS" 2>/dev/null
 	sysctl -qw net.netfilter.nf_conntrack_buckets="$CT_BUCKETS_WAS" 2>/dev/null
-	cleanup
 }
-trap restore_sysctls EXIT
+at_exit restore_sysctls
 [ "$CT_MAX_WAS" -ge $((FLOWS + FLOWS / 4)) ] ||
 	sysctl -qw net.netfilter.nf_conntrack_max=$((FLOWS + FLOWS / 4)) || skip "cannot raise nf_conntrack_max"
 [ "$CT_BUCKETS_WAS" -ge 65536 ] || sysctl -qw net.netfilter.nf_conntrack_buckets=65536 ||
@@ -64,8 +64,7 @@ rc=$?
 info "$(cat "$TMP/storm")"
 [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || fail "flowstorm failed (exit $rc)"
 made=$(sed -n 's/.* flows=\([0-9]*\) .*/\1/p' "$TMP/storm" | tail -1)
-[ "$rc" -eq 0 ] || info "only $made of $FLOWS flows within ${CREATE_S} s on this machine: the test goes on with those"
-check "at least $MIN_FLOWS flows were made ($made)" test "${made:-0}" -ge "$MIN_FLOWS"
+check "all $FLOWS flows were made within ${CREATE_S} s (${made:-none})" test "$rc" -eq 0 -a "${made:-0}" -eq "$FLOWS"
 
 # live TCP/UDP conntracks in the router (the topology's pings are ICMP)
 live() {
@@ -80,6 +79,14 @@ info "the router holds $before live TCP/UDP conntracks"
 check "they are the storm's ($before >= 95% of $made)" test $((before * 100)) -ge $((made * 95))
 check "the running agent tracks them ($(agentctl status --json | jq .flows_tracked))" \
 	wait_for 60 sh -c "[ \$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK status --json | jq .flows_tracked) -eq $before ]"
+
+# The reference: the standard tool reading the same table.
+t0=$(date +%s%N)
+ref_n=$(nsr conntrack -L -o id 2>/dev/null | wc -l)
+ref_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+info "reference: conntrack -L read $ref_n entries in $ref_ms ms"
+handles() { nsr nft -a list table inet flowoffload | grep -E '^\s*(table|flowtable|chain) ' | tr -s ' \t' ' '; }
+handles0=$(handles)
 
 info "---- kill -9 and start again"
 kill -9 "$AGENT_PID"
@@ -102,12 +109,20 @@ done
 after=$(live)
 info "restarted agent: first answer after ${conv:-never} ms, tracking $tracked flows; the kernel holds $after"
 info "its own account: $(grep -o 'startup dump: .*' "$TMP/agent.log" | tail -1)"
-check "it answers within $CONVERGE_MS ms${EMULATED:-} (${conv:-never} ms)" test -n "$conv" -a "${conv:-99999}" -le $CONVERGE_MS
+if [ -n "$EMULATED" ]; then
+	check "it answers no later than conntrack -L took to read the same table (${conv:-never} ms against $ref_ms ms; software emulation)" \
+		test -n "$conv" -a "${conv:-99999}" -le "$ref_ms"
+else
+	check "it answers within $CONVERGE_MS ms (${conv:-never} ms; conntrack -L took $ref_ms ms)" \
+		test -n "$conv" -a "${conv:-99999}" -le "$CONVERGE_MS" -a "${conv:-99999}" -le "$ref_ms"
+fi
 check "with every live entry and none twice ($tracked == $after)" test "$tracked" -eq "$after"
 st=$(agentctl stats --json)
 check "all from its startup dump ($(jq .events.dump_entries <<<"$st") entries)" \
 	test "$(jq .events.dump_entries <<<"$st")" -ge "$after"
-check "it kept the installed ruleset ($(jq .ruleset.installs <<<"$st") installs)" \
+check "it kept the installed ruleset: the kernel's table, flowtable and chains have the same handles" \
+	test -n "$handles0" -a "$(handles)" = "$handles0"
+check "and says so ($(jq .ruleset.installs <<<"$st") installs)" \
 	test "$(jq .ruleset.installs <<<"$st")" -eq 0
 check "and wrote no marks (software tier: the kernel needs none)" \
 	test "$(jq .admission.marks_written <<<"$st")" -eq 0
