@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_table.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -538,6 +539,72 @@ static void test_example_is_defaults(void **state)
 	assert_memory_equal(&cfg, &d, sizeof(d));
 }
 
+/* The key lines of the example (not comments, not blank), one string. */
+static char *example_key_lines(void)
+{
+	const char *srcdir = getenv("FLOWOFFLOAD_SRCDIR");
+	char p[4096], *buf = NULL, *line = NULL;
+	size_t len = 0, cap = 0;
+	FILE *in, *out;
+
+	snprintf(p, sizeof(p), "%s/flowoffload.conf.example", srcdir ? srcdir : ".");
+	in = fopen(p, "r");
+	assert_non_null(in);
+	out = open_memstream(&buf, &len);
+	assert_non_null(out);
+	while (getline(&line, &cap, in) > 0)
+		if (!strchr("#;\n", line[0]))
+			fputs(line, out);
+	free(line);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+	return buf;
+}
+
+/* The table renders the example's key lines exactly: every key of the
+ * table is in the example with its default, in table order, and every key
+ * line of the example is a row.  Example and table cannot drift. */
+static void test_example_is_table(void **state)
+{
+	char *example = example_key_lines(), *table = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&table, &len);
+	struct fo_config d, cfg;
+
+	(void)state;
+	assert_non_null(out);
+	assert_int_equal(config_table_write_keys(out), 0);
+	assert_int_equal(fclose(out), 0);
+	assert_string_equal(table, example);
+
+	/* What the table writes is a config file that loads as the defaults. */
+	config_defaults(&d);
+	load_text(table, &cfg, NULL);
+	assert_memory_equal(&cfg, &d, sizeof(d));
+	free(example);
+	free(table);
+}
+
+/* Each row finds itself; the rows' sections are the only sections. */
+static void test_table_lookup(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CONFIG_KEY_MAX; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		assert_ptr_equal(config_table_find(k->section, k->name), k);
+		assert_true(config_table_known_section(k->section, strlen(k->section)));
+		assert_non_null(k->def);
+		assert_non_null(k->allowed);
+	}
+	assert_null(config_table_find("offload", "mode"));
+	assert_null(config_table_find("hardwre", "mode"));
+	assert_false(config_table_known_section("agents", 6));
+	assert_false(config_table_known_section("", 0));
+}
+
 /* The defaults themselves, pinned: each is justified in README and the
  * example, so a change must be a decision (and change those texts), never a
  * side effect that the example and config_defaults() both follow. */
@@ -948,6 +1015,8 @@ int main(void)
 		cmocka_unit_test(test_err_buffer),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_example_is_defaults),
+		cmocka_unit_test(test_example_is_table),
+		cmocka_unit_test(test_table_lookup),
 		cmocka_unit_test(test_defaults_pinned),
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_good_configs),
