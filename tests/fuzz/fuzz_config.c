@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_table.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -54,6 +55,27 @@ static int contiguous_mask(uint32_t m)
 static int terminated(const char *s, size_t cap)
 {
 	return memchr(s, '\0', cap) != NULL;
+}
+
+/* Every number a loaded config holds is inside its table row's range. */
+static void check_ranges(const struct fo_config *c)
+{
+	const struct config_key *k;
+	uint32_t v32;
+	uint64_t v;
+
+	for (k = config_keys; k < config_keys + CONFIG_KEY_MAX; k++) {
+		if (k->type != CONFIG_UINT && k->type != CONFIG_SIZE &&
+		    k->type != CONFIG_PERCENT && k->type != CONFIG_DURATION)
+			continue;
+		if (k->size == sizeof(v)) {
+			memcpy(&v, (const char *)c + k->off, sizeof(v));
+		} else {
+			memcpy(&v32, (const char *)c + k->off, sizeof(v32));
+			v = v32;
+		}
+		check(v >= k->min && v <= k->max, k->name, "out of its row's range");
+	}
 }
 
 /* What a loaded config promises the rest of the agent. */
@@ -105,6 +127,12 @@ static void check_config(const struct fo_config *c)
 	check(terminated(c->socket_path, sizeof(c->socket_path)) && c->socket_path[0] == '/',
 	      "socket path", "");
 	check(terminated(c->socket_group, sizeof(c->socket_group)), "socket group", "");
+	check(!c->small_window_from || (c->small_window_from >= c->window_from &&
+					 c->small_window_from <= c->window_until),
+	      "small-packet-window-from outside the window", "");
+	check(!c->events_window || c->hw_mode == HW_MODE_OFF, "events = window with hardware",
+	      "");
+	check_ranges(c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
