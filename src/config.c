@@ -78,8 +78,8 @@ static int record(struct parse_state *st, int line, const char *fmt, ...)
 }
 
 __attribute__((format(printf, 5, 6)))
-static int fail_at(struct parse_state *st, int line, const struct config_key *k, const char *allowed,
-		   const char *fmt, ...)
+static int fail_at(struct parse_state *st, int line, const struct config_key *k,
+		   const char *allowed, const char *fmt, ...)
 {
 	char what[512];
 	va_list ap;
@@ -153,8 +153,17 @@ static int check_window(struct parse_state *st)
 		snprintf(where, sizeof(where), "line %d", lu);
 	else
 		snprintf(where, sizeof(where), "the default");
-	return fail_at(st, lf, &config_keys[CONFIG_KEY_WINDOW_FROM], NULL, "%u is above window-until %u (%s)",
-		       c->window_from, c->window_until, where);
+	return fail_at(st, lf, &config_keys[CONFIG_KEY_WINDOW_FROM], NULL,
+		       "%u is above window-until %u (%s)", c->window_from, c->window_until, where);
+}
+
+static int check_events(struct parse_state *st)
+{
+	if (!st->cfg.events_window || st->cfg.hw_mode == HW_MODE_OFF)
+		return 0;
+	return fail_at(st, st->key_line[CONFIG_KEY_EVENTS], &config_keys[CONFIG_KEY_EVENTS], NULL,
+		       "window hears of a flow only at packet N, too late for the hardware tier; "
+		       "set [hardware] mode = off");
 }
 
 static int unknown_key(struct parse_state *st, const char *section, const char *name)
@@ -353,11 +362,10 @@ int config_load(const char *path, struct fo_config *cfg, char *err, size_t errle
 	}
 	if (line > 0)
 		record(st, line, "syntax error; expected key = value or [section]");
-	if (!st->err_line && !finish_key(st))
-		check_window(st);
-	if (!st->err_line && st->cfg.events_window && st->cfg.hw_mode != HW_MODE_OFF)
-		fail_at(st, st->key_line[CONFIG_KEY_EVENTS], &config_keys[CONFIG_KEY_EVENTS], NULL,
-			"window hears of a flow only at packet N, too late for the hardware tier; set [hardware] mode = off");
+	/* The checks across keys wait for the whole file: the keys may come
+	 * in any order. */
+	if (!st->err_line && !finish_key(st) && !check_window(st))
+		check_events(st);
 	if (st->err_line) {
 		ret = st->err;
 		goto out;

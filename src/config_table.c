@@ -44,9 +44,11 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		.empty = "no interface listed", .def = "auto",
 		.allowed = "auto, or " IFNAMES_ALLOWED },
 	[CONFIG_KEY_SW_ONLY] = { AT("devices", "software-only"), .type = CONFIG_IFNAMES,
-		LIST(sw_only, n_sw_only), .def = "", .allowed = IFNAMES_ALLOWED "; empty for none" },
+		LIST(sw_only, n_sw_only), .def = "",
+		.allowed = IFNAMES_ALLOWED "; empty for none" },
 	[CONFIG_KEY_EXCLUDE] = { AT("devices", "exclude"), .type = CONFIG_IFNAMES,
-		LIST(exclude, n_exclude), .def = "", .allowed = IFNAMES_ALLOWED "; empty for none" },
+		LIST(exclude, n_exclude), .def = "",
+		.allowed = IFNAMES_ALLOWED "; empty for none" },
 
 	[CONFIG_KEY_PROTOCOLS] = { AT("offload", "protocols"), .type = CONFIG_FLAGS,
 		.words = protocols, .noun = "an offloadable protocol",
@@ -64,7 +66,8 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		BOOL("offload", "udp-require-reply", udp_require_reply, "no"),
 	[CONFIG_KEY_MARK_MASK] = { AT("offload", "mark-mask"), .type = CONFIG_MASK,
 		FIELD(mark_mask), .def = "0x0c000000",
-		.allowed = "a 32-bit mask, hex (0x0c000000) or decimal, of 2 or more contiguous bits" },
+		.allowed = "a 32-bit mask, hex (0x0c000000) or decimal, of 2 or more contiguous "
+			   "bits" },
 	[CONFIG_KEY_MIN_AVGPKT] = { AT("offload", "min-avgpkt"), .type = CONFIG_UINT,
 		FIELD(min_avgpkt), RANGE(0, 65535), .def = "400",
 		.allowed = "0 (off) or 1..65535 bytes: the average packet size a flow needs at "
