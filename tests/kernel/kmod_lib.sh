@@ -44,41 +44,15 @@ fonic_pair() {
 		fail "cannot move the fonic peer $tmp to $3 as $4"
 }
 
-# fonic_topology_up: lib.sh's topology (client -- lan0 [router] wan0 --
-# server, same addresses) built on fonic pairs: lan0 and wan0 are ports of
+# fonic_links: lib.sh's two links as fonic pairs: lan0 and wan0 are ports of
 # the emulated chip, the endpoints' eth0 their peers.
-fonic_topology_up() {
-	local ns
-	ip netns add "$NS_C" && ip netns add "$NS_R" && ip netns add "$NS_S" ||
-		fail "cannot create network namespaces"
+fonic_links() {
 	fonic_pair "$NS_R" lan0 "$NS_C" eth0
 	fonic_pair "$NS_R" wan0 "$NS_S" eth0
-	nsc ip addr add $C4/24 dev eth0
-	nsc ip addr add $C6/64 dev eth0 nodad
-	nss ip addr add $S4/24 dev eth0
-	nss ip addr add $S6/64 dev eth0 nodad
-	nsr ip addr add $R4L/24 dev lan0
-	nsr ip addr add $R6L/64 dev lan0 nodad
-	nsr ip addr add $R4W/24 dev wan0
-	nsr ip addr add $R6W/64 dev wan0 nodad
-	for ns in "$NS_C" "$NS_R" "$NS_S"; do
-		ip -n "$ns" link set lo up
-	done
-	nsc ip link set eth0 up
-	nss ip link set eth0 up
-	nsr ip link set lan0 up
-	nsr ip link set wan0 up
-	nsc ip route add default via $R4L
-	nsc ip -6 route add default via $R6L
-	nss ip route add default via $R4W
-	nss ip -6 route add default via $R6W
-	nsr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-	nsr sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
-	wait_for 10 nsc ping -c1 -W1 -q $S4 >/dev/null ||
-		fail "no IPv4 path client -> server through the fonic router"
-	wait_for 10 nsc ping -6 -c1 -W1 -q $S6 >/dev/null ||
-		fail "no IPv6 path client -> server through the fonic router"
 }
+
+# fonic_topology_up: lib.sh's topology (same names and addresses) on fonic.
+fonic_topology_up() { topology_up fonic_links; }
 
 # load_offload_ruleset DEVICES N M [offload|software]: the shipped static
 # ruleset with `flags offload` added to its flowtable (or not).

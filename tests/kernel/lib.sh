@@ -99,14 +99,29 @@ cleanup() {
 }
 trap 'cleanup $?' EXIT
 
-# client -- lan0 [router] wan0 -- server, IPv4 and IPv6 routed through the
-# router.  Segmentation offloads are off on the endpoints so conntrack counts
-# wire-sized packets (a veth hands whole 64 KiB GSO skbs across otherwise).
-topology_up() {
-	ip netns add "$NS_C" && ip netns add "$NS_R" && ip netns add "$NS_S" ||
-		fail "cannot create network namespaces"
+# veth_links: the topology's two links as veth pairs.  Segmentation offloads
+# are off on the endpoints so conntrack counts wire-sized packets (a veth
+# hands whole 64 KiB GSO skbs across otherwise).
+veth_links() {
 	ip -n "$NS_C" link add eth0 type veth peer name lan0 netns "$NS_R"
 	ip -n "$NS_S" link add eth0 type veth peer name wan0 netns "$NS_R"
+	if command -v ethtool >/dev/null; then
+		nsc ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1
+		nss ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1
+		nsr ethtool -K lan0 gro off >/dev/null 2>&1
+		nsr ethtool -K wan0 gro off >/dev/null 2>&1
+	fi
+}
+
+# topology_up [LINKS]: client -- lan0 [router] wan0 -- server, IPv4 and IPv6
+# routed through the router.  LINKS is the function that creates the two
+# links (client eth0 -- router lan0, server eth0 -- router wan0): veth_links
+# by default, fonic_links (kmod_lib.sh) for the emulated offload NIC.
+topology_up() {
+	local links=${1:-veth_links} ns
+	ip netns add "$NS_C" && ip netns add "$NS_R" && ip netns add "$NS_S" ||
+		fail "cannot create network namespaces"
+	"$links"
 	nsc ip addr add $C4/24 dev eth0
 	nsc ip addr add $C6/64 dev eth0 nodad
 	nss ip addr add $S4/24 dev eth0
@@ -128,16 +143,10 @@ topology_up() {
 	nss ip -6 route add default via $R6W
 	nsr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	nsr sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
-	if command -v ethtool >/dev/null; then
-		nsc ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1
-		nss ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1
-		nsr ethtool -K lan0 gro off >/dev/null 2>&1
-		nsr ethtool -K wan0 gro off >/dev/null 2>&1
-	fi
 	wait_for 10 nsc ping -c1 -W1 -q $S4 >/dev/null ||
-		fail "no IPv4 path client -> server through the router"
+		fail "no IPv4 path client -> server through the router ($links)"
 	wait_for 10 nsc ping -6 -c1 -W1 -q $S6 >/dev/null ||
-		fail "no IPv6 path client -> server through the router"
+		fail "no IPv6 path client -> server through the router ($links)"
 }
 
 # wait_for SECONDS COMMAND...: poll a condition, bounded in time.
