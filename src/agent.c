@@ -28,6 +28,7 @@
 #include "ct_filter.h"
 #include "ctl.h"
 #include "flows.h"
+#include "hw_budget.h"
 #include "links.h"
 #include "log.h"
 #include "loop.h"
@@ -99,8 +100,6 @@ struct agent_stats {
 	uint64_t offloaded;		/* flows first seen [OFFLOAD] */
 	uint64_t hw_offloaded;		/* flows first seen [HW_OFFLOAD] */
 	uint64_t returned;		/* offloaded flows back on the slow path */
-	uint64_t hw_failed;		/* hardware insertions not confirmed in time */
-	uint64_t hw_late;		/* ... of which [HW_OFFLOAD] came later */
 	uint64_t hw_raced;		/* hardware marks that came after the software rule */
 	uint64_t hw_returned_sw;	/* hardware flows the hw-return rule moved to software */
 	uint64_t class_window_skips;	/* mice-class flows left to the window: they end before it */
@@ -139,10 +138,7 @@ struct agent {
 	int lock_fd;
 
 	uint32_t gen;
-	uint32_t hw_in_use;
-	uint32_t hw_pending;
-	uint32_t hw_failed_now;		/* flows counted failed, still alive */
-	uint32_t hw_max_in_use;		/* the largest in_use + pending seen */
+	struct hw_budget hw;
 	uint64_t started_ms;
 	int exit_code;
 	struct agent_stats st;
@@ -289,41 +285,9 @@ static enum admit_value admission_of(const struct agent *a, const struct ct_info
 	return (enum admit_value)((ct->mark & a->cfg.mark_mask) >> mark_shift(a->cfg.mark_mask));
 }
 
-/*
- * A hardware-tier flow occupies a slot of the NIC's budget while it is
- * [HW_OFFLOAD] (in use), or admitted and not yet confirmed (pending): its
- * mark is written and the rule adds it at packet N, or it is in the
- * flowtable while the driver works.  One that stays in the flowtable
- * without [HW_OFFLOAD] past confirm-timeout was refused by the driver: it
- * is counted failed once and frees its slot.  The kernel keeps offering it
- * to the driver (about once a second while packets flow), so it may still
- * become [HW_OFFLOAD]: then it is in use again.
- */
-enum hw_slot { SLOT_NONE, SLOT_IN_USE, SLOT_PENDING, SLOT_FAILED };
-
 static enum hw_slot hw_slot_of(const struct agent *a, const struct flow *f)
 {
-	if (f->tier != TIER_HW)
-		return SLOT_NONE;
-	switch (f->state) {
-	case FLOW_HW_OFFLOADED:
-		return SLOT_IN_USE;
-	case FLOW_ADMITTED:
-		/* Waiting for its packet N, or back from the flowtable: the
-		 * hardware rule re-adds it only while within the window and
-		 * not closing (a closed connection lingers in TIME_WAIT);
-		 * past the window the hw-return rule sends it to software. */
-		if (policy_closing(&f->ct))
-			return SLOT_NONE;
-		if (f->offloaded_ms &&
-		    f->ct.packets[0] + f->ct.packets[1] > a->cfg.window_until)
-			return SLOT_NONE;
-		return SLOT_PENDING;
-	case FLOW_OFFLOADED:
-		return f->hw_failed ? SLOT_FAILED : SLOT_PENDING;
-	default:
-		return SLOT_NONE;
-	}
+	return hw_budget_slot(f, a->cfg.window_until);
 }
 
 struct budget_walk {
@@ -336,74 +300,25 @@ static void count_budget_cb(struct flow *f, void *arg)
 	struct budget_walk *w = arg;
 	struct agent *a = w->a;
 
-	if (f->tier != TIER_HW)
+	if (!hw_budget_count(&a->hw, f, a->cfg.window_until, a->cfg.hw_confirm_ms, w->now))
 		return;
-	if (f->state == FLOW_OFFLOADED && !f->hw_failed && f->offloaded_ms &&
-	    flow_age_ms(w->now, f->entered_ms) >= a->cfg.hw_confirm_ms) {
-		f->hw_failed = 1;
-		a->st.hw_failed++;
-		/* A NIC that refuses everything must not flood the log: the
-		 * first few are told, the rest counted (stats, status). */
-		if (a->st.hw_failed <= HW_FAILED_LOGGED)
-			log_notice("conntrack id %u: admitted to hardware but not [HW_OFFLOAD] %llu ms after entering the flowtable: the driver refused it; it runs in software and frees its hardware slot%s",
-				   f->ct.id,
-				   (unsigned long long)flow_age_ms(w->now, f->entered_ms),
-				   a->st.hw_failed == HW_FAILED_LOGGED ?
-					   " (further refusals are only counted)" : "");
-	}
-	switch (hw_slot_of(a, f)) {
-	case SLOT_IN_USE:
-		a->hw_in_use++;
-		break;
-	case SLOT_PENDING:
-		a->hw_pending++;
-		break;
-	case SLOT_FAILED:
-		a->hw_failed_now++;
-		break;
-	case SLOT_NONE:
-		break;
-	}
-}
-
-static void note_budget_peak(struct agent *a)
-{
-	if (a->hw_in_use + a->hw_pending > a->hw_max_in_use)
-		a->hw_max_in_use = a->hw_in_use + a->hw_pending;
+	/* A NIC that refuses everything must not flood the log: the first
+	 * few are told, the rest counted (stats, status). */
+	if (a->hw.failed <= HW_FAILED_LOGGED)
+		log_notice("conntrack id %u: admitted to hardware but not [HW_OFFLOAD] %llu ms after entering the flowtable: the driver refused it; it runs in software and frees its hardware slot%s",
+			   f->ct.id, (unsigned long long)flow_age_ms(w->now, f->entered_ms),
+			   a->hw.failed == HW_FAILED_LOGGED ?
+				   " (further refusals are only counted)" : "");
 }
 
 static void recount_budget(struct agent *a)
 {
 	struct budget_walk w = { a, loop_now_ms() };
 
-	a->hw_in_use = 0;
-	a->hw_pending = 0;
-	a->hw_failed_now = 0;
+	hw_budget_recount_begin(&a->hw);
 	if (a->plan.n_hw)
 		flows_foreach(a->flows, count_budget_cb, &w);
-	note_budget_peak(a);
-}
-
-/* Move a flow's slot when its state changes between recounts. */
-static void budget_release(struct agent *a, enum hw_slot slot)
-{
-	if (slot == SLOT_IN_USE && a->hw_in_use)
-		a->hw_in_use--;
-	else if (slot == SLOT_PENDING && a->hw_pending)
-		a->hw_pending--;
-	else if (slot == SLOT_FAILED && a->hw_failed_now)
-		a->hw_failed_now--;
-}
-
-static void budget_take(struct agent *a, enum hw_slot slot)
-{
-	if (slot == SLOT_IN_USE)
-		a->hw_in_use++;
-	else if (slot == SLOT_PENDING)
-		a->hw_pending++;
-	else if (slot == SLOT_FAILED)
-		a->hw_failed_now++;
-	note_budget_peak(a);
+	hw_budget_recount_end(&a->hw);
 }
 
 /* Write our decision into the flow's conntrack mark (masked).  0, or a
@@ -461,8 +376,8 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 		.hw_available = a->plan.n_hw > 0,
 		.hw_capacity = a->cfg.hw_capacity,
 		.hw_watermark = a->cfg.hw_watermark,
-		.hw_in_use = a->hw_in_use,
-		.hw_pending = a->hw_pending,
+		.hw_in_use = a->hw.in_use,
+		.hw_pending = a->hw.pending,
 	};
 	enum admit_value have = admission_of(a, &f->ct);
 	struct policy_decision d;
@@ -480,7 +395,7 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 		f->state = FLOW_ADMITTED;
 		f->tier = have == ADMIT_HW ? TIER_HW : TIER_SW;
 		f->entered_ms = flow_ms(now);
-		budget_take(a, hw_slot_of(a, f));
+		hw_budget_take(&a->hw, hw_slot_of(a, f));
 		return;
 	}
 
@@ -514,13 +429,13 @@ static void decide(struct agent *a, struct flow *f, uint64_t now)
 		return;
 	log_debug("conntrack id %u (sport %u): admitted to hardware at packet %llu (%u in use, %u pending)",
 		  f->ct.id, f->ct.orig.sport,
-		  (unsigned long long)(f->ct.packets[0] + f->ct.packets[1]), a->hw_in_use,
-		  a->hw_pending);
+		  (unsigned long long)(f->ct.packets[0] + f->ct.packets[1]), a->hw.in_use,
+		  a->hw.pending);
 	f->state = FLOW_ADMITTED;
 	f->tier = TIER_HW;
 	f->skip_reason = (uint8_t)d.reason;
 	f->entered_ms = flow_ms(now);
-	budget_take(a, SLOT_PENDING);
+	hw_budget_take(&a->hw, HW_SLOT_PENDING);
 }
 
 /* A flow we admitted to hardware that the software rule had taken first
@@ -610,15 +525,12 @@ static void refresh(struct agent *a, struct flow *f, const struct ct_info *ct, u
 		} else if (f->state == FLOW_ADMITTED) {
 			a->st.returned++;
 		}
-		if (f->state == FLOW_HW_OFFLOADED && f->hw_failed) {
-			/* The kernel's retry got it into the NIC after all. */
-			f->hw_failed = 0;
-			a->st.hw_late++;
-		}
+		if (f->state == FLOW_HW_OFFLOADED)
+			hw_budget_confirmed(&a->hw, f);
 	}
 	if (hw_slot_of(a, f) != slot) {
-		budget_release(a, slot);
-		budget_take(a, hw_slot_of(a, f));
+		hw_budget_release(&a->hw, slot);
+		hw_budget_take(&a->hw, hw_slot_of(a, f));
 	}
 }
 
@@ -667,7 +579,7 @@ static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 	if (type == CT_MSG_DESTROY) {
 		f = flows_lookup(a->flows, ct);
 		if (f) {
-			budget_release(a, hw_slot_of(a, f));
+			hw_budget_release(&a->hw, hw_slot_of(a, f));
 			/* Its final counters teach the flow's service class,
 			 * unless its close did already. */
 			if (a->cls && ct->has_counters && !f->class_seen)
@@ -1064,13 +976,13 @@ static json_t *stats_json(const struct agent *a)
 		"offload",
 		"offloaded", (json_int_t)a->st.offloaded,
 		"hw_offloaded", (json_int_t)a->st.hw_offloaded,
-		"hw_in_use", (json_int_t)a->hw_in_use,
-		"hw_pending", (json_int_t)a->hw_pending,
-		"hw_failed_insertions", (json_int_t)a->st.hw_failed,
-		"hw_late_confirmations", (json_int_t)a->st.hw_late,
+		"hw_in_use", (json_int_t)a->hw.in_use,
+		"hw_pending", (json_int_t)a->hw.pending,
+		"hw_failed_insertions", (json_int_t)a->hw.failed,
+		"hw_late_confirmations", (json_int_t)a->hw.late,
 		"hw_mark_too_late", (json_int_t)a->st.hw_raced,
 		"hw_returned_to_sw", (json_int_t)a->st.hw_returned_sw,
-		"hw_max_in_use", (json_int_t)a->hw_max_in_use,
+		"hw_max_in_use", (json_int_t)a->hw.max_in_use,
 		"status_dump_errors", (json_int_t)a->st.status_errors,
 		"resync",
 		"resyncs", (json_int_t)a->st.resyncs,
@@ -1139,12 +1051,12 @@ static json_t *hw_group_json(const struct agent *a)
 	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:i}",
 			 "capacity", (int)a->cfg.hw_capacity,
 			 "watermark", (int)a->cfg.hw_watermark,
-			 "in_use", (int)a->hw_in_use,
-			 "pending", (int)a->hw_pending,
-			 "failed", (int)a->hw_failed_now,
-			 "failed_insertions", (json_int_t)a->st.hw_failed,
-			 "late_confirmations", (json_int_t)a->st.hw_late,
-			 "max_in_use", (int)a->hw_max_in_use);
+			 "in_use", (int)a->hw.in_use,
+			 "pending", (int)a->hw.pending,
+			 "failed", (int)a->hw.failed_now,
+			 "failed_insertions", (json_int_t)a->hw.failed,
+			 "late_confirmations", (json_int_t)a->hw.late,
+			 "max_in_use", (int)a->hw.max_in_use);
 }
 
 static bool dev_in_hw(const struct agent *a, const char *dev)
