@@ -11,10 +11,10 @@
 #include <linux/capability.h>
 
 #include "agent.h"
-#include "plan.h"
 #include "config.h"
 #include "log.h"
 #include "nft_ruleset.h"
+#include "plan.h"
 #include "privs.h"
 
 static void usage(FILE *f)
