@@ -1,15 +1,12 @@
-/* agent: the daemon's state and the glue of the data flow: conntrack events
- * and dumps into flows, policy decisions into admissions, the ruleset kept. */
+/* agent: the daemon's lifecycle: open every module of the data flow in
+ * order, run the loop, reload the config on SIGHUP, stop and clean up. */
 #ifndef FLOWOFFLOAD_AGENT_H
 #define FLOWOFFLOAD_AGENT_H
 
 #include <stdbool.h>
-#include <stdio.h>
+#include <stdint.h>
 
 #include "config.h"
-#include "nft_ruleset.h"
-
-struct agent;
 
 struct agent_options {
 	const char *config_path;
@@ -17,10 +14,11 @@ struct agent_options {
 	bool keep_ruleset;	/* --keep-ruleset: overrides the config to yes */
 };
 
-/* Resolve devices, probe hardware offload, and build the plan for cfg.
- * 0 or negative errno with the reason in err. */
-int agent_plan(const struct fo_config *cfg, struct ruleset_plan *plan, bool probe_hw,
-	       FILE *notes, char *err, size_t errlen);
+/* The lifecycle's own counters (flowoffloadctl stats, section ruleset). */
+struct agent_stats {
+	uint64_t reloads;
+	uint64_t reload_failures;
+};
 
 /* Set everything up (ruleset, sockets, startup dump) and run the loop until
  * SIGTERM/SIGINT.  Returns the process exit code. */

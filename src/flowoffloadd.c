@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "nft_ruleset.h"
+#include "plan.h"
 #include "privs.h"
 
 static void usage(FILE *f)
@@ -41,7 +42,7 @@ static int print_ruleset(const struct fo_config *cfg, bool probe)
 	char err[512], *text = NULL;
 	int ret;
 
-	ret = agent_plan(cfg, &plan, probe, stderr, err, sizeof(err));
+	ret = plan_build(cfg, &plan, probe, stderr, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "flowoffloadd: %s\n", err);
 		return 1;

@@ -1,0 +1,37 @@
+/* commands: the control socket's commands (status, flows, classes, stats,
+ * reload): what each answers, in text and in JSON (--json). */
+#ifndef FLOWOFFLOAD_COMMANDS_H
+#define FLOWOFFLOAD_COMMANDS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent.h"
+#include "config.h"
+#include "nft_ruleset.h"
+
+struct ct_admit;
+struct ct_sync;
+struct ruleset_guard;
+struct tracker;
+
+/* Where the answers come from: the agent's modules, read at each command. */
+struct commands_ctx {
+	const struct fo_config *cfg;
+	const char *config_path;
+	const struct ruleset_plan *plan;
+	struct tracker *trk;
+	const struct ct_sync *sync;
+	const struct ct_admit *adm;
+	const struct ruleset_guard *guard;
+	const struct agent_stats *agent;
+	uint64_t started_ms;
+	/* reload: the agent's; writes its outcome to out, 0 or -errno. */
+	int (*reload)(void *arg, FILE *out);
+	void *reload_arg;
+};
+
+/* A ctl_handler: arg is a struct commands_ctx. */
+int commands_handle(int argc, char **argv, FILE *out, void *arg);
+
+#endif

@@ -1,0 +1,25 @@
+/* plan: the startup plan: which devices get the software flowtable, which
+ * the hardware one (probed), from the [devices] and [hardware] config. */
+#ifndef FLOWOFFLOAD_PLAN_H
+#define FLOWOFFLOAD_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "nft_ruleset.h"
+
+/* Resolve devices, probe hardware offload (probe_hw), and build the plan
+ * for cfg; notes, if not NULL, hears of devices left to software.  0 or a
+ * negative errno with the reason in err. */
+int plan_build(const struct fo_config *cfg, struct ruleset_plan *plan, bool probe_hw,
+	       FILE *notes, char *err, size_t errlen);
+
+/* Is dev in the plan's hardware tier? */
+bool plan_has_hw(const struct ruleset_plan *plan, const char *dev);
+
+/* Log a notice for each device that could be in hardware and is not. */
+void plan_log_sw_only(const struct fo_config *cfg, const struct ruleset_plan *plan);
+
+#endif

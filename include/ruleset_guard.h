@@ -1,0 +1,48 @@
+/* ruleset_guard: keeps the agent's nftables tables in the kernel: installs
+ * them, hears other programs delete them (monitor), checks and restores. */
+#ifndef FLOWOFFLOAD_RULESET_GUARD_H
+#define FLOWOFFLOAD_RULESET_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "nft_ruleset.h"
+
+struct loop;
+struct ruleset_guard;
+
+struct ruleset_guard_stats {
+	uint64_t installs;
+	uint64_t failures;
+	uint64_t restored;	/* reinstalled after someone removed it */
+	uint64_t events;	/* deletions in our tables by other programs */
+	uint64_t checks;	/* checks those events triggered */
+};
+
+/* cfg and plan are the agent's, read at each use.  With manage-ruleset the
+ * nftables monitor is opened now, before the first install, so that a
+ * flush right after it is seen; without it, the status timer polls. */
+int ruleset_guard_open(struct ruleset_guard **out, struct loop *l, struct nft_ruleset *nft,
+		       const struct fo_config *cfg, const struct ruleset_plan *plan);
+void ruleset_guard_close(struct ruleset_guard *g);
+
+/* Keep the tables a previous agent left if they are the ones to install,
+ * otherwise install; 0 or -errno (logged). */
+int ruleset_guard_startup(struct ruleset_guard *g);
+/* Watch the monitor and arm the check timer. */
+int ruleset_guard_start(struct ruleset_guard *g);
+
+/* Install cfg and plan (a reload); counted when it succeeds, the error in
+ * err otherwise. */
+int ruleset_guard_install(struct ruleset_guard *g, const struct fo_config *cfg,
+			  const struct ruleset_plan *plan, char *err, size_t errlen);
+
+/* Check the tables soon: poll only when there is no monitor (the status
+ * timer), recheck always (the periodic resync: the monitor's safety net). */
+void ruleset_guard_poll(struct ruleset_guard *g);
+void ruleset_guard_recheck(struct ruleset_guard *g);
+
+const struct ruleset_guard_stats *ruleset_guard_stats(const struct ruleset_guard *g);
+
+#endif

@@ -1,0 +1,239 @@
+/* ruleset_guard: keeps the agent's nftables tables in the kernel: installs
+ * them, hears other programs delete them (monitor), checks and restores. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "log.h"
+#include "loop.h"
+#include "nft_monitor.h"
+#include "ruleset_guard.h"
+
+/* nftables events handled per wakeup. */
+#define NFT_EVENT_BUDGET 256
+/* After a deletion in our tables, check (and restore) this much later: one
+ * transaction's events arrive together, and a firewall reload may be a few
+ * transactions in a row; the check then happens once. */
+#define RULESET_CHECK_DELAY_MS 100
+/* Something that deletes our tables again each time they are back (a
+ * firewall manager that removes tables it does not know) must not make us
+ * reinstall in a tight loop: after RESTORE_BURST restores within
+ * RESTORE_BURST_MS, restores wait RESTORE_BACKOFF_MS. */
+#define RESTORE_BURST 5
+#define RESTORE_BURST_MS 10000
+#define RESTORE_BACKOFF_MS 5000
+/* A check that could not finish is tried again this much later. */
+#define RETRY_MS 1000
+
+struct ruleset_guard {
+	const struct fo_config *cfg;
+	const struct ruleset_plan *plan;
+	struct loop *loop;
+	struct nft_ruleset *nft;
+	struct nft_monitor *mon;	/* NULL: polled from the status timer */
+	struct loop_timer *check;
+	bool edited;			/* rules or sets of ours deleted by others */
+	uint64_t event_ms;		/* first deletion the pending check is for */
+	uint64_t restore_ms[RESTORE_BURST]; /* the last restores, a ring */
+	unsigned int restore_next;
+	struct ruleset_guard_stats st;
+};
+
+static int install(struct ruleset_guard *g, const char *why)
+{
+	char err[512] = "";
+	int ret;
+
+	ret = nft_ruleset_install(g->nft, g->cfg, g->plan, err, sizeof(err));
+	if (ret) {
+		g->st.failures++;
+		log_err("cannot install the ruleset (%s): %s", why, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	g->st.installs++;
+	return 0;
+}
+
+int ruleset_guard_install(struct ruleset_guard *g, const struct fo_config *cfg,
+			  const struct ruleset_plan *plan, char *err, size_t errlen)
+{
+	int ret = nft_ruleset_install(g->nft, cfg, plan, err, errlen);
+
+	if (!ret)
+		g->st.installs++;
+	return ret;
+}
+
+static uint64_t check_delay(const struct ruleset_guard *g, uint64_t now)
+{
+	/* The oldest of the last RESTORE_BURST restores. */
+	uint64_t oldest = g->restore_ms[g->restore_next];
+
+	if (oldest && now - oldest < RESTORE_BURST_MS)
+		return RESTORE_BACKOFF_MS;
+	return RULESET_CHECK_DELAY_MS;
+}
+
+static void on_nft_event(enum nft_monitor_object what, const char *table, uint32_t portid,
+			 void *arg)
+{
+	struct ruleset_guard *g = arg;
+	uint64_t now, delay;
+
+	if (what != NFT_MON_UNKNOWN) {
+		/* Our own installs replace our tables: not an attack. */
+		if (portid == nft_ruleset_portid(g->nft))
+			return;
+		if (strcmp(table, NFT_TABLE_SW) != 0 && strcmp(table, NFT_TABLE_HW) != 0)
+			return;
+		g->st.events++;
+		log_debug("nftables: %s deleted in table inet %s by netlink port %u",
+			  nft_monitor_object_str(what), table, portid);
+	}
+	/* A rule or set deleted from a table that stays is an edit the
+	 * presence check cannot see: it calls for a reinstall too. */
+	if (what == NFT_MON_RULE || what == NFT_MON_SET || what == NFT_MON_OBJECT)
+		g->edited = true;
+	if (loop_timer_armed(g->check))
+		return;
+	now = loop_now_ms();
+	delay = check_delay(g, now);
+	if (delay != RULESET_CHECK_DELAY_MS)
+		log_warn("the agent's tables were restored %d times within %d s and are being deleted again; next check in %llu ms",
+			 RESTORE_BURST, RESTORE_BURST_MS / 1000, (unsigned long long)delay);
+	g->event_ms = now;
+	loop_timer_set(g->check, delay, 0);
+}
+
+static void on_nft_monitor(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct ruleset_guard *g = arg;
+	int ret = nft_monitor_read(g->mon, NFT_EVENT_BUDGET, on_nft_event, g);
+
+	if (ret == -ENOBUFS)
+		log_warn("nftables events lost (receive buffer overrun); checking the agent's tables");
+	else if (ret < 0)
+		log_err("reading nftables events failed: %s", strerror(-ret));
+}
+
+/* The check did not finish: what it was for stays pending. */
+static void retry_later(struct ruleset_guard *g, uint64_t since, bool edited)
+{
+	g->event_ms = since;
+	g->edited = edited;
+	loop_timer_set(g->check, RETRY_MS, 0);
+}
+
+static void on_check(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct ruleset_guard *g = arg;
+	uint64_t since = g->event_ms;
+	bool edited = g->edited;
+	int ret;
+
+	g->event_ms = 0;
+	g->edited = false;
+	if (since)
+		g->st.checks++;
+	ret = nft_ruleset_present(g->nft, g->plan);
+	if (ret < 0) {
+		log_warn("cannot check the agent's nftables tables: %s; again in 1 s", strerror(-ret));
+		retry_later(g, since, edited);
+		return;
+	}
+	if (ret == 1 && !edited)
+		return;
+	if (install(g, "restore")) {
+		retry_later(g, since, edited);
+		return;
+	}
+	g->st.restored++;
+	g->restore_ms[g->restore_next] = loop_now_ms();
+	g->restore_next = (g->restore_next + 1) % RESTORE_BURST;
+	if (since)
+		log_warn("the agent's nftables tables were %s by another program (a firewall reload, nft flush ruleset?); restored %llu ms after the first deletion",
+			 ret == 0 ? "removed" : "edited",
+			 (unsigned long long)(loop_now_ms() - since));
+	else
+		log_warn("the agent's nftables tables were gone (a firewall reload, nft flush ruleset?); restored");
+}
+
+void ruleset_guard_poll(struct ruleset_guard *g)
+{
+	if (!g->mon)
+		ruleset_guard_recheck(g);
+}
+
+void ruleset_guard_recheck(struct ruleset_guard *g)
+{
+	/* A check that finds our tables complete costs three small requests. */
+	if (g->cfg->manage_ruleset && !loop_timer_armed(g->check))
+		loop_timer_set(g->check, 1, 0);
+}
+
+int ruleset_guard_open(struct ruleset_guard **out, struct loop *l, struct nft_ruleset *nft,
+		       const struct fo_config *cfg, const struct ruleset_plan *plan)
+{
+	struct ruleset_guard *g;
+	int ret;
+
+	*out = NULL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->cfg = cfg;
+	g->plan = plan;
+	g->loop = l;
+	g->nft = nft;
+	ret = cfg->manage_ruleset ? nft_monitor_open(&g->mon) : 0;
+	if (ret) {
+		log_warn("cannot listen to nftables events (%s); checking the agent's tables every %llu ms instead",
+			 strerror(-ret), (unsigned long long)cfg->status_interval_ms);
+		g->mon = NULL;
+	}
+	*out = g;
+	return 0;
+}
+
+int ruleset_guard_startup(struct ruleset_guard *g)
+{
+	/* A restarted agent finds its tables in place: replacing them would
+	 * evict every offloaded flow, and those past the window's end would
+	 * never return to the fast path. */
+	if (!g->cfg->manage_ruleset) {
+		log_info("manage-ruleset = no: leaving nftables to the operator's ruleset");
+		return 0;
+	}
+	if (nft_ruleset_installed(g->nft, g->cfg, g->plan) == 1) {
+		log_info("the ruleset in the kernel is already the one to install; keeping it");
+		return 0;
+	}
+	return install(g, "startup");
+}
+
+int ruleset_guard_start(struct ruleset_guard *g)
+{
+	int ret = 0;
+
+	if (g->mon)
+		ret = loop_add_fd(g->loop, nft_monitor_fd(g->mon), EPOLLIN, on_nft_monitor, g);
+	if (!ret)
+		ret = loop_timer_add(g->loop, 0, 0, on_check, g, &g->check);
+	return ret;
+}
+
+void ruleset_guard_close(struct ruleset_guard *g)
+{
+	if (!g)
+		return;
+	nft_monitor_close(g->mon);
+	free(g);
+}
+
+const struct ruleset_guard_stats *ruleset_guard_stats(const struct ruleset_guard *g)
+{
+	return &g->st;
+}

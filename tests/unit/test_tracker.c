@@ -1,0 +1,473 @@
+/* Unit tests for tracker.c: event sequences as the kernel sends them (NEW,
+ * UPDATE with a mark, dump rows, DESTROY) replayed through the flow state
+ * machine with a fake mark writer; decisions, marks written and counters. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
+
+#include "classes.h"
+#include "config.h"
+#include "flows.h"
+#include "hw_budget.h"
+#include "tracker.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ST_OK (FO_IPS_SEEN_REPLY | FO_IPS_ASSURED)
+#define OFF FO_IPS_OFFLOAD
+#define HWOFF (FO_IPS_OFFLOAD | FO_IPS_HW_OFFLOAD)
+#define EST TCP_CONNTRACK_ESTABLISHED
+#define SW_HW ADMIT_SKIP /* the field after our HW bit landed on a SW flow */
+
+/* The fake mark writer: records each write, answers from a script. */
+struct fake_writer {
+	int answers[8];		/* returned by the first writes; then 0 */
+	size_t n;
+	uint32_t value[16];
+	uint32_t mask[16];
+};
+
+static int fake_set_mark(void *arg, const struct ct_info *ct, uint32_t value, uint32_t mask,
+			 char *err, size_t errlen)
+{
+	struct fake_writer *w = arg;
+	int ret = w->n < ARRAY_SIZE(w->answers) ? w->answers[w->n] : 0;
+
+	(void)ct;
+	if (ret && ret != -ENOENT)
+		snprintf(err, errlen, "refused by the test");
+	if (w->n < ARRAY_SIZE(w->value)) {
+		w->value[w->n] = value;
+		w->mask[w->n] = mask;
+	}
+	w->n++;
+	return ret;
+}
+
+struct fixture {
+	struct fo_config cfg;
+	struct ruleset_plan plan;
+	struct fake_writer w;
+	struct tracker *t;
+};
+
+static void setup_fx(struct fixture *fx, bool hw, bool learn)
+{
+	struct tracker_ops ops = { fake_set_mark, &fx->w };
+
+	memset(fx, 0, sizeof(*fx));
+	config_defaults(&fx->cfg);
+	fx->cfg.classes_learn = learn;
+	fx->cfg.max_flows = 64;
+	fx->plan.n_sw = 1;
+	fx->plan.n_hw = hw ? 1 : 0;
+	assert_int_equal(tracker_create(&fx->t, &fx->cfg, &fx->plan, &ops), 0);
+}
+
+/* One message of a recorded sequence, and the flow expected after it. */
+struct step {
+	enum ct_msg type;
+	uint64_t at;		/* ms */
+	uint32_t status;	/* besides SEEN_REPLY|ASSURED */
+	enum admit_value mark;	/* the field in the message */
+	uint64_t packets;
+	uint8_t tcp_state;	/* 0: established */
+	int state;		/* expected; -1: no longer tracked */
+	int tier;
+	size_t writes;		/* marks written so far */
+};
+
+static struct ct_info mkct(const struct fixture *fx, uint32_t id, const struct step *s)
+{
+	struct ct_info ct;
+
+	memset(&ct, 0, sizeof(ct));
+	ct.id = id;
+	ct.family = AF_INET;
+	ct.proto = IPPROTO_TCP;
+	ct.tcp_state = s->tcp_state ? s->tcp_state : EST;
+	memcpy(ct.orig.src, "\xc0\xa8\x01\x02", 4);
+	memcpy(ct.orig.dst, "\xc6\x33\x64\x07", 4);
+	ct.orig.sport = (uint16_t)(40000 + id);
+	ct.orig.dport = 443;
+	memcpy(ct.reply.src, ct.orig.dst, 4);
+	memcpy(ct.reply.dst, ct.orig.src, 4);
+	ct.reply.sport = 443;
+	ct.reply.dport = ct.orig.sport;
+	ct.has_status = true;
+	ct.status = ST_OK | s->status;
+	ct.has_mark = true;
+	ct.mark = config_mark_value(&fx->cfg, s->mark);
+	ct.has_counters = true;
+	ct.packets[0] = (s->packets + 1) / 2;
+	ct.packets[1] = s->packets / 2;
+	ct.bytes[0] = ct.packets[0] * 1400;
+	ct.bytes[1] = ct.packets[1] * 60;
+	return ct;
+}
+
+static void replay(struct fixture *fx, uint32_t id, const struct step *steps, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct step *s = &steps[i];
+		struct ct_info ct = mkct(fx, id, s);
+		struct flow *f;
+
+		tracker_event(fx->t, s->type, &ct, s->at);
+		f = flows_lookup(tracker_flows(fx->t), &ct);
+		if (s->state < 0) {
+			assert_null(f);
+		} else {
+			assert_non_null(f);
+			assert_int_equal(f->state, s->state);
+			assert_int_equal(f->tier, s->tier);
+		}
+		assert_int_equal(fx->w.n, s->writes);
+	}
+}
+
+static const struct tracker_stats *st_of(const struct fixture *fx)
+{
+	return tracker_stats(fx->t);
+}
+
+/* No hardware: the rule offloads at packet N, no mark is written; the
+ * dumps show the flow enter the flowtable and come back. */
+static void test_software_flow(void **state)
+{
+	static const struct step seq[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_ADMITTED, TIER_SW, 0 },
+		{ CT_MSG_DUMP, 20, OFF, ADMIT_SW, 6, 0, FLOW_OFFLOADED, TIER_SW, 0 },
+		{ CT_MSG_DUMP, 30, OFF, ADMIT_SW, 900, 0, FLOW_OFFLOADED, TIER_SW, 0 },
+		{ CT_MSG_DUMP, 40, 0, ADMIT_SW, 2000, 0, FLOW_ADMITTED, TIER_SW, 0 },
+		{ CT_MSG_DESTROY, 50, 0, ADMIT_SW, 2000, 0, -1, 0, 0 },
+	};
+	struct fixture fx;
+
+	(void)state;
+	setup_fx(&fx, false, false);
+	replay(&fx, 1, seq, ARRAY_SIZE(seq));
+	assert_int_equal(st_of(&fx)->verdicts[VERDICT_ADMIT_SW], 1);
+	assert_int_equal(st_of(&fx)->reasons[REASON_NO_CLASS], 1);
+	assert_int_equal(st_of(&fx)->offloaded, 1);
+	assert_int_equal(st_of(&fx)->returned, 1);
+	assert_int_equal(st_of(&fx)->events[CT_MSG_NEW], 1);
+	assert_int_equal(st_of(&fx)->events[CT_MSG_DUMP], 3);
+	assert_int_equal(st_of(&fx)->events[CT_MSG_DESTROY], 1);
+	tracker_destroy(fx.t);
+}
+
+/* Hardware: our bit is written alone (mask = the bit), the flow holds a
+ * pending slot until [HW_OFFLOAD], then an in-use one until DESTROY. */
+static void test_hardware_flow(void **state)
+{
+	static const struct step seq[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_ADMITTED, TIER_HW, 1 },
+		{ CT_MSG_UPDATE, 15, 0, ADMIT_HW, 3, 0, FLOW_ADMITTED, TIER_HW, 1 },
+		{ CT_MSG_DUMP, 20, HWOFF, ADMIT_HW, 6, 0, FLOW_HW_OFFLOADED, TIER_HW, 1 },
+	};
+	static const struct step end = { CT_MSG_DESTROY, 30, 0, ADMIT_HW, 9, 0, -1, 0, 1 };
+	const struct hw_budget *b;
+	struct fixture fx;
+
+	(void)state;
+	setup_fx(&fx, true, false);
+	replay(&fx, 2, seq, 1);
+	b = tracker_budget(fx.t);
+	assert_int_equal(fx.w.value[0], config_mark_value(&fx.cfg, ADMIT_HW));
+	assert_int_equal(fx.w.mask[0], config_mark_value(&fx.cfg, ADMIT_HW));
+	assert_int_equal(b->pending, 1);
+	replay(&fx, 2, seq + 1, 2);
+	assert_int_equal(b->pending, 0);
+	assert_int_equal(b->in_use, 1);
+	assert_int_equal(b->max_in_use, 1);
+	assert_int_equal(st_of(&fx)->hw_offloaded, 1);
+	assert_int_equal(st_of(&fx)->verdicts[VERDICT_ADMIT_HW], 1);
+	replay(&fx, 2, &end, 1);
+	assert_int_equal(b->in_use, 0);
+	tracker_destroy(fx.t);
+}
+
+/* The software rule took the flow at packet N before our hardware bit
+ * landed: the field reads SW|HW, the flow sits in the software flowtable,
+ * and the tracker turns the field back to the software value. */
+static void test_hardware_lost_race(void **state)
+{
+	static const struct step seq[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 4, 0, FLOW_ADMITTED, TIER_HW, 1 },
+		{ CT_MSG_DUMP, 20, OFF, SW_HW, 8, 0, FLOW_OFFLOADED, TIER_SW, 2 },
+		{ CT_MSG_DUMP, 5000, OFF, ADMIT_SW, 9, 0, FLOW_OFFLOADED, TIER_SW, 2 },
+	};
+	const struct hw_budget *b;
+	struct fixture fx;
+
+	(void)state;
+	setup_fx(&fx, true, false);
+	replay(&fx, 3, seq, ARRAY_SIZE(seq));
+	assert_int_equal(fx.w.value[1], config_mark_value(&fx.cfg, ADMIT_SW));
+	assert_int_equal(fx.w.mask[1], fx.cfg.mark_mask);
+	assert_int_equal(st_of(&fx)->hw_raced, 1);
+	assert_int_equal(st_of(&fx)->offloaded, 1);
+	assert_int_equal(st_of(&fx)->hw_offloaded, 0);
+	/* A software flow: no slot, and never a refusal by the driver. */
+	b = tracker_budget(fx.t);
+	tracker_recount(fx.t, 100000);
+	assert_int_equal(b->pending, 0);
+	assert_int_equal(b->failed, 0);
+	tracker_destroy(fx.t);
+}
+
+/* A raced flow whose conntrack died meanwhile stays what it is; another
+ * refusal is counted as an admission error. */
+static void test_lost_race_write_fails(void **state)
+{
+	static const struct step seq[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 4, 0, FLOW_ADMITTED, TIER_HW, 1 },
+		{ CT_MSG_DUMP, 20, OFF, SW_HW, 8, 0, FLOW_OFFLOADED, TIER_SW, 2 },
+	};
+	struct fixture fx;
+	struct flow *f;
+	struct ct_info ct;
+
+	(void)state;
+	setup_fx(&fx, true, false);
+	fx.w.answers[1] = -ENOENT;
+	replay(&fx, 4, seq, ARRAY_SIZE(seq));
+	assert_int_equal(st_of(&fx)->admit_errors, 0);
+	assert_int_equal(st_of(&fx)->hw_raced, 1);
+	tracker_destroy(fx.t);
+
+	setup_fx(&fx, true, false);
+	fx.w.answers[1] = -EPERM;
+	replay(&fx, 5, seq, ARRAY_SIZE(seq));
+	assert_int_equal(st_of(&fx)->admit_errors, 1);
+	assert_int_equal(st_of(&fx)->hw_raced, 1);
+	/* SW|HW stays in the field: the next dump does not race again. */
+	ct = mkct(&fx, 5, &seq[1]);
+	f = flows_lookup(tracker_flows(fx.t), &ct);
+	assert_int_equal(f->ct.mark & fx.cfg.mark_mask, fx.cfg.mark_mask);
+	tracker_destroy(fx.t);
+}
+
+/* Past the window's end the hw-return rule moves a hardware flow into the
+ * software flowtable and stamps the software value: no slot any more. */
+static void test_hardware_returns_to_software(void **state)
+{
+	static const struct step seq[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_ADMITTED, TIER_HW, 1 },
+		{ CT_MSG_DUMP, 20, HWOFF, ADMIT_HW, 6, 0, FLOW_HW_OFFLOADED, TIER_HW, 1 },
+		{ CT_MSG_DUMP, 30, 0, ADMIT_HW, 1200, 0, FLOW_ADMITTED, TIER_HW, 1 },
+		{ CT_MSG_DUMP, 40, OFF, ADMIT_SW, 1300, 0, FLOW_OFFLOADED, TIER_SW, 1 },
+	};
+	const struct hw_budget *b;
+	struct fixture fx;
+
+	(void)state;
+	setup_fx(&fx, true, false);
+	replay(&fx, 6, seq, 2);
+	b = tracker_budget(fx.t);
+	assert_int_equal(b->in_use, 1);
+	/* Out of the NIC past the window: the hardware rule will not re-add
+	 * it, so it frees its slot. */
+	replay(&fx, 6, seq + 2, 1);
+	assert_int_equal(b->in_use, 0);
+	assert_int_equal(b->pending, 0);
+	assert_int_equal(st_of(&fx)->returned, 1);
+	replay(&fx, 6, seq + 3, 1);
+	assert_int_equal(st_of(&fx)->hw_returned_sw, 1);
+	assert_int_equal(st_of(&fx)->offloaded, 0);
+	assert_int_equal(b->in_use + b->pending + b->failed_now, 0);
+	tracker_destroy(fx.t);
+}
+
+/* In the flowtable without [HW_OFFLOAD] past confirm-timeout: refused,
+ * counted once, slot freed; the kernel's retry may still get it in. */
+static void test_hardware_refused_then_late(void **state)
+{
+	static const struct step seq[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_ADMITTED, TIER_HW, 1 },
+		{ CT_MSG_DUMP, 1000, OFF, ADMIT_HW, 6, 0, FLOW_OFFLOADED, TIER_HW, 1 },
+		{ CT_MSG_DUMP, 9000, HWOFF, ADMIT_HW, 60, 0, FLOW_HW_OFFLOADED, TIER_HW, 1 },
+	};
+	const struct hw_budget *b;
+	struct fixture fx;
+
+	(void)state;
+	setup_fx(&fx, true, false);
+	replay(&fx, 7, seq, 2);
+	b = tracker_budget(fx.t);
+	tracker_recount(fx.t, 1000 + fx.cfg.hw_confirm_ms - 1);
+	assert_int_equal(b->failed, 0);
+	assert_int_equal(b->pending, 1);
+	tracker_recount(fx.t, 1000 + fx.cfg.hw_confirm_ms);
+	assert_int_equal(b->failed, 1);
+	assert_int_equal(b->failed_now, 1);
+	assert_int_equal(b->pending, 0);
+	tracker_recount(fx.t, 1000 + 2 * fx.cfg.hw_confirm_ms);
+	assert_int_equal(b->failed, 1);
+	replay(&fx, 7, seq + 2, 1);
+	assert_int_equal(b->late, 1);
+	assert_int_equal(b->in_use, 1);
+	assert_int_equal(b->failed_now, 0);
+	tracker_destroy(fx.t);
+}
+
+/* A mark found on a new flow is a decision taken before (a restart). */
+static void test_adopts_marks(void **state)
+{
+	static const struct step hw = { CT_MSG_DUMP, 10, 0, ADMIT_HW, 3, 0, FLOW_ADMITTED,
+					TIER_HW, 0 };
+	static const struct step skip = { CT_MSG_DUMP, 10, 0, ADMIT_SKIP, 3, 0, FLOW_SKIPPED,
+					  TIER_NONE, 0 };
+	static const struct step sw = { CT_MSG_DUMP, 10, OFF, ADMIT_SW, 30, 0, FLOW_OFFLOADED,
+					TIER_SW, 0 };
+	struct fixture fx;
+
+	(void)state;
+	setup_fx(&fx, true, false);
+	replay(&fx, 8, &hw, 1);
+	replay(&fx, 9, &skip, 1);
+	replay(&fx, 10, &sw, 1);
+	assert_int_equal(st_of(&fx)->adopted, 3);
+	assert_int_equal(tracker_budget(fx.t)->pending, 1);
+	assert_int_equal(st_of(&fx)->verdicts[VERDICT_ADMIT_HW], 0);
+	assert_int_equal(st_of(&fx)->offloaded, 1);
+	tracker_destroy(fx.t);
+}
+
+/* The conntrack died before our write: skipped, counted gone; any other
+ * refusal leaves the flow undecided, to be tried on its next message. */
+static void test_admission_write_fails(void **state)
+{
+	static const struct step gone = { CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_SKIPPED,
+					  TIER_NONE, 1 };
+	static const struct step seq[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_WAITING, TIER_NONE, 2 },
+		{ CT_MSG_UPDATE, 20, 0, ADMIT_NONE, 2, 0, FLOW_ADMITTED, TIER_HW, 3 },
+	};
+	struct fixture fx;
+	struct ct_info ct;
+
+	(void)state;
+	setup_fx(&fx, true, false);
+	fx.w.answers[0] = -ENOENT;
+	fx.w.answers[1] = -EPERM;
+	replay(&fx, 11, &gone, 1);
+	ct = mkct(&fx, 11, &gone);
+	assert_int_equal(flows_lookup(tracker_flows(fx.t), &ct)->skip_reason, REASON_STATE);
+	assert_int_equal(st_of(&fx)->admit_gone, 1);
+	replay(&fx, 12, seq, ARRAY_SIZE(seq));
+	assert_int_equal(st_of(&fx)->admit_errors, 1);
+	assert_int_equal(st_of(&fx)->verdicts[VERDICT_ADMIT_HW], 3);
+	assert_int_equal(tracker_budget(fx.t)->pending, 1);
+	tracker_destroy(fx.t);
+}
+
+/* A closed TCP connection teaches its class when a dump first shows it
+ * closed; its DESTROY (after TIME_WAIT) then teaches nothing again. */
+static void test_learns_at_close(void **state)
+{
+	static const struct step seq[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_ADMITTED, TIER_SW, 0 },
+		{ CT_MSG_DUMP, 500, 0, ADMIT_NONE, 12, TCP_CONNTRACK_TIME_WAIT, FLOW_ADMITTED,
+		  TIER_SW, 0 },
+		{ CT_MSG_DUMP, 900, 0, ADMIT_NONE, 12, TCP_CONNTRACK_TIME_WAIT, FLOW_ADMITTED,
+		  TIER_SW, 0 },
+		{ CT_MSG_DESTROY, 120500, 0, ADMIT_NONE, 12, TCP_CONNTRACK_CLOSE, -1, 0, 0 },
+	};
+	static const struct step plain[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_ADMITTED, TIER_SW, 0 },
+		{ CT_MSG_DESTROY, 700, 0, ADMIT_NONE, 12, TCP_CONNTRACK_CLOSE, -1, 0, 0 },
+	};
+	struct fixture fx;
+
+	(void)state;
+	setup_fx(&fx, false, true);
+	replay(&fx, 13, seq, ARRAY_SIZE(seq));
+	assert_int_equal(st_of(&fx)->class_learned_at_close, 1);
+	assert_int_equal(classes_counters(tracker_classes(fx.t))->observed, 1);
+	assert_int_equal(st_of(&fx)->reasons[REASON_CLASS_LEARNING], 1);
+	/* Without a dump of its close, DESTROY teaches. */
+	replay(&fx, 14, plain, ARRAY_SIZE(plain));
+	assert_int_equal(st_of(&fx)->class_learned_at_close, 1);
+	assert_int_equal(classes_counters(tracker_classes(fx.t))->observed, 2);
+	tracker_destroy(fx.t);
+}
+
+/* events = window: a dumped conntrack without our bits is not tracked;
+ * one with them, or one tracked already, is. */
+static void test_events_window_dump(void **state)
+{
+	static const struct step bare = { CT_MSG_DUMP, 10, 0, ADMIT_NONE, 2, 0, -1, 0, 0 };
+	static const struct step marked = { CT_MSG_DUMP, 10, OFF, ADMIT_SW, 8, 0, FLOW_OFFLOADED,
+					    TIER_SW, 0 };
+	struct fixture fx;
+	struct ct_info ct;
+
+	(void)state;
+	setup_fx(&fx, false, false);
+	fx.cfg.events_window = true;
+	ct = mkct(&fx, 15, &bare);
+	tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 10);
+	assert_null(flows_lookup(tracker_flows(fx.t), &ct));
+	assert_int_equal(st_of(&fx)->quiet_skipped, 1);
+	assert_int_equal(st_of(&fx)->events[CT_MSG_DUMP], 1);
+	ct = mkct(&fx, 16, &marked);
+	tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 10);
+	assert_non_null(flows_lookup(tracker_flows(fx.t), &ct));
+	assert_int_equal(st_of(&fx)->quiet_skipped, 1);
+	tracker_destroy(fx.t);
+}
+
+/* A full dump drops what it did not show; protocols we never offload are
+ * not tracked at all. */
+static void test_sweep_and_ignored(void **state)
+{
+	static const struct step row = { CT_MSG_DUMP, 10, 0, ADMIT_NONE, 2, 0, FLOW_ADMITTED,
+					 TIER_SW, 0 };
+	struct fixture fx;
+	struct ct_info ct;
+
+	(void)state;
+	setup_fx(&fx, false, false);
+	replay(&fx, 17, &row, 1);
+	replay(&fx, 18, &row, 1);
+	tracker_dump_begin(fx.t);
+	ct = mkct(&fx, 18, &row);
+	tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 20);
+	assert_int_equal(tracker_sweep(fx.t, 30), 1);
+	assert_int_equal(flows_count(tracker_flows(fx.t)), 1);
+	ct.proto = 1;
+	tracker_event(fx.t, CT_MSG_NEW, &ct, 40);
+	assert_int_equal(st_of(&fx)->ignored, 1);
+	tracker_destroy(fx.t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_software_flow),
+		cmocka_unit_test(test_hardware_flow),
+		cmocka_unit_test(test_hardware_lost_race),
+		cmocka_unit_test(test_lost_race_write_fails),
+		cmocka_unit_test(test_hardware_returns_to_software),
+		cmocka_unit_test(test_hardware_refused_then_late),
+		cmocka_unit_test(test_adopts_marks),
+		cmocka_unit_test(test_admission_write_fails),
+		cmocka_unit_test(test_learns_at_close),
+		cmocka_unit_test(test_events_window_dump),
+		cmocka_unit_test(test_sweep_and_ignored),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
