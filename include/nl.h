@@ -22,7 +22,7 @@ bool nl_msg_ok(const struct nlmsghdr *nlh, size_t rem);
 const struct nlmsghdr *nl_msg_next(const struct nlmsghdr *nlh, size_t *rem);
 
 #define nl_msg_for_each(nlh, buf, rem)                                          \
-	for ((nlh) = (const struct nlmsghdr *)(buf); nl_msg_ok((nlh), (rem));  \
+	for ((nlh) = (const void *)(buf); nl_msg_ok((nlh), (rem));             \
 	     (nlh) = nl_msg_next((nlh), &(rem)))
 
 /* A decoded NLMSG_ERROR (an ACK when error is 0). */

@@ -51,7 +51,7 @@ const struct nlmsghdr *nl_msg_next(const struct nlmsghdr *nlh, size_t *rem)
 	if (step > *rem)
 		step = *rem;
 	*rem -= (size_t)step;
-	return (const struct nlmsghdr *)((const char *)nlh + step);
+	return (const void *)((const char *)nlh + step);
 }
 
 static int ack_attr(const struct nlattr *a, void *data)
