@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/socket.h>
@@ -20,12 +19,15 @@
 
 #include "config.h"
 #include "links.h"
+#include "nl.h"
 
 /* A link added or removed during the dump makes the kernel flag it as
  * interrupted; a fresh dump is consistent. */
 #define DUMP_ATTEMPTS 5
 /* The kernel never fills a dump datagram beyond 32 KiB. */
 #define DUMP_BUF_SIZE 32768
+/* The kernel answers a link dump at once; this bounds the impossible. */
+#define DUMP_TIMEOUT_MS 5000
 
 struct dump {
 	struct link_info *links;
@@ -60,22 +62,20 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	const char *name = NULL;
 
 	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
-		return MNL_CB_OK;
+		return 0;
 	mnl_attr_for_each (a, nlh, sizeof(*ifi)) {
 		if (mnl_attr_get_type(a) == IFLA_IFNAME &&
 		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
 			name = mnl_attr_get_str(a);
 	}
 	if (!name || !name[0] || strlen(name) >= CONFIG_IFNAMSIZ)
-		return MNL_CB_OK;
+		return 0;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 16;
 		struct link_info *p = realloc(d->links, cap * sizeof(*p));
 
-		if (!p) {
-			errno = ENOMEM;
-			return MNL_CB_ERROR;
-		}
+		if (!p)
+			return -ENOMEM;
 		d->links = p;
 		d->cap = cap;
 	}
@@ -86,62 +86,34 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	l->up = ifi->ifi_flags & IFF_UP;
 	l->loopback = ifi->ifi_flags & IFF_LOOPBACK;
 	l->forwarding = forwarding_on("ipv4", name) || forwarding_on("ipv6", name);
-	return MNL_CB_OK;
+	return 0;
 }
 
 /* One socket per attempt: the rest of an interrupted dump dies with it
  * instead of being read as the start of the next one. */
-static int dump_once(uint32_t seq, struct dump *d)
+static int dump_once(struct dump *d)
 {
-	char buf[DUMP_BUF_SIZE];
-	struct mnl_socket *nl;
+	struct nl_opts o = { .bufsize = DUMP_BUF_SIZE, .batch = 1 };
+	char req[128] __attribute__((aligned(8)));
+	struct nl_sock *nl;
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
-	uint32_t portid;
-	ssize_t n;
 	int ret;
 
-	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	portid = mnl_socket_get_portid(nl);
-	nlh = mnl_nlmsg_put_header(buf);
+	ret = nl_open(&nl, NETLINK_ROUTE, &o);
+	if (ret)
+		return ret;
+	nlh = mnl_nlmsg_put_header(req);
 	nlh->nlmsg_type = RTM_GETLINK;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
+	nlh->nlmsg_seq = nl_seq_next(nl);
 	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	ifi->ifi_family = AF_UNSPEC;
 	/* Statistics are most of a link message and we need none of them. */
 	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (;;) {
-		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			ret = -errno;
-			break;
-		}
-		/* -1 with EINTR: the kernel flagged the dump inconsistent. */
-		ret = mnl_cb_run(buf, (size_t)n, seq, portid, link_cb, d);
-		if (ret < 0) {
-			ret = -errno;
-			break;
-		}
-		if (ret == MNL_CB_STOP) {
-			ret = 0;
-			break;
-		}
-	}
-out:
-	mnl_socket_close(nl);
+	/* -EINTR: the kernel flagged the dump inconsistent. */
+	ret = nl_request(nl, nlh, DUMP_TIMEOUT_MS, link_cb, d, NULL);
+	nl_close(nl);
 	return ret;
 }
 
@@ -155,12 +127,11 @@ static int by_ifindex(const void *a, const void *b)
 int links_list(struct link_info **out, size_t *n)
 {
 	struct dump d = { NULL, 0, 0 };
-	uint32_t seq = (uint32_t)time(NULL);
 	int ret = -EINTR, attempt;
 
 	for (attempt = 0; attempt < DUMP_ATTEMPTS && ret == -EINTR; attempt++) {
 		d.n = 0;
-		ret = dump_once(seq + (uint32_t)attempt, &d);
+		ret = dump_once(&d);
 	}
 	if (ret) {
 		free(d.links);

@@ -1,11 +1,9 @@
 /* nft_monitor: listens to nftables change events (what `nft monitor` shows)
  * and reports deletions in inet tables, so the agent can restore its own. */
 #include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -14,6 +12,7 @@
 #include <linux/netlink.h>
 
 #include "nft_monitor.h"
+#include "nl.h"
 
 /* A committed transaction's events arrive together, one message each; a
  * `flush ruleset` of a large firewall sends one per rule and set element
@@ -25,44 +24,32 @@
 #define MON_RECV_BUF 65536
 
 struct nft_monitor {
-	struct mnl_socket *nl;
-	char buf[MON_RECV_BUF] __attribute__((aligned(8))); /* read in place as nlmsghdr */
+	struct nl_sock *nl;
 };
 
 int nft_monitor_open(struct nft_monitor **out)
 {
+	static const unsigned int groups[] = { NFNLGRP_NFTABLES };
+	struct nl_opts o = { .bufsize = MON_RECV_BUF, .batch = 1, .groups = groups, .n_groups = 1 };
 	struct nft_monitor *m;
-	int fd, val, err;
+	int err;
 
 	if (!out)
 		return -EINVAL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (!m->nl) {
-		err = -errno;
+	err = nl_open(&m->nl, NETLINK_NETFILTER, &o);
+	if (err)
 		goto err_free;
-	}
-	fd = mnl_socket_get_fd(m->nl);
-	val = NFNLGRP_NFTABLES;
-	if (mnl_socket_bind(m->nl, 0, MNL_SOCKET_AUTOPID) < 0 ||
-	    mnl_socket_setsockopt(m->nl, NETLINK_ADD_MEMBERSHIP, &val, sizeof(val)) < 0)
-		goto err_errno;
-	/* Lost events must surface as ENOBUFS: we then check everything. */
-	val = 0;
-	if (mnl_socket_setsockopt(m->nl, NETLINK_NO_ENOBUFS, &val, sizeof(val)) < 0)
-		goto err_errno;
-	val = MON_RCVBUF;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &val, sizeof(val)) < 0 &&
-	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &val, sizeof(val)) < 0)
-		goto err_errno;
+	err = nl_set_rcvbuf(m->nl, MON_RCVBUF, NULL);
+	if (err)
+		goto err_close;
 	*out = m;
 	return 0;
 
-err_errno:
-	err = -errno;
-	mnl_socket_close(m->nl);
+err_close:
+	nl_close(m->nl);
 err_free:
 	free(m);
 	return err;
@@ -70,7 +57,7 @@ err_free:
 
 int nft_monitor_fd(const struct nft_monitor *m)
 {
-	return mnl_socket_get_fd(m->nl);
+	return nl_fd(m->nl);
 }
 
 /* The table a deletion event names: each object type carries it as its own
@@ -152,54 +139,34 @@ static void handle(const struct nlmsghdr *nlh, nft_monitor_cb cb, void *arg)
 	cb(what, table, nlh->nlmsg_pid, arg);
 }
 
+struct monitor_read {
+	nft_monitor_cb cb;
+	void *arg;
+};
+
+static int monitor_msg(const struct nlmsghdr *nlh, void *data)
+{
+	struct monitor_read *r = data;
+
+	/* A cut datagram: a deletion we cannot place, assume the worst. */
+	if (!nlh)
+		r->cb(NFT_MON_UNKNOWN, NULL, 0, r->arg);
+	else if (nlh->nlmsg_type >= NLMSG_MIN_TYPE)
+		handle(nlh, r->cb, r->arg);
+	return 0;
+}
+
 int nft_monitor_read(struct nft_monitor *m, unsigned int budget, nft_monitor_cb cb, void *arg)
 {
-	int fd = mnl_socket_get_fd(m->nl);
-	unsigned int handled = 0;
+	struct monitor_read r = { .cb = cb, .arg = arg };
+	int n;
 
-	if (budget > INT_MAX)
-		budget = INT_MAX;
-	while (handled < budget) {
-		struct sockaddr_nl sa = { 0 };
-		struct iovec iov = { .iov_base = m->buf, .iov_len = sizeof(m->buf) };
-		struct msghdr msg = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov,
-				      .msg_iovlen = 1 };
-		const struct nlmsghdr *nlh;
-		ssize_t n;
-		int len;
-
-		n = recvmsg(fd, &msg, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == ENOBUFS) {
-				cb(NFT_MON_UNKNOWN, NULL, 0, arg);
-				return -ENOBUFS;
-			}
-			return -errno;
-		}
-		/* Only the kernel multicasts nftables events. */
-		if (sa.nl_pid != 0)
-			continue;
-		if (msg.msg_flags & MSG_TRUNC) {
-			cb(NFT_MON_UNKNOWN, NULL, 0, arg);
-			handled++;
-			continue;
-		}
-		len = (int)n;
-		/* mnl_nlmsg_ok() compares the length as an int: a length of
-		 * 2 GiB or more would pass it; the second test stops that. */
-		for (nlh = (const struct nlmsghdr *)m->buf;
-		     mnl_nlmsg_ok(nlh, len) && nlh->nlmsg_len <= (uint32_t)len;
-		     nlh = mnl_nlmsg_next(nlh, &len)) {
-			handled++;
-			if (nlh->nlmsg_type >= NLMSG_MIN_TYPE)
-				handle(nlh, cb, arg);
-		}
-	}
-	return (int)handled;
+	/* nl_read takes only the kernel's datagrams: only the kernel
+	 * multicasts nftables events. */
+	n = nl_read(m->nl, budget, monitor_msg, &r, NULL);
+	if (n == -ENOBUFS)
+		cb(NFT_MON_UNKNOWN, NULL, 0, arg);
+	return n;
 }
 
 const char *nft_monitor_object_str(enum nft_monitor_object what)
@@ -223,6 +190,6 @@ void nft_monitor_close(struct nft_monitor *m)
 {
 	if (!m)
 		return;
-	mnl_socket_close(m->nl);
+	nl_close(m->nl);
 	free(m);
 }

@@ -1,5 +1,5 @@
-/* fuzz_ct_parse: libFuzzer target for ct_parse(): every input is one netlink
- * message and also a datagram of several, walked the way ct_events_read() does. */
+/* fuzz_ct_parse: libFuzzer target for ct_parse() and the netlink layer: every
+ * input is one message and also a datagram walked the way nl_read() walks it. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <linux/netlink.h>
 
 #include "ct_events.h"
+#include "nl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,8 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct nlmsghdr *nlh;
 	struct nlmsghdr *one;
+	struct nl_ack ack;
 	void *buf; /* malloc'd: aligned as the reader's buffer */
-	int len;
+	size_t len;
 
 	if (size > 1 << 20)
 		return 0;
@@ -76,12 +78,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* 2. The input as a datagram of several messages, with the lengths
-	 *    it carries: the loop of ct_events_read() and dump_msgs(), with
-	 *    their nlmsg_ok() (mnl_nlmsg_ok() alone lets a length of 2 GiB
-	 *    or more through). */
-	len = (int)size;
-	for (nlh = buf; mnl_nlmsg_ok(nlh, len) && nlh->nlmsg_len <= (uint32_t)len;
-	     nlh = mnl_nlmsg_next(nlh, &len)) {
+	 *    it carries, walked by the netlink layer (whose 64-bit bounds
+	 *    stop a length of 2 GiB or more); error messages go through the
+	 *    extended-ACK decoder, whose pointer must stay inside. */
+	len = size;
+	nl_msg_for_each (nlh, buf, len) {
+		if (nlh->nlmsg_type == NLMSG_ERROR && !nl_ack_parse(nlh, &ack) && ack.msg)
+			check(ack.msg > (const char *)nlh &&
+				      ack.msg + strlen(ack.msg) < (const char *)nlh + nlh->nlmsg_len,
+			      "extended-ACK message outside its ACK");
 		if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
 			continue;
 		parse_one(nlh);
