@@ -26,6 +26,9 @@
 #define EVENT_COALESCE_MS 1
 /* After an overrun, resync once the storm had a moment to pass. */
 #define RESYNC_DELAY_MS 1000
+/* Dump messages read per wakeup of the query socket (each holds a few
+ * dozen entries): the events socket gets its turn in between. */
+#define DUMP_BUDGET 16
 /* On overruns the event buffer doubles, up to this many times event-buffer:
  * a storm that the configured size cannot absorb gets more room, but one
  * that never ends cannot make the kernel pin unbounded memory for us. */
@@ -44,6 +47,11 @@ struct ct_sync {
 	struct loop_timer *resync_soon;
 	struct loop_timer *events_later;	/* re-watches the event socket */
 	bool events_paused;
+	/* The dumps read from the loop: the one running, those asked for. */
+	int job;			/* enum dump_job */
+	bool want_resync, want_status, want_status_hw;
+	bool resync_after_overrun, next_after_overrun;	/* running, asked for */
+	const char *resync_why, *next_why;
 	struct ct_sync_stats st;
 };
 
@@ -61,39 +69,46 @@ static void on_ct_dumped(enum ct_msg type, const struct ct_info *ct, void *arg)
 	tracker_dumped(s->trk, type, ct, loop_now_ms());
 }
 
-static int resync(struct ct_sync *s, const char *why)
+/*
+ * The dumps after startup are read from the loop (ct_query's asynchronous
+ * dump), so conntrack events, mark writes and the ruleset guard go on
+ * while a resync walks a table of a million entries.  One dump runs at a
+ * time on the query socket; a dump asked for while another runs is
+ * remembered and started when that one ends.
+ */
+enum dump_job {
+	JOB_NONE = 0,
+	JOB_RESYNC,		/* the whole table: add what we missed, sweep the rest */
+	JOB_STATUS_SW,		/* the admitted flows: offload status and counters */
+	JOB_STATUS_HW,		/* the hardware bit alone */
+};
+
+static void dump_next(struct ct_sync *s);
+
+static void resync_done(struct ct_sync *s, int ret)
 {
 	size_t gone;
-	int ret;
+	bool after_overrun = s->resync_after_overrun;
 
-	tracker_dump_begin(s->trk);
-	ret = ct_query_dump(s->q, AF_UNSPEC, 0, 0, on_ct_dumped, s);
+	s->resync_after_overrun = false;
 	if (ret) {
 		s->st.resync_errors++;
-		log_warn("conntrack resync (%s) failed: %s; will retry", why, strerror(-ret));
-		return ret;
+		log_warn("conntrack resync (%s) failed: %s; will retry", s->resync_why,
+			 strerror(-ret));
+		if (after_overrun && !loop_timer_armed(s->resync_soon))
+			loop_timer_set(s->resync_soon, RESYNC_DELAY_MS, 0);
+		return;
 	}
 	s->st.resyncs++;
+	if (after_overrun)
+		s->st.resyncs_after_overrun++;
 	gone = tracker_sweep(s->trk, loop_now_ms());
-	log_debug("resync (%s): %zu flows tracked, %zu gone", why,
+	log_debug("resync (%s): %zu flows tracked, %zu gone", s->resync_why,
 		  flows_count(tracker_flows(s->trk)), gone);
-	return 0;
 }
 
-static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
+static void status_done(struct ct_sync *s, int ret)
 {
-	struct ct_sync *s = arg;
-	int ret;
-
-	/* No event fires when a flow enters the flowtable: filtered dumps of
-	 * the admitted flows tell us which are offloaded, and their counters. */
-	ret = ct_query_dump(s->q, AF_UNSPEC, config_mark_value(s->cfg, ADMIT_SW),
-			    s->cfg->mark_mask, on_ct, s);
-	/* The hardware bit alone: also the flows whose mark came after the
-	 * software rule (and our learned skips, which refresh leaves be). */
-	if (!ret && s->plan->n_hw)
-		ret = ct_query_dump(s->q, AF_UNSPEC, config_mark_value(s->cfg, ADMIT_HW),
-				    config_mark_value(s->cfg, ADMIT_HW), on_ct, s);
 	if (ret) {
 		s->st.status_errors++;
 		log_warn("offload status dump failed: %s", strerror(-ret));
@@ -101,9 +116,125 @@ static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
 		s->st.status_dumps++;
 	}
 	tracker_recount(s->trk, loop_now_ms());
-
 	/* Without the nftables monitor, poll for our tables here. */
 	ruleset_guard_poll(s->guard);
+}
+
+static void on_dump_done(int ret, void *arg)
+{
+	struct ct_sync *s = arg;
+	enum dump_job job = s->job;
+
+	s->job = JOB_NONE;
+	switch (job) {
+	case JOB_RESYNC:
+		resync_done(s, ret);
+		break;
+	case JOB_STATUS_SW:
+		/* The hardware bit alone: also the flows whose mark came after
+		 * the software rule (and our learned skips, which refresh
+		 * leaves be). */
+		if (!ret && s->plan->n_hw) {
+			s->want_status_hw = true;
+			break;
+		}
+		status_done(s, ret);
+		break;
+	case JOB_STATUS_HW:
+		status_done(s, ret);
+		break;
+	case JOB_NONE:
+		break;
+	}
+	dump_next(s);
+}
+
+static int dump_start(struct ct_sync *s, enum dump_job job)
+{
+	uint32_t hw = config_mark_value(s->cfg, ADMIT_HW);
+	int ret;
+
+	s->job = job;
+	switch (job) {
+	case JOB_RESYNC:
+		s->resync_why = s->next_why;
+		s->resync_after_overrun = s->next_after_overrun;
+		tracker_dump_begin(s->trk);
+		ret = ct_query_dump_start(s->q, AF_UNSPEC, 0, 0, on_ct_dumped, on_dump_done, s);
+		break;
+	case JOB_STATUS_SW:
+		/* No event fires when a flow enters the flowtable: filtered
+		 * dumps of the admitted flows tell us which are offloaded. */
+		ret = ct_query_dump_start(s->q, AF_UNSPEC, config_mark_value(s->cfg, ADMIT_SW),
+					  s->cfg->mark_mask, on_ct, on_dump_done, s);
+		break;
+	default:
+		ret = ct_query_dump_start(s->q, AF_UNSPEC, hw, hw, on_ct, on_dump_done, s);
+		break;
+	}
+	if (ret)
+		s->job = JOB_NONE;
+	return ret;
+}
+
+/* Start the next dump asked for, if the socket is free: a resync first (it
+ * refreshes the admitted flows too), then the status dumps. */
+static void dump_next(struct ct_sync *s)
+{
+	enum dump_job job = JOB_NONE;
+	int ret;
+
+	if (s->job != JOB_NONE || ct_query_busy(s->q))
+		return;
+	if (s->want_resync) {
+		s->want_resync = false;
+		job = JOB_RESYNC;
+	} else if (s->want_status_hw) {
+		s->want_status_hw = false;
+		job = JOB_STATUS_HW;
+	} else if (s->want_status) {
+		s->want_status = false;
+		job = JOB_STATUS_SW;
+	}
+	if (job == JOB_NONE)
+		return;
+	ret = dump_start(s, job);
+	if (ret)
+		/* Reported as the dump's own failure would be. */
+		on_dump_done(ret, s);
+}
+
+static void on_query(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct ct_sync *s = arg;
+
+	ct_query_on_readable(s->q, DUMP_BUDGET);
+}
+
+/* A periodic resync while one runs is redundant; after an overrun, the
+ * running one may have walked past entries whose events were lost: one
+ * more follows it. */
+static void ask_resync(struct ct_sync *s, const char *why, bool after_overrun)
+{
+	if (s->want_resync) {
+		s->next_after_overrun |= after_overrun;
+		return;
+	}
+	if (s->job == JOB_RESYNC && !after_overrun)
+		return;
+	s->want_resync = true;
+	s->next_why = why;
+	s->next_after_overrun = after_overrun;
+	dump_next(s);
+}
+
+static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct ct_sync *s = arg;
+
+	if (s->job != JOB_STATUS_SW && s->job != JOB_STATUS_HW && !s->want_status_hw)
+		s->want_status = true;
+	dump_next(s);
 }
 
 static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
@@ -111,15 +242,30 @@ static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
 	struct ct_sync *s = arg;
 
 	if (t == s->resync_soon) {
-		if (resync(s, "after overrun") == 0)
-			s->st.resyncs_after_overrun++;
-		else
-			loop_timer_set(t, RESYNC_DELAY_MS, 0);
+		ask_resync(s, "after overrun", true);
 		return;
 	}
-	resync(s, "periodic");
+	ask_resync(s, "periodic", false);
 	/* The monitor's safety net. */
 	ruleset_guard_recheck(s->guard);
+}
+
+/* The startup dump is read before the loop runs: nothing else is due yet,
+ * and readiness means the table is known. */
+static int resync_startup(struct ct_sync *s)
+{
+	int ret;
+
+	tracker_dump_begin(s->trk);
+	ret = ct_query_dump(s->q, AF_UNSPEC, 0, 0, on_ct_dumped, s);
+	if (ret) {
+		s->st.resync_errors++;
+		log_warn("conntrack resync (startup) failed: %s; will retry", strerror(-ret));
+		return ret;
+	}
+	s->st.resyncs++;
+	tracker_sweep(s->trk, loop_now_ms());
+	return 0;
 }
 
 static void on_events(struct loop *l, int fd, uint32_t events, void *arg);
@@ -235,11 +381,14 @@ int ct_sync_start(struct ct_sync *s)
 	uint64_t t0 = loop_now_ms();
 	int ret;
 
-	if (resync(s, "startup") == 0)
+	if (resync_startup(s) == 0)
 		log_info("startup dump: %zu flows tracked in %llu ms",
 			 flows_count(tracker_flows(s->trk)),
 			 (unsigned long long)(loop_now_ms() - t0));
-	ret = loop_add_fd(s->loop, ct_events_fd(s->ev), EPOLLIN, on_events, s);
+	/* After the synchronous dump: a failed one replaces the socket. */
+	ret = loop_add_fd(s->loop, ct_query_fd(s->q), EPOLLIN, on_query, s);
+	if (!ret)
+		ret = loop_add_fd(s->loop, ct_events_fd(s->ev), EPOLLIN, on_events, s);
 	if (!ret)
 		ret = loop_timer_add(s->loop, s->cfg->status_interval_ms, s->cfg->status_interval_ms,
 				     on_status_timer, s, &s->status_timer);
