@@ -174,10 +174,29 @@ static void on_signal(struct loop *l, int signo, void *arg)
  * beside it settles the race; the file stays after exit (removing it would
  * reopen the race for a starting agent that already opened it).
  */
+/* The pid in the lock file of the agent that holds it.  The holder writes
+ * it just after taking the lock: an agent started at the same moment may
+ * read the file before that (empty, or a dead predecessor's pid), so it
+ * waits up to half a second for a live pid (seen in a VM run of
+ * reliability_ruleset_restored: the loser named no pid). */
+static void holder_pid(int fd, char *pid, size_t len)
+{
+	ssize_t n;
+	int tries;
+
+	for (tries = 0; tries < 50; tries++) {
+		n = pread(fd, pid, len - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (pid[0] && kill((pid_t)atoi(pid), 0) == 0)
+			return;
+		usleep(10 * 1000);
+	}
+}
+
 static int lock_instance(struct agent *a)
 {
 	char path[sizeof(a->cfg.socket_path) + 8], pid[24] = "";
-	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s.lock", a->cfg.socket_path);
@@ -192,9 +211,7 @@ static int lock_instance(struct agent *a)
 		int err = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
 
 		if (err == -EADDRINUSE) {
-			n = pread(fd, pid, sizeof(pid) - 1, 0);
-			pid[n > 0 ? n : 0] = '\0';
-			pid[strcspn(pid, "\n")] = '\0';
+			holder_pid(fd, pid, sizeof(pid));
 			log_err("another flowoffloadd (pid %s) holds %s and answers on %s; not starting (nothing was changed)",
 				pid[0] ? pid : "unknown", path, a->cfg.socket_path);
 		} else {
