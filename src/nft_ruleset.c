@@ -1199,8 +1199,10 @@ static bool set_elems_build(struct nftnl_set *set, const struct skip_set *s)
 static int batch_init(struct nft_ruleset *r, struct batch *b)
 {
 	memset(b, 0, sizeof(*b));
-	/* mnl_nlmsg_batch needs room for one message beyond its limit. */
-	b->buf = malloc(BATCH_LIMIT + BATCH_MSG_MAX);
+	/* mnl_nlmsg_batch needs room for one message beyond its limit.
+	 * Zeroed: libmnl leaves attribute padding as it finds it, and the
+	 * batch is compared byte for byte (golden files, fingerprint). */
+	b->buf = calloc(1, BATCH_LIMIT + BATCH_MSG_MAX);
 	if (!b->buf)
 		return -ENOMEM;
 	b->b = mnl_nlmsg_batch_start(b->buf, BATCH_LIMIT);
@@ -1787,6 +1789,71 @@ static int table_exists(struct nft_ruleset *r, const char *table, char *err, siz
 }
 
 /* ---- public ----------------------------------------------------------- */
+
+static void dump_msg(FILE *f, const char *what, const struct nlmsghdr *nlh)
+{
+	const uint8_t *p = (const uint8_t *)nlh;
+	uint32_t i;
+
+	fprintf(f, "# %s\n", what);
+	for (i = 0; i < nlh->nlmsg_len; i++)
+		fprintf(f, "%s%02x%s", i % 16 ? "" : "\t", p[i],
+			i % 16 == 15 || i + 1 == nlh->nlmsg_len ? "\n" : i % 4 == 3 ? " " : "");
+}
+
+static void dump_batch(FILE *f, const struct batch *b)
+{
+	const struct nlmsghdr *nlh = mnl_nlmsg_batch_head(b->b);
+	int len = (int)mnl_nlmsg_batch_size(b->b);
+	size_t i = 0;
+
+	dump_msg(f, "batch begin", nlh);
+	for (nlh = mnl_nlmsg_next(nlh, &len); mnl_nlmsg_ok(nlh, len);
+	     nlh = mnl_nlmsg_next(nlh, &len))
+		dump_msg(f, i < b->n ? b->msgs[i++].what : "batch end", nlh);
+}
+
+int nft_ruleset_dump_batch(const struct fo_config *cfg, const struct ruleset_plan *plan,
+			   char **out)
+{
+	struct nft_ruleset fake = { .seq = 0 };
+	struct tier t[2];
+	struct batch b;
+	size_t n, i, len;
+	FILE *f;
+	int ret;
+
+	ret = plan_check(cfg, plan);
+	if (ret)
+		return ret;
+	ret = batch_init(&fake, &b);
+	if (ret)
+		return ret;
+	n = plan_tiers(cfg, plan, t);
+	if (!n)
+		ret = -ENOMEM;
+	for (i = 0; i < n && !ret; i++)
+		ret = batch_tier(&fake, &b, cfg, &t[i]);
+	if (!ret) {
+		nftnl_batch_end(mnl_nlmsg_batch_current(b.b), fake.seq++);
+		if (!mnl_nlmsg_batch_next(b.b))
+			ret = -EMSGSIZE;
+	}
+	*out = NULL;
+	f = ret ? NULL : open_memstream(out, &len);
+	if (!ret && !f)
+		ret = -ENOMEM;
+	if (f) {
+		dump_batch(f, &b);
+		if (ferror(f) | fclose(f)) {
+			free(*out);
+			*out = NULL;
+			ret = -ENOMEM;
+		}
+	}
+	batch_free(&b);
+	return ret;
+}
 
 int nft_ruleset_open(struct nft_ruleset **out)
 {
