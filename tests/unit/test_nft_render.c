@@ -1,6 +1,7 @@
 /* Unit tests for nft_ruleset: the exact nft text and install batch for each
- * shape of config and plan (golden files), the fingerprint, and the plans
- * it must refuse. */
+ * shape of config and plan (golden files), every rule's bytecode read back
+ * against its text, the fingerprint, and the plans it must refuse. */
+#include <endian.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -13,7 +14,16 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/udata.h>
+
 #include "config.h"
+#include "nft_build.h"
+#include "nft_plan.h"
+#include "nft_rules.h"
 #include "nft_ruleset.h"
 
 static void plan_set(struct ruleset_plan *p, const char *sw0, const char *sw1, const char *hw0)
@@ -345,6 +355,288 @@ static void test_golden(void **state)
 	}
 }
 
+/* ---- text and bytecode agree ------------------------------------------- */
+
+/* What the expressions seen so far left for the next one. */
+struct decode {
+	FILE *f;
+	const char *load;	/* the register's source, as nft names it */
+	char load_buf[48];
+	bool masked, be64, first;
+	uint32_t mask, xor, imm;
+};
+
+static void word(struct decode *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void word(struct decode *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!d->first)
+		fputc(' ', d->f);
+	d->first = false;
+	va_start(ap, fmt);
+	vfprintf(d->f, fmt, ap);
+	va_end(ap);
+}
+
+static void decode_ct_load(struct decode *d, struct nftnl_expr *e)
+{
+	static const char *const dirs[] = { "original", "reply" };
+	uint32_t key = nftnl_expr_get_u32(e, NFTNL_EXPR_CT_KEY);
+	const char *dir = nftnl_expr_is_set(e, NFTNL_EXPR_CT_DIR)
+				  ? dirs[nftnl_expr_get_u8(e, NFTNL_EXPR_CT_DIR)]
+				  : NULL;
+
+	assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_CT_DREG), NFT_REG_1);
+	d->masked = d->be64 = false;
+	switch (key) {
+	case NFT_CT_MARK:
+		d->load = "ct mark";
+		return;
+	case NFT_CT_PKTS:
+		d->load = "ct packets";
+		return;
+	case NFT_CT_AVGPKT:
+		d->load = "ct avgpkt";
+		return;
+	case NFT_CT_STATUS:
+		d->load = "ct status";
+		return;
+	}
+	assert_non_null(dir);
+	snprintf(d->load_buf, sizeof(d->load_buf), "ct %s %s", dir,
+		 key == NFT_CT_PROTO_DST ? "proto-dst" :
+		 key == NFT_CT_SRC_IP	 ? "ip saddr" :
+		 key == NFT_CT_DST_IP	 ? "ip daddr" :
+		 key == NFT_CT_SRC_IP6	 ? "ip6 saddr" :
+		 key == NFT_CT_DST_IP6	 ? "ip6 daddr" :
+					   "?");
+	d->load = d->load_buf;
+}
+
+/* (reg & mask) ^ xor stored into the mark: nft lists `ct mark | V` when
+ * every other bit is kept, else `ct mark & K | V` with K = mask | V. */
+static void decode_ct_store(struct decode *d, struct nftnl_expr *e)
+{
+	uint32_t key = nftnl_expr_get_u32(e, NFTNL_EXPR_CT_KEY);
+
+	if (key == NFT_CT_EVENTMASK) {
+		word(d, "ct event set 0x%x", d->imm);
+		return;
+	}
+	assert_int_equal(key, NFT_CT_MARK);
+	assert_string_equal(d->load, "ct mark");
+	assert_true(d->masked);
+	assert_int_equal(d->mask & d->xor, 0);
+	if (d->mask == ~d->xor)
+		word(d, "ct mark set ct mark | 0x%08x", d->xor);
+	else
+		word(d, "ct mark set ct mark & 0x%08x | 0x%08x", d->mask | d->xor, d->xor);
+	d->load = NULL;
+}
+
+static const char *status_name(uint32_t v)
+{
+	return v == IPS_SEEN_REPLY ? "seen-reply" : v == IPS_CONFIRMED ? "confirmed" : "?";
+}
+
+static void decode_value(struct decode *d, uint32_t v, bool mask)
+{
+	if (!strcmp(d->load, "ct mark"))
+		fprintf(d->f, "0x%08x", v);
+	else if (!strcmp(d->load, "ct status"))
+		fputs(v ? status_name(v) : "0", d->f);
+	else if (!strcmp(d->load, "tcp flags"))
+		fputs(mask && v == 0x17 ? "(fin | syn | rst | ack)" : v == 0x10 ? "ack" : "?", d->f);
+	else if (!strcmp(d->load, "meta l4proto"))
+		fputs(v == IPPROTO_TCP ? "tcp" : v == IPPROTO_UDP ? "udp" : "?", d->f);
+	else
+		fprintf(d->f, "%u", v);
+}
+
+static void decode_cmp(struct decode *d, struct nftnl_expr *e)
+{
+	static const char *const ops[] = { [NFT_CMP_EQ] = "==", [NFT_CMP_GT] = ">",
+					   [NFT_CMP_GTE] = ">=", [NFT_CMP_LTE] = "<=" };
+	uint32_t op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP), len, v = 0;
+	const void *data = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len);
+	uint64_t be;
+
+	assert_non_null(d->load);
+	if (d->be64) {
+		assert_int_equal(len, sizeof(be));
+		memcpy(&be, data, sizeof(be));
+		v = (uint32_t)be64toh(be);
+	} else if (len == 1) {
+		v = *(const uint8_t *)data;
+	} else {
+		assert_int_equal(len, sizeof(v));
+		memcpy(&v, data, sizeof(v));
+	}
+	word(d, "%s", d->load);
+	if (d->masked) {
+		fputs(" & ", d->f);
+		decode_value(d, d->mask, true);
+	}
+	/* nft lists a plain equality without its operator. */
+	if (d->masked || op != NFT_CMP_EQ)
+		fprintf(d->f, " %s", ops[op]);
+	fputc(' ', d->f);
+	decode_value(d, v, false);
+	d->load = NULL;
+}
+
+static void decode_bitwise(struct decode *d, struct nftnl_expr *e)
+{
+	uint32_t len, mlen, xlen;
+	const void *m = nftnl_expr_get(e, NFTNL_EXPR_BITWISE_MASK, &mlen);
+	const void *x = nftnl_expr_get(e, NFTNL_EXPR_BITWISE_XOR, &xlen);
+
+	len = nftnl_expr_get_u32(e, NFTNL_EXPR_BITWISE_LEN);
+	assert_int_equal(mlen, len);
+	assert_int_equal(xlen, len);
+	d->mask = d->xor = 0;
+	memcpy(&d->mask, m, len);
+	memcpy(&d->xor, x, len);
+	/* A one-byte field compares its first byte: on this host's order. */
+	if (len == 1) {
+		d->mask = *(const uint8_t *)m;
+		d->xor = *(const uint8_t *)x;
+	}
+	d->masked = true;
+}
+
+static int decode_expr(struct nftnl_expr *e, void *arg)
+{
+	struct decode *d = arg;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	if (!strcmp(name, "ct") && nftnl_expr_is_set(e, NFTNL_EXPR_CT_DREG)) {
+		decode_ct_load(d, e);
+	} else if (!strcmp(name, "ct")) {
+		decode_ct_store(d, e);
+	} else if (!strcmp(name, "meta")) {
+		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY), NFT_META_L4PROTO);
+		d->load = "meta l4proto";
+		d->masked = d->be64 = false;
+	} else if (!strcmp(name, "payload")) {
+		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE),
+				 NFT_PAYLOAD_TRANSPORT_HEADER);
+		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET), 13);
+		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_LEN), 1);
+		d->load = "tcp flags";
+		d->masked = d->be64 = false;
+	} else if (!strcmp(name, "bitwise")) {
+		decode_bitwise(d, e);
+	} else if (!strcmp(name, "byteorder")) {
+		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_BYTEORDER_OP), NFT_BYTEORDER_HTON);
+		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_BYTEORDER_SIZE), 8);
+		d->be64 = true;
+	} else if (!strcmp(name, "cmp")) {
+		decode_cmp(d, e);
+	} else if (!strcmp(name, "lookup")) {
+		word(d, "%s @%s", d->load, nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET));
+		d->load = NULL;
+	} else if (!strcmp(name, "counter")) {
+		word(d, "counter");
+	} else if (!strcmp(name, "immediate") &&
+		   nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_DREG) == NFT_REG_VERDICT) {
+		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT), (uint32_t)NFT_RETURN);
+		word(d, "return");
+	} else if (!strcmp(name, "immediate")) {
+		uint32_t len;
+
+		memcpy(&d->imm, nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &len), sizeof(d->imm));
+		assert_int_equal(len, sizeof(d->imm));
+	} else if (!strcmp(name, "flow_offload")) {
+		word(d, "flow add @%s", nftnl_expr_get_str(e, NFTNL_EXPR_FLOW_TABLE_NAME));
+	} else {
+		fail_msg("unexpected expression %s", name);
+	}
+	return 0;
+}
+
+static int comment_of(const struct nftnl_udata *attr, void *data)
+{
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT)
+		*(const char **)data = nftnl_udata_get(attr);
+	return 0;
+}
+
+/* The rule as nft would list it, read back from its expressions alone. */
+static char *rule_decode(struct nftnl_rule *r)
+{
+	struct decode d = { .first = true };
+	const char *comment = NULL;
+	char *out = NULL;
+	uint32_t ulen;
+	const void *ud;
+	size_t len;
+
+	d.f = open_memstream(&out, &len);
+	assert_non_null(d.f);
+	fputs("\t\t", d.f);
+	assert_int_equal(nftnl_expr_foreach(r, decode_expr, &d), 0);
+	assert_null(d.load);	/* every load was consumed */
+	ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &ulen);
+	assert_non_null(ud);
+	nftnl_udata_parse(ud, ulen, comment_of, &comment);
+	assert_non_null(comment);
+	fprintf(d.f, " comment \"%s\"", comment);
+	assert_int_equal(fclose(d.f), 0);
+	return out;
+}
+
+/* Every rule's expressions, read back, give its line of the rendered
+ * text, in order: the two outputs of the description say the same. */
+static void expect_agree(const struct fo_config *cfg, const struct ruleset_plan *plan)
+{
+	static const uint32_t ids[NFT_SKIP_KINDS] = { 1, 2, 3 };
+	struct nft_tier_spec *spec = malloc(sizeof(*spec));
+	char *text = NULL, *line, *save = NULL, *got;
+	struct nftnl_rule *r;
+	struct nft_tier t[2];
+	size_t n, i, k, rules = 0;
+
+	assert_non_null(spec);
+	assert_int_equal(nft_ruleset_render(cfg, plan, &text), 0);
+	line = strtok_r(text, "\n", &save);
+	n = nft_plan_tiers(cfg, plan, t);
+	for (i = 0; i < n; i++) {
+		nft_rules_describe(cfg, &t[i], spec);
+		for (k = 0; k < spec->n_rules; k++, rules++) {
+			/* The next rule line: two tabs, a comment. */
+			while (line && (strncmp(line, "\t\t", 2) || !strstr(line, " comment \"")))
+				line = strtok_r(NULL, "\n", &save);
+			assert_non_null(line);
+			r = nft_build_rule(t[i].table, &spec->rules[k], ids);
+			assert_non_null(r);
+			got = rule_decode(r);
+			assert_string_equal(got, line);
+			free(got);
+			nftnl_rule_free(r);
+			line = strtok_r(NULL, "\n", &save);
+		}
+	}
+	assert_true(rules > 0);
+	free(text);
+	free(spec);
+}
+
+static void test_text_and_bytecode_agree(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(golden_cases) / sizeof(golden_cases[0]); i++) {
+		golden_cases[i].setup(&cfg, &plan);
+		expect_agree(&cfg, &plan);
+	}
+}
+
 static char *fingerprint_of(const struct fo_config *cfg, const struct ruleset_plan *plan,
 			    const char *table, char *buf)
 {
@@ -508,6 +800,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_text_and_bytecode_agree),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_name_not_terminated),
