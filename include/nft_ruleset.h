@@ -28,6 +28,14 @@ struct ruleset_plan {
  * malloc'd.  Loading it with `nft -f` gives the same tables as install. */
 int nft_ruleset_render(const struct fo_config *cfg, const struct ruleset_plan *plan, char **out);
 
+/* The install batch as the kernel receives it (begin, every message, end),
+ * hex-dumped one message at a time under the object it builds, with
+ * sequence numbers counted from 0 and no stale hardware table to drop:
+ * what the golden files and `ruleset_tool batch` compare.  *out is
+ * malloc'd. */
+int nft_ruleset_dump_batch(const struct fo_config *cfg, const struct ruleset_plan *plan,
+			   char **out);
+
 struct nft_ruleset;
 
 int nft_ruleset_open(struct nft_ruleset **out);

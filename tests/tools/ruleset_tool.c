@@ -21,6 +21,7 @@ static void usage(FILE *f)
 	fputs("usage: ruleset_tool COMMAND [OPTIONS]\n"
 	      "  install --sw DEVS [--hw DEVS]  replace the agent's tables in one transaction\n"
 	      "  render  --sw DEVS [--hw DEVS]  print the ruleset as an nft script\n"
+	      "  batch   --sw DEVS [--hw DEVS]  hex-dump the install batch, message by message\n"
 	      "  present --sw DEVS [--hw DEVS]  exit 0 when the tables are there, 1 when not\n"
 	      "  remove                         delete the agent's tables\n"
 	      "  probe DEV                      exit 0 when DEV accepts `flags offload`,\n"
@@ -209,10 +210,11 @@ static int run(const char *cmd, int argc, char **argv, struct fo_config *cfg,
 	char err[512] = "", *text = NULL;
 	int ret;
 
-	if (!strcmp(cmd, "render")) {
-		ret = nft_ruleset_render(cfg, plan, &text);
+	if (!strcmp(cmd, "render") || !strcmp(cmd, "batch")) {
+		ret = cmd[0] == 'r' ? nft_ruleset_render(cfg, plan, &text)
+				    : nft_ruleset_dump_batch(cfg, plan, &text);
 		if (ret) {
-			fprintf(stderr, "ruleset_tool: render: %s\n", strerror(-ret));
+			fprintf(stderr, "ruleset_tool: %s: %s\n", cmd, strerror(-ret));
 			return 1;
 		}
 		fputs(text, stdout);
@@ -265,7 +267,8 @@ static int run(const char *cmd, int argc, char **argv, struct fo_config *cfg,
 
 int main(int argc, char **argv)
 {
-	static const char *const cmds[] = { "install", "remove", "probe", "render", "present" };
+	static const char *const cmds[] = { "install", "remove", "probe", "render", "present",
+					    "batch" };
 	struct ruleset_plan plan;
 	struct fo_config cfg;
 	const char *cmd;

@@ -1,0 +1,34 @@
+/* nft_build: a tier's description as libnftnl objects in a batch, and the
+ * table's fingerprint taken from those messages. */
+#ifndef FLOWOFFLOAD_NFT_BUILD_H
+#define FLOWOFFLOAD_NFT_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libnftnl/rule.h>
+
+#include "nft_batch.h"
+#include "nft_rules.h"
+
+/* Replace the tier's table: drop it, add it with s->tier->comment, then
+ * its flowtable, chains, sets and rules. */
+int nft_build_tier(struct nft_batch *b, const struct nft_tier_spec *s);
+
+/* `table x; delete table x`: creating first makes the delete succeed
+ * whether or not the table existed, in the same transaction. */
+int nft_build_table_drop(struct nft_batch *b, const char *table);
+
+/* A table with a `flags offload` flowtable on dev alone. */
+int nft_build_probe(struct nft_batch *b, const char *table, const char *dev);
+
+/* One rule of the description; set_ids maps the skip set kinds to their
+ * ids in the batch.  NULL when out of memory. */
+struct nftnl_rule *nft_build_rule(const char *table, const struct nft_rule_spec *r,
+				  const uint32_t *set_ids);
+
+/* "flowoffload <16 hex digits>" into comment: a hash of the messages that
+ * build the tier's table, its comment left out.  0 or a negative errno. */
+int nft_build_fingerprint(const struct nft_tier_spec *s, char *comment, size_t len);
+
+#endif

@@ -1,0 +1,19 @@
+/* nft_query: single questions to nftables about the agent's tables: does
+ * an object exist, what comment does a table carry. */
+#ifndef FLOWOFFLOAD_NFT_QUERY_H
+#define FLOWOFFLOAD_NFT_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nft_batch.h"
+
+/* 1 the object exists, 0 it does not, or a negative errno.  type is
+ * NFT_MSG_GETTABLE (name unused), GETFLOWTABLE or GETCHAIN. */
+int nft_query_exists(struct nft_conn *c, uint16_t type, const char *table, const char *name);
+
+/* The table's comment into buf: 1 found (buf may be empty: no comment),
+ * 0 no such table, or a negative errno. */
+int nft_query_table_comment(struct nft_conn *c, const char *table, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,108 @@
+/* nft_query: asks nftables whether a table, flowtable or chain exists and
+ * reads a table's comment, one request and one answer each. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "nft_query.h"
+
+int nft_query_exists(struct nft_conn *c, uint16_t type, const char *table, const char *name)
+{
+	char buf[NFT_BATCH_RECV_BUF];
+	struct nlmsghdr *nlh;
+	int ret;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_ACK, c->seq++);
+	switch (type) {
+	case NFT_MSG_GETTABLE:
+		mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
+		break;
+	case NFT_MSG_GETFLOWTABLE:
+		mnl_attr_put_strz(nlh, NFTA_FLOWTABLE_TABLE, table);
+		mnl_attr_put_strz(nlh, NFTA_FLOWTABLE_NAME, name);
+		break;
+	case NFT_MSG_GETCHAIN:
+		mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, table);
+		mnl_attr_put_strz(nlh, NFTA_CHAIN_NAME, name);
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* The object itself comes first, then the ACK. */
+	ret = nft_batch_request(c, nlh, buf, sizeof(buf), NULL, NULL);
+	if (ret == -ENOENT)
+		return 0;
+	return ret ? ret : 1;
+}
+
+static int comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	const char **out = data;
+
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT) {
+		const char *v = nftnl_udata_get(attr);
+		uint8_t len = nftnl_udata_len(attr);
+
+		/* Only a NUL-terminated string inside its TLV counts. */
+		if (len && v[len - 1] == '\0')
+			*out = v;
+	}
+	return MNL_CB_OK;
+}
+
+struct comment_req {
+	char *buf;
+	size_t len;
+	int found;
+};
+
+static int comment_msg_cb(const struct nlmsghdr *m, void *arg)
+{
+	struct comment_req *req = arg;
+	struct nftnl_table *t;
+	const char *c = NULL;
+	uint32_t ulen = 0;
+	const void *ud;
+
+	if (NFNL_MSG_TYPE(m->nlmsg_type) != NFT_MSG_NEWTABLE)
+		return 0;
+	t = nftnl_table_alloc();
+	if (!t)
+		return -ENOMEM;
+	if (nftnl_table_nlmsg_parse(m, t) == 0) {
+		req->found = 1;
+		ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &ulen);
+		if (ud && ulen)
+			nftnl_udata_parse(ud, ulen, comment_cb, &c);
+		if (c)
+			snprintf(req->buf, req->len, "%s", c);
+	}
+	nftnl_table_free(t);
+	return 0;
+}
+
+int nft_query_table_comment(struct nft_conn *c, const char *table, char *buf, size_t len)
+{
+	struct comment_req req = { .buf = buf, .len = len };
+	char rbuf[NFT_BATCH_RECV_BUF];
+	struct nlmsghdr *nlh;
+	int ret;
+
+	buf[0] = '\0';
+	nlh = nftnl_nlmsg_build_hdr(rbuf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, c->seq++);
+	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
+	ret = nft_batch_request(c, nlh, rbuf, sizeof(rbuf), comment_msg_cb, &req);
+	if (ret == -ENOENT)
+		return 0;
+	return ret ? ret : req.found;
+}
