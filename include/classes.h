@@ -22,10 +22,16 @@ struct classes_params {
 
 #define CLASSES_MAX (1u << 20)
 
+/* What is known of a flow's service class.  classes_verdict() answers
+ * learning, mixed or mice; the agent adds off (learning switched off, the
+ * zero value) and short (a mice class whose flows end before the window)
+ * when it hands the verdict to policy. */
 enum class_verdict {
-	CLASS_LEARNING = 0,	/* decayed weight below min_flows (or unknown class) */
+	CLASS_OFF = 0,
+	CLASS_LEARNING,		/* decayed weight below min_flows (or unknown class) */
 	CLASS_MIXED,
 	CLASS_MICE,
+	CLASS_SHORT,
 };
 
 /* Every function below but classes_create accepts c == NULL (learning

@@ -91,16 +91,6 @@ void config_defaults(struct fo_config *cfg);
  * is wrong; allowed: ...".  cfg is untouched on error. */
 int config_load(const char *path, struct fo_config *cfg, char *err, size_t errlen);
 
-/* The mark values written under mark_mask: the mask's lowest set bit is the
- * unit, so with mask 0x0c000000 ADMIT_SW is 0x04000000. */
-enum admit_value {
-	ADMIT_NONE = 0,
-	ADMIT_SW = 1,
-	ADMIT_HW = 2,
-	ADMIT_SKIP = 3,
-};
-uint32_t config_mark_value(const struct fo_config *cfg, enum admit_value v);
-
 /* Does prefix p contain the address (family, 4 or 16 bytes)? */
 bool config_prefix_contains(const struct prefix *p, uint8_t family, const uint8_t *addr);
 

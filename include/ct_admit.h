@@ -8,6 +8,17 @@
 
 #include "flows.h"
 
+/* The admission values written under the configured mark mask: the mask's
+ * lowest set bit is the unit, so with mask 0x0c000000 ADMIT_SW is
+ * 0x04000000.  The ruleset's rules match the same values. */
+enum admit_value {
+	ADMIT_NONE = 0,
+	ADMIT_SW = 1,
+	ADMIT_HW = 2,
+	ADMIT_SKIP = 3,
+};
+uint32_t ct_admit_value(uint32_t mask, enum admit_value v);
+
 struct ct_admit_stats {
 	uint64_t updates;	/* mark updates the kernel accepted */
 	uint64_t gone;		/* ENOENT: the conntrack died meanwhile */

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "classes.h"
 #include "config.h"
 #include "flows.h"
 
@@ -44,8 +45,7 @@ struct policy_budget {
 	uint32_t hw_in_use;	/* [HW_OFFLOAD] seen in the last dump */
 	uint32_t hw_pending;	/* admitted to hardware, not yet confirmed */
 	/* What the agent learned of the flow's service class. */
-	enum { CLASS_IN_NONE = 0, CLASS_IN_LEARNING, CLASS_IN_MIXED, CLASS_IN_MICE,
-	       CLASS_IN_SHORT } class_verdict;
+	enum class_verdict class_verdict;
 };
 
 struct policy_decision {

@@ -620,6 +620,10 @@ const char *classes_verdict_str(enum class_verdict v)
 		return "mixed";
 	case CLASS_MICE:
 		return "mice";
+	case CLASS_OFF:
+		return "off";
+	case CLASS_SHORT:
+		return "short";
 	}
 	return "?";
 }

@@ -379,13 +379,6 @@ out:
 	return ret;
 }
 
-uint32_t config_mark_value(const struct fo_config *cfg, enum admit_value v)
-{
-	if (!cfg->mark_mask)
-		return 0;
-	return ((uint32_t)v << __builtin_ctz(cfg->mark_mask)) & cfg->mark_mask;
-}
-
 bool config_prefix_contains(const struct prefix *p, uint8_t family, const uint8_t *addr)
 {
 	unsigned int bits, full, rem;

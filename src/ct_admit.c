@@ -29,6 +29,13 @@ struct ct_admit {
 	struct ct_admit_stats st;
 };
 
+uint32_t ct_admit_value(uint32_t mask, enum admit_value v)
+{
+	if (!mask)
+		return 0;
+	return ((uint32_t)v << __builtin_ctz(mask)) & mask;
+}
+
 int ct_admit_open(struct ct_admit **out)
 {
 	struct nl_opts o = { .bufsize = ADMIT_RECV_BUF, .batch = 1 };

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "ct_admit.h"
 #include "ct_filter.h"
 #include "ct_sync.h"
 #include "flows.h"
@@ -151,7 +152,7 @@ static void on_dump_done(int ret, void *arg)
 
 static int dump_start(struct ct_sync *s, enum dump_job job)
 {
-	uint32_t hw = config_mark_value(s->cfg, ADMIT_HW);
+	uint32_t hw = ct_admit_value(s->cfg->mark_mask, ADMIT_HW);
 	int ret;
 
 	s->job = job;
@@ -165,7 +166,8 @@ static int dump_start(struct ct_sync *s, enum dump_job job)
 	case JOB_STATUS_SW:
 		/* No event fires when a flow enters the flowtable: filtered
 		 * dumps of the admitted flows tell us which are offloaded. */
-		ret = ct_query_dump_start(s->q, AF_UNSPEC, config_mark_value(s->cfg, ADMIT_SW),
+		ret = ct_query_dump_start(s->q, AF_UNSPEC,
+					  ct_admit_value(s->cfg->mark_mask, ADMIT_SW),
 					  s->cfg->mark_mask, on_ct, on_dump_done, s);
 		break;
 	default:

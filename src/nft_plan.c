@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "ct_admit.h"
 #include "nft_plan.h"
 
 static bool devs_valid(const char (*devs)[CONFIG_IFNAMSIZ], size_t n)
@@ -56,7 +57,7 @@ int nft_plan_check(const struct fo_config *cfg, const struct ruleset_plan *plan)
 		return -EINVAL;
 	/* The software rule tests the bit HW and SKIP share; a mask too
 	 * narrow to hold it would test a bit that is not ours. */
-	if (!config_mark_value(cfg, ADMIT_HW))
+	if (!ct_admit_value(cfg->mark_mask, ADMIT_HW))
 		return -EINVAL;
 	return 0;
 }
@@ -72,7 +73,8 @@ size_t nft_plan_tiers(const struct fo_config *cfg, const struct ruleset_plan *pl
 		.table = NFT_TABLE_SW,
 		.devs = plan->sw_devs,
 		.n_devs = plan->n_sw,
-		.mark_and = config_mark_value(cfg, ADMIT_HW) & config_mark_value(cfg, ADMIT_SKIP),
+		.mark_and = ct_admit_value(cfg->mark_mask, ADMIT_HW) &
+			    ct_admit_value(cfg->mark_mask, ADMIT_SKIP),
 		.mark_eq = 0,
 	};
 	if (!plan->n_hw)
@@ -84,7 +86,7 @@ size_t nft_plan_tiers(const struct fo_config *cfg, const struct ruleset_plan *pl
 		.n_devs = plan->n_hw,
 		.hw = true,
 		.mark_and = cfg->mark_mask,
-		.mark_eq = config_mark_value(cfg, ADMIT_HW),
+		.mark_eq = ct_admit_value(cfg->mark_mask, ADMIT_HW),
 	};
 	return 2;
 }

@@ -11,6 +11,7 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include "config.h"
+#include "ct_admit.h"
 #include "nft_plan.h"
 #include "nft_rules.h"
 
@@ -177,7 +178,8 @@ static void describe_rule(const struct fo_config *cfg, const struct nft_tier *t,
 		[RULE_READMIT] = { "readmit-tcp", "readmit-udp" },
 		[RULE_HW_RETURN] = { "hw-return-tcp", "hw-return-udp" },
 	};
-	uint32_t sw = config_mark_value(cfg, ADMIT_SW), hw = config_mark_value(cfg, ADMIT_HW);
+	uint32_t sw = ct_admit_value(cfg->mark_mask, ADMIT_SW);
+	uint32_t hw = ct_admit_value(cfg->mark_mask, ADMIT_HW);
 	bool window = kind == RULE_OFFLOAD || kind == RULE_SMALL;
 	struct nft_rule_spec *r = rule_new(s, NFT_CHAIN, comments[kind][proto == IPPROTO_UDP]);
 

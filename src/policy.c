@@ -112,12 +112,12 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 		d.reason = REASON_PORT;
 	else if (prefix_skipped(cfg, ct))
 		d.reason = REASON_PREFIX;
-	else if (budget && budget->class_verdict == CLASS_IN_MICE)
+	else if (budget && budget->class_verdict == CLASS_MICE)
 		d.reason = REASON_MICE;
 	else if (ct->proto == IPPROTO_UDP && cfg->udp_require_reply &&
 		 !(ct->status & FO_IPS_SEEN_REPLY))
 		d = (struct policy_decision){ VERDICT_WAIT, REASON_NO_REPLY };
-	else if (budget && budget->class_verdict == CLASS_IN_SHORT)
+	else if (budget && budget->class_verdict == CLASS_SHORT)
 		/* The window keeps its flows out, with no mark to write; a
 		 * hardware admission would hold a slot until each one ends. */
 		d.verdict = VERDICT_ADMIT_SW;
@@ -126,9 +126,9 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 	else
 		d.verdict = VERDICT_ADMIT_SW;
 	if (d.verdict == VERDICT_ADMIT_HW || d.verdict == VERDICT_ADMIT_SW)
-		d.reason = !budget || budget->class_verdict == CLASS_IN_NONE ? REASON_NO_CLASS :
-			   budget->class_verdict == CLASS_IN_LEARNING ? REASON_CLASS_LEARNING :
-			   budget->class_verdict == CLASS_IN_SHORT    ? REASON_CLASS_SHORT :
+		d.reason = !budget || budget->class_verdict == CLASS_OFF ? REASON_NO_CLASS :
+			   budget->class_verdict == CLASS_LEARNING ? REASON_CLASS_LEARNING :
+			   budget->class_verdict == CLASS_SHORT    ? REASON_CLASS_SHORT :
 									 REASON_CLASS_MIXED;
 	return d;
 }

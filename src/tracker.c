@@ -12,6 +12,7 @@
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
 #include "classes.h"
+#include "ct_admit.h"
 #include "flows.h"
 #include "log.h"
 #include "loop.h"
@@ -84,14 +85,14 @@ static int class_input(struct tracker *t, const struct ct_info *ct, uint64_t now
 	case CLASS_MICE:
 		if (classes_get(t->cls, ct, now, &cs) == 0 && cs.packets_p90 < t->cfg->window_from) {
 			t->st.class_window_skips++;
-			return CLASS_IN_SHORT;
+			return CLASS_SHORT;
 		}
-		return CLASS_IN_MICE;
+		return CLASS_MICE;
 	case CLASS_MIXED:
-		return CLASS_IN_MIXED;
+		return CLASS_MIXED;
 	case CLASS_LEARNING:
 	default:
-		return t->cls ? CLASS_IN_LEARNING : CLASS_IN_NONE;
+		return t->cls ? CLASS_LEARNING : CLASS_OFF;
 	}
 }
 
@@ -160,7 +161,7 @@ static enum admit_value admission_of(const struct tracker *t, const struct ct_in
  */
 static int write_mark(struct tracker *t, struct flow *f, enum admit_value v)
 {
-	uint32_t value = config_mark_value(t->cfg, v);
+	uint32_t value = ct_admit_value(t->cfg->mark_mask, v);
 	uint32_t mask = v == ADMIT_HW ? value : t->cfg->mark_mask;
 	char err[256] = "";
 	int ret;
@@ -275,7 +276,7 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 static void lost_race(struct tracker *t, struct flow *f)
 {
 	char err[256] = "";
-	uint32_t sw = config_mark_value(t->cfg, ADMIT_SW);
+	uint32_t sw = ct_admit_value(t->cfg->mark_mask, ADMIT_SW);
 	int ret;
 
 	f->tier = TIER_SW;

@@ -334,15 +334,15 @@ static void test_class_verdicts(void **state)
 	(void)state;
 	base_config(&cfg, 0);
 	build_ct(&tcp, &ct);
-	b.class_verdict = CLASS_IN_MICE;
+	b.class_verdict = CLASS_MICE;
 	d = policy_decide(&cfg, &ct, &b, 0);
 	assert_int_equal(d.verdict, VERDICT_SKIP);
 	assert_int_equal(d.reason, REASON_MICE);
-	b.class_verdict = CLASS_IN_MIXED;
+	b.class_verdict = CLASS_MIXED;
 	d = policy_decide(&cfg, &ct, &b, 0);
 	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
 	assert_int_equal(d.reason, REASON_CLASS_MIXED);
-	b.class_verdict = CLASS_IN_LEARNING;
+	b.class_verdict = CLASS_LEARNING;
 	d = policy_decide(&cfg, &ct, &b, 0);
 	assert_int_equal(d.reason, REASON_CLASS_LEARNING);
 	/* Hardware with room: mixed and learning classes get a slot, a class
@@ -352,13 +352,13 @@ static void test_class_verdicts(void **state)
 	b.hw_watermark = 100;
 	d = policy_decide(&cfg, &ct, &b, 0);
 	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
-	b.class_verdict = CLASS_IN_SHORT;
+	b.class_verdict = CLASS_SHORT;
 	d = policy_decide(&cfg, &ct, &b, 0);
 	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
 	assert_int_equal(d.reason, REASON_CLASS_SHORT);
 	b.hw_available = false;
 	/* A closing flow of a mice class: state wins, it comes first. */
-	b.class_verdict = CLASS_IN_MICE;
+	b.class_verdict = CLASS_MICE;
 	ct.tcp_state = TCP_CONNTRACK_FIN_WAIT;
 	d = policy_decide(&cfg, &ct, &b, 0);
 	assert_int_equal(d.reason, REASON_STATE);

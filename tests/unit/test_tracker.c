@@ -16,6 +16,7 @@
 
 #include "classes.h"
 #include "config.h"
+#include "ct_admit.h"
 #include "flows.h"
 #include "hw_budget.h"
 #include "tracker.h"
@@ -105,7 +106,7 @@ static struct ct_info mkct(const struct fixture *fx, uint32_t id, const struct s
 	ct.has_status = true;
 	ct.status = ST_OK | s->status;
 	ct.has_mark = true;
-	ct.mark = config_mark_value(&fx->cfg, s->mark);
+	ct.mark = ct_admit_value(fx->cfg.mark_mask, s->mark);
 	ct.has_counters = true;
 	ct.packets[0] = (s->packets + 1) / 2;
 	ct.packets[1] = s->packets / 2;
@@ -184,8 +185,8 @@ static void test_hardware_flow(void **state)
 	setup_fx(&fx, true, false);
 	replay(&fx, 2, seq, 1);
 	b = tracker_budget(fx.t);
-	assert_int_equal(fx.w.value[0], config_mark_value(&fx.cfg, ADMIT_HW));
-	assert_int_equal(fx.w.mask[0], config_mark_value(&fx.cfg, ADMIT_HW));
+	assert_int_equal(fx.w.value[0], ct_admit_value(fx.cfg.mark_mask, ADMIT_HW));
+	assert_int_equal(fx.w.mask[0], ct_admit_value(fx.cfg.mark_mask, ADMIT_HW));
 	assert_int_equal(b->pending, 1);
 	replay(&fx, 2, seq + 1, 2);
 	assert_int_equal(b->pending, 0);
@@ -214,7 +215,7 @@ static void test_hardware_lost_race(void **state)
 	(void)state;
 	setup_fx(&fx, true, false);
 	replay(&fx, 3, seq, ARRAY_SIZE(seq));
-	assert_int_equal(fx.w.value[1], config_mark_value(&fx.cfg, ADMIT_SW));
+	assert_int_equal(fx.w.value[1], ct_admit_value(fx.cfg.mark_mask, ADMIT_SW));
 	assert_int_equal(fx.w.mask[1], fx.cfg.mark_mask);
 	assert_int_equal(st_of(&fx)->hw_raced, 1);
 	assert_int_equal(st_of(&fx)->offloaded, 1);
