@@ -238,10 +238,21 @@ static const struct after story[NEVENTS] = {
 };
 /* clang-format on */
 
+/* A mismatch names the message it followed. */
+#define EXPECT(msg, what, got, want)                                                        \
+	do {                                                                                 \
+		unsigned long long got_ = (got), want_ = (want);                             \
+		if (got_ != want_)                                                           \
+			fail_msg("after message %d: %s is %llu, expected %llu", msg, what, got_, \
+				 want_);                                                     \
+	} while (0)
+
 static void check_after(struct fixture *fx, const struct after *a, int msg, size_t writes0,
 			uint64_t decided0)
 {
+	static const char *const names[NFLOWS] = { "TCP4", "TCP6", "UDP4" };
 	const struct hw_budget *b = tracker_budget(fx->t);
+	char what[64];
 	size_t tracked = 0;
 	int i;
 
@@ -250,23 +261,28 @@ static void check_after(struct fixture *fx, const struct after *a, int msg, size
 
 		if (a->flow[i].state < 0) {
 			if (f)
-				fail_msg("after message %d: flow %d still tracked", msg, i);
+				fail_msg("after message %d: %s still tracked", msg, names[i]);
 			continue;
 		}
 		if (!f)
-			fail_msg("after message %d: flow %d not tracked", msg, i);
+			fail_msg("after message %d: %s not tracked", msg, names[i]);
 		tracked++;
-		assert_int_equal(f->state, a->flow[i].state);
-		assert_int_equal(f->tier, a->flow[i].tier);
+		snprintf(what, sizeof(what), "%s state", names[i]);
+		EXPECT(msg, what, f->state, a->flow[i].state);
+		snprintf(what, sizeof(what), "%s tier", names[i]);
+		EXPECT(msg, what, f->tier, a->flow[i].tier);
 	}
-	assert_int_equal(flows_count(tracker_flows(fx->t)), tracked);
-	assert_int_equal(fx->w.n, writes0 + a->writes);
-	assert_int_equal(b->pending, a->pending);
-	assert_int_equal(b->in_use, 0);
-	assert_int_equal(st(fx)->verdicts[VERDICT_ADMIT_HW], decided0 + a->admit_hw);
-	assert_int_equal(st(fx)->verdicts[VERDICT_ADMIT_SW], decided0 + a->admit_sw);
-	assert_int_equal(st(fx)->verdicts[VERDICT_SKIP] + st(fx)->verdicts[VERDICT_WAIT], 0);
-	assert_int_equal(st(fx)->adopted, decided0 + a->adopted);
+	EXPECT(msg, "flows tracked", flows_count(tracker_flows(fx->t)), tracked);
+	EXPECT(msg, "marks written", fx->w.n, writes0 + a->writes);
+	EXPECT(msg, "hw pending", b->pending, a->pending);
+	EXPECT(msg, "hw in use", b->in_use, 0);
+	EXPECT(msg, "admit-hw verdicts", st(fx)->verdicts[VERDICT_ADMIT_HW],
+	       decided0 + a->admit_hw);
+	EXPECT(msg, "admit-sw verdicts", st(fx)->verdicts[VERDICT_ADMIT_SW],
+	       decided0 + a->admit_sw);
+	EXPECT(msg, "skip+wait verdicts",
+	       st(fx)->verdicts[VERDICT_SKIP] + st(fx)->verdicts[VERDICT_WAIT], 0);
+	EXPECT(msg, "adopted", st(fx)->adopted, decided0 + a->adopted);
 }
 
 /* Events from..to-1 in order, each checked against the story; now = 1000 +
