@@ -193,6 +193,7 @@ static const struct tracker_stats *st(const struct fixture *fx)
 
 /* ---- the expected story, message by message -------------------------------- */
 
+/* clang-format off */
 #define GONE { -1, 0 }
 #define A_HW { FLOW_ADMITTED, TIER_HW }
 #define A_SW { FLOW_ADMITTED, TIER_SW }
@@ -207,7 +208,6 @@ struct after {
 	uint64_t admit_hw, admit_sw, adopted;
 };
 
-/* clang-format off */
 static const struct after story[NEVENTS] = {
 	/* 0 NEW TCP4 SYN_SENT, mark 0x1: decided, hardware room: our bit. */
 	{ { A_HW, GONE, GONE }, 1, 1, 1, 0, 0 },
@@ -239,12 +239,12 @@ static const struct after story[NEVENTS] = {
 /* clang-format on */
 
 /* A mismatch names the message it followed. */
-#define EXPECT(msg, what, got, want)                                                        \
-	do {                                                                                 \
-		unsigned long long got_ = (got), want_ = (want);                             \
-		if (got_ != want_)                                                           \
+#define EXPECT(msg, what, got, want)                                                             \
+	do {                                                                                     \
+		unsigned long long got_ = (got), want_ = (want);                                 \
+		if (got_ != want_)                                                               \
 			fail_msg("after message %d: %s is %llu, expected %llu", msg, what, got_, \
-				 want_);                                                     \
+				 want_);                                                         \
 	} while (0)
 
 static void check_after(struct fixture *fx, const struct after *a, int msg, size_t writes0,
@@ -287,8 +287,7 @@ static void check_after(struct fixture *fx, const struct after *a, int msg, size
 
 /* Events from..to-1 in order, each checked against the story; now = 1000 +
  * 100 ms per message. */
-static void replay_events(struct fixture *fx, int from, int to, size_t writes0,
-			  uint64_t decided0)
+static void replay_events(struct fixture *fx, int from, int to, size_t writes0, uint64_t decided0)
 {
 	int i;
 
