@@ -148,12 +148,11 @@ void nft_batch_dump(FILE *f, const struct nft_batch *b)
 {
 	const struct nlmsghdr *nlh;
 	size_t rem = mnl_nlmsg_batch_size(b->b), i = 0;
-	bool first = true;
+	const char *what = "batch begin";
 
 	nl_msg_for_each (nlh, mnl_nlmsg_batch_head(b->b), rem) {
-		dump_msg(f, first ? "batch begin" : i < b->n ? b->msgs[i++].what : "batch end",
-			 nlh);
-		first = false;
+		dump_msg(f, what, nlh);
+		what = i < b->n ? b->msgs[i++].what : "batch end";
 	}
 }
 
