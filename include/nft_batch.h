@@ -17,9 +17,11 @@
  * besides begin and end. */
 #define NFT_BATCH_MAX_MSGS 64
 
+struct nl_sock;
+
 /* A NETLINK_NETFILTER socket and the sequence numbers it hands out. */
 struct nft_conn {
-	struct mnl_socket *nl;	/* NULL: build only, never sent */
+	struct nl_sock *nl;	/* NULL: build only, never sent */
 	uint32_t seq;
 };
 
@@ -63,13 +65,15 @@ int nft_batch_send(struct nft_batch *b, bool commit, char *err, size_t errlen);
 /* The messages from begin to end, hex, each under its object's name. */
 void nft_batch_dump(FILE *f, const struct nft_batch *b);
 
-/* One request, one answer: messages with the request's sequence number go
- * to msg_cb (if any) until the ACK; returns the ACK's error (0, -ENOENT),
- * or a negative errno when the socket fails or no reply comes in time. */
-int nft_batch_request(struct nft_conn *c, struct nlmsghdr *nlh, char *buf, size_t buflen,
+/* One request, one answer (nl_request): messages with the request's
+ * sequence number go to msg_cb (if any) until the ACK; returns the ACK's
+ * error (0, -ENOENT), msg_cb's, or a negative errno when the socket fails
+ * or no reply comes in time. */
+int nft_batch_request(struct nft_conn *c, struct nlmsghdr *nlh,
 		      int (*msg_cb)(const struct nlmsghdr *m, void *arg), void *arg);
 
-/* Replies are ACKs and single objects, each far below a page. */
+/* Replies are ACKs and single objects, each far below a page: the
+ * socket's receive buffer, and room enough to build a request. */
 #define NFT_BATCH_RECV_BUF 16384
 
 #endif

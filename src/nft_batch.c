@@ -1,8 +1,8 @@
 /* nft_batch: the nftables socket, batches sent as one transaction, their
  * replies matched to the messages, and the kernel's extended ACK decoded. */
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,6 +21,7 @@
 #include <libnftnl/common.h>
 
 #include "nft_batch.h"
+#include "nl.h"
 
 /* The batch buffer keeps room for the largest message beyond its limit,
  * because libnftnl writes a message before mnl_nlmsg_batch_next can refuse
@@ -36,37 +37,30 @@
 
 int nft_batch_conn_open(struct nft_conn *c)
 {
-	int one = 1, sndbuf = SNDBUF_SIZE, ret;
+	/* One reply per datagram: ACKs (capped) and single objects. */
+	const struct nl_opts o = { .bufsize = NFT_BATCH_RECV_BUF };
+	int sndbuf = SNDBUF_SIZE, ret;
 
-	/* Non-blocking: replies are awaited with poll and a deadline. */
-	c->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (!c->nl)
-		return -errno;
-	if (mnl_socket_bind(c->nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		goto err;
-	/* Errors carry the kernel's message and the blamed attribute, and
-	 * not a copy of our whole request. */
-	if (mnl_socket_setsockopt(c->nl, NETLINK_EXT_ACK, &one, sizeof(one)) < 0 ||
-	    mnl_socket_setsockopt(c->nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
-		goto err;
+	ret = nl_open(&c->nl, NETLINK_NETFILTER, &o);
+	if (ret) {
+		c->nl = NULL;
+		return ret;
+	}
 	/* A batch is one datagram: it must fit the send buffer whole.  The
 	 * kernel caps this at wmem_max, still far above our largest batch. */
-	if (setsockopt(mnl_socket_get_fd(c->nl), SOL_SOCKET, SO_SNDBUF, &sndbuf,
-		       sizeof(sndbuf)) < 0)
-		goto err;
+	if (setsockopt(nl_fd(c->nl), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0) {
+		ret = -errno;
+		nl_close(c->nl);
+		c->nl = NULL;
+		return ret;
+	}
 	c->seq = (uint32_t)time(NULL);
 	return 0;
-err:
-	ret = -errno;
-	mnl_socket_close(c->nl);
-	c->nl = NULL;
-	return ret;
 }
 
 void nft_batch_conn_close(struct nft_conn *c)
 {
-	if (c->nl)
-		mnl_socket_close(c->nl);
+	nl_close(c->nl);
 	c->nl = NULL;
 }
 
@@ -152,44 +146,17 @@ static void dump_msg(FILE *f, const char *what, const struct nlmsghdr *nlh)
 
 void nft_batch_dump(FILE *f, const struct nft_batch *b)
 {
-	const struct nlmsghdr *nlh = mnl_nlmsg_batch_head(b->b);
-	int len = (int)mnl_nlmsg_batch_size(b->b);
-	size_t i = 0;
+	const struct nlmsghdr *nlh;
+	size_t rem = mnl_nlmsg_batch_size(b->b), i = 0;
+	const char *what = "batch begin";
 
-	dump_msg(f, "batch begin", nlh);
-	for (nlh = mnl_nlmsg_next(nlh, &len); mnl_nlmsg_ok(nlh, len);
-	     nlh = mnl_nlmsg_next(nlh, &len))
-		dump_msg(f, i < b->n ? b->msgs[i++].what : "batch end", nlh);
+	nl_msg_for_each (nlh, mnl_nlmsg_batch_head(b->b), rem) {
+		dump_msg(f, what, nlh);
+		what = i < b->n ? b->msgs[i++].what : "batch end";
+	}
 }
 
 /* ---- the socket --------------------------------------------------------- */
-
-/* Throws away replies of an earlier request that timed out, so they are
- * never mistaken for answers to this one (sequence numbers also differ). */
-static void sock_drain(struct nft_conn *c)
-{
-	char buf[NFT_BATCH_RECV_BUF];
-
-	while (mnl_socket_recvfrom(c->nl, buf, sizeof(buf)) > 0)
-		;
-}
-
-static int sock_wait(struct nft_conn *c, struct timespec *deadline)
-{
-	struct pollfd p = { .fd = mnl_socket_get_fd(c->nl), .events = POLLIN };
-	struct timespec now;
-	long ms;
-	int ret;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
-	if (ms <= 0)
-		return -ETIMEDOUT;
-	ret = poll(&p, 1, (int)ms);
-	if (ret < 0)
-		return errno == EINTR ? 0 : -errno;
-	return ret == 0 ? -ETIMEDOUT : 0;
-}
 
 static void deadline_set(struct timespec *deadline)
 {
@@ -197,42 +164,21 @@ static void deadline_set(struct timespec *deadline)
 	deadline->tv_sec += REPLY_TIMEOUT_MS / 1000;
 }
 
-/* One datagram of replies into buf: its length, or a negative errno
- * (-ETIMEDOUT past the deadline). */
-static ssize_t sock_recv(struct nft_conn *c, char *buf, size_t len, struct timespec *deadline)
+/* Waits for replies until the deadline: 0, or a negative errno
+ * (-ETIMEDOUT once it has passed). */
+static int wait_until(struct nft_conn *c, const struct timespec *deadline)
 {
-	ssize_t n;
-	int ret;
+	struct timespec now;
+	long ms;
 
-	for (;;) {
-		n = mnl_socket_recvfrom(c->nl, buf, len);
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		ret = sock_wait(c, deadline);
-		if (ret)
-			return ret;
-	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	if (ms <= 0)
+		return -ETIMEDOUT;
+	return nl_wait(c->nl, (unsigned int)ms);
 }
 
 /* ---- the kernel's answers ----------------------------------------------- */
-
-static int extack_cb(const struct nlattr *a, void *data)
-{
-	const struct nlattr **tb = data;
-	uint16_t type = mnl_attr_get_type(a);
-
-	if (type == NLMSGERR_ATTR_MSG && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
-		return MNL_CB_OK;
-	if (type == NLMSGERR_ATTR_OFFS && mnl_attr_validate(a, MNL_TYPE_U32) < 0)
-		return MNL_CB_OK;
-	if (type <= NLMSGERR_ATTR_MAX)
-		tb[type] = a;
-	return MNL_CB_OK;
-}
 
 /* The attribute the kernel blamed, if it is a string in our message: for a
  * missing device that is the device's name. */
@@ -242,10 +188,12 @@ static const char *blamed_string(const struct nlmsghdr *sent, uint32_t offs)
 	const char *s;
 	size_t len, i;
 
-	if (!sent || offs < sizeof(*sent) || offs + sizeof(*a) > sent->nlmsg_len)
+	/* 64-bit sums: the offset is the kernel's word and must not wrap
+	 * past our message on 32-bit targets. */
+	if (!sent || offs < sizeof(*sent) || (uint64_t)offs + sizeof(*a) > sent->nlmsg_len)
 		return NULL;
 	a = (const struct nlattr *)((const char *)sent + offs);
-	if (a->nla_len <= sizeof(*a) || offs + a->nla_len > sent->nlmsg_len)
+	if (a->nla_len <= sizeof(*a) || (uint64_t)offs + a->nla_len > sent->nlmsg_len)
 		return NULL;
 	s = (const char *)a + sizeof(*a);
 	len = a->nla_len - sizeof(*a);
@@ -284,69 +232,72 @@ static const char *missing_device(const struct nlmsghdr *sent)
 }
 
 /* "OBJECT: strerror (kernel: MSG) at "ATTR"" */
-static void ack_describe(const struct nlmsghdr *ack, const char *what, const struct nlmsghdr *sent,
+static void ack_describe(const struct nl_ack *ack, const char *what, const struct nlmsghdr *sent,
 			 char *out, size_t len)
 {
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(ack);
-	const struct nlattr *tb[NLMSGERR_ATTR_MAX + 1] = { NULL };
 	const char *blamed = NULL, *missing = NULL;
-	size_t off = sizeof(*e);
 
-	if (ack->nlmsg_flags & NLM_F_ACK_TLVS) {
-		if (!(ack->nlmsg_flags & NLM_F_CAPPED))
-			off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-		if (mnl_nlmsg_get_payload_len(ack) >= off)
-			mnl_attr_parse(ack, (unsigned int)off, extack_cb, tb);
-	}
-	if (tb[NLMSGERR_ATTR_OFFS])
-		blamed = blamed_string(sent, mnl_attr_get_u32(tb[NLMSGERR_ATTR_OFFS]));
-	if (!blamed && e->error == -ENOENT)
+	if (ack->has_offset)
+		blamed = blamed_string(sent, ack->offset);
+	if (!blamed && ack->error == -ENOENT)
 		missing = missing_device(sent);
-	snprintf(out, len, "%s: %s%s%s%s%s%s%s%s%s%s", what, strerror(-e->error),
-		 tb[NLMSGERR_ATTR_MSG] ? " (kernel: " : "",
-		 tb[NLMSGERR_ATTR_MSG] ? mnl_attr_get_str(tb[NLMSGERR_ATTR_MSG]) : "",
-		 tb[NLMSGERR_ATTR_MSG] ? ")" : "", blamed ? " at \"" : "", blamed ? blamed : "",
-		 blamed ? "\"" : "", missing ? " (no device \"" : "", missing ? missing : "",
-		 missing ? "\")" : "");
+	snprintf(out, len, "%s: %s%s%s%s%s%s%s%s%s%s", what, strerror(-ack->error),
+		 ack->msg ? " (kernel: " : "", ack->msg ? ack->msg : "", ack->msg ? ")" : "",
+		 blamed ? " at \"" : "", blamed ? blamed : "", blamed ? "\"" : "",
+		 missing ? " (no device \"" : "", missing ? missing : "", missing ? "\")" : "");
 }
 
 /* What the replies of one batch said so far. */
 struct reply_state {
+	struct nft_batch *b;
+	char *err;
+	size_t errlen;
 	size_t pending, failed;
 	uint32_t first_seq;
 	int first_err;
+	bool refused;		/* the batch as a whole: no other reply follows */
 };
 
-/* One ACK of the batch: 1 when the kernel refused the batch as a whole
- * (no permission, no nf_tables: no other reply follows), else 0. */
-static int reply_one(struct nft_batch *b, const struct nlmsghdr *nlh, struct reply_state *st,
-		     char *err, size_t errlen)
+/* One reply of the batch (nl_read's callback).  NL_STOP once every message
+ * has its ACK or the kernel refused the batch as a whole (no permission,
+ * no nf_tables). */
+static int reply_one(const struct nlmsghdr *nlh, void *arg)
 {
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	struct reply_state *st = arg;
+	struct nft_batch *b = st->b;
 	struct nft_batch_msg *m = NULL;
+	struct nl_ack ack;
 	size_t i;
 
-	if (nlh->nlmsg_seq == b->begin_seq && e->error) {
-		ack_describe(nlh, "nftables batch", NULL, err, errlen);
-		st->first_err = e->error;
-		return 1;
+	/* Capped ACKs are far below the buffer; what does not fit is not
+	 * an answer we can trust (libmnl's recvfrom said ENOSPC here). */
+	if (!nlh)
+		return -ENOSPC;
+	if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_pid != nl_portid(b->c->nl) ||
+	    nl_ack_parse(nlh, &ack))
+		return 0;
+	if (ack.seq == b->begin_seq && ack.error) {
+		ack_describe(&ack, "nftables batch", NULL, st->err, st->errlen);
+		st->first_err = ack.error;
+		st->refused = true;
+		return NL_STOP;
 	}
-	for (i = 0; i < b->n; i++)
-		if (b->msgs[i].seq == nlh->nlmsg_seq)
+	for (i = 0; i < b->n && !m; i++)
+		if (b->msgs[i].seq == ack.seq)
 			m = &b->msgs[i];
 	if (!m || m->acked)
 		return 0;
 	m->acked = true;
 	st->pending--;
-	if (!e->error)
-		return 0;
-	st->failed++;
-	if (m->seq < st->first_seq) {
-		st->first_seq = m->seq;
-		st->first_err = e->error;
-		ack_describe(nlh, m->what, m->nlh, err, errlen);
+	if (ack.error) {
+		st->failed++;
+		if (m->seq < st->first_seq) {
+			st->first_seq = m->seq;
+			st->first_err = ack.error;
+			ack_describe(&ack, m->what, m->nlh, st->err, st->errlen);
+		}
 	}
-	return 0;
+	return st->pending ? 0 : NL_STOP;
 }
 
 /* Reads replies until every message of the batch has its ACK (the kernel
@@ -354,33 +305,29 @@ static int reply_one(struct nft_batch *b, const struct nlmsghdr *nlh, struct rep
  * the batch as a whole.  The first failing message decides the result. */
 static int batch_replies(struct nft_batch *b, char *err, size_t errlen)
 {
-	struct reply_state st = { .pending = b->n, .first_seq = UINT32_MAX };
-	char buf[NFT_BATCH_RECV_BUF];
-	const struct nlmsghdr *nlh;
+	struct reply_state st = {
+		.b = b, .err = err, .errlen = errlen, .pending = b->n, .first_seq = UINT32_MAX,
+	};
 	struct timespec deadline;
-	ssize_t n;
-	int len;
+	int ret;
 
 	deadline_set(&deadline);
 	while (st.pending) {
-		n = sock_recv(b->c, buf, sizeof(buf), &deadline);
-		if (n == -ETIMEDOUT) {
+		ret = nl_read(b->c->nl, UINT_MAX, reply_one, &st, NULL);
+		if (ret >= 0 && st.refused)
+			return st.first_err;
+		if (ret >= 0 && !st.pending)
+			break;
+		if (ret >= 0)
+			ret = wait_until(b->c, &deadline);
+		if (ret == -ETIMEDOUT) {
 			snprintf(err, errlen, "no reply from nftables for %zu of %zu messages: %s",
 				 st.pending, b->n, strerror(ETIMEDOUT));
 			return -ETIMEDOUT;
 		}
-		if (n < 0) {
-			snprintf(err, errlen, "reading the kernel's replies: %s", strerror((int)-n));
-			return (int)n;
-		}
-		len = (int)n;
-		for (nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len)) {
-			if (nlh->nlmsg_type != NLMSG_ERROR ||
-			    mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nlmsgerr))
-				continue;
-			if (reply_one(b, nlh, &st, err, errlen))
-				return st.first_err;
+		if (ret < 0) {
+			snprintf(err, errlen, "reading the kernel's replies: %s", strerror(-ret));
+			return ret;
 		}
 	}
 	/* Later messages often fail only because of the first one (a rule
@@ -397,67 +344,27 @@ static int batch_replies(struct nft_batch *b, char *err, size_t errlen)
 
 int nft_batch_send(struct nft_batch *b, bool commit, char *err, size_t errlen)
 {
-	ssize_t n;
 	int ret;
 
 	if (commit && nft_batch_end(b)) {
 		snprintf(err, errlen, "building the nftables batch: %s", strerror(EMSGSIZE));
 		return -EMSGSIZE;
 	}
-	sock_drain(b->c);
-	n = mnl_socket_sendto(b->c->nl, mnl_nlmsg_batch_head(b->b), mnl_nlmsg_batch_size(b->b));
-	if (n < 0) {
-		ret = -errno;
+	/* Replies of an earlier request that timed out are never mistaken
+	 * for answers to this one (sequence numbers also differ). */
+	nl_drain(b->c->nl);
+	ret = nl_send(b->c->nl, mnl_nlmsg_batch_head(b->b), mnl_nlmsg_batch_size(b->b));
+	if (ret) {
 		snprintf(err, errlen, "sending the nftables batch (%zu bytes): %s",
-			 mnl_nlmsg_batch_size(b->b), strerror(errno));
+			 mnl_nlmsg_batch_size(b->b), strerror(-ret));
 		return ret;
 	}
 	return batch_replies(b, err, errlen);
 }
 
-/* The request's answer in one datagram: 1 more to read, else the result. */
-static int request_answer(const char *buf, int len, uint32_t seq,
-			  int (*msg_cb)(const struct nlmsghdr *m, void *arg), void *arg)
-{
-	const struct nlmsghdr *m;
-	int ret;
-
-	for (m = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(m, len); m = mnl_nlmsg_next(m, &len)) {
-		if (m->nlmsg_seq != seq)
-			continue;
-		if (m->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
-
-			if (mnl_nlmsg_get_payload_len(m) < sizeof(*e))
-				return -EBADMSG;
-			return e->error;
-		}
-		if (msg_cb) {
-			ret = msg_cb(m, arg);
-			if (ret)
-				return ret;
-		}
-	}
-	return 1;
-}
-
-int nft_batch_request(struct nft_conn *c, struct nlmsghdr *nlh, char *buf, size_t buflen,
+int nft_batch_request(struct nft_conn *c, struct nlmsghdr *nlh,
 		      int (*msg_cb)(const struct nlmsghdr *m, void *arg), void *arg)
 {
-	uint32_t seq = nlh->nlmsg_seq;
-	struct timespec deadline;
-	ssize_t n;
-	int ret;
-
-	sock_drain(c);
-	if (mnl_socket_sendto(c->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	deadline_set(&deadline);
-	do {
-		n = sock_recv(c, buf, buflen, &deadline);
-		if (n < 0)
-			return (int)n;
-		ret = request_answer(buf, (int)n, seq, msg_cb, arg);
-	} while (ret == 1);
-	return ret;
+	nl_drain(c->nl);
+	return nl_request(c->nl, nlh, REPLY_TIMEOUT_MS, msg_cb, arg, NULL);
 }

@@ -39,7 +39,7 @@ int nft_query_exists(struct nft_conn *c, uint16_t type, const char *table, const
 		return -EINVAL;
 	}
 	/* The object itself comes first, then the ACK. */
-	ret = nft_batch_request(c, nlh, buf, sizeof(buf), NULL, NULL);
+	ret = nft_batch_request(c, nlh, NULL, NULL);
 	if (ret == -ENOENT)
 		return 0;
 	return ret ? ret : 1;
@@ -101,7 +101,7 @@ int nft_query_table_comment(struct nft_conn *c, const char *table, char *buf, si
 	buf[0] = '\0';
 	nlh = nftnl_nlmsg_build_hdr(rbuf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, c->seq++);
 	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
-	ret = nft_batch_request(c, nlh, rbuf, sizeof(rbuf), comment_msg_cb, &req);
+	ret = nft_batch_request(c, nlh, comment_msg_cb, &req);
 	if (ret == -ENOENT)
 		return 0;
 	return ret ? ret : req.found;

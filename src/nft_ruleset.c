@@ -17,6 +17,7 @@
 #include "nft_rules.h"
 #include "nft_ruleset.h"
 #include "nft_text.h"
+#include "nl.h"
 
 #define NFT_TABLE_PROBE "flowoffload_probe"
 
@@ -125,7 +126,7 @@ int nft_ruleset_open(struct nft_ruleset **out)
 
 uint32_t nft_ruleset_portid(const struct nft_ruleset *r)
 {
-	return mnl_socket_get_portid(r->c.nl);
+	return nl_portid(r->c.nl);
 }
 
 void nft_ruleset_close(struct nft_ruleset *r)

@@ -14,7 +14,9 @@
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/netfilter/nf_tables.h>
 
+#include "nft_batch.h"
 #include "nl.h"
 
 /* Aligned storage for hand-built messages. */
@@ -301,6 +303,43 @@ static void test_request_ack(void **state)
 	nl_close(s);
 }
 
+/* The nftables batch reads its ACKs through the layer: each refusal is
+ * named by its object, and what failed after it is counted.  A check-only
+ * batch (no end): the kernel answers, then aborts, so nothing changes. */
+static void test_nft_batch_refusals(void **state)
+{
+	const char *table = "flowoffload_test_nl_absent";
+	struct nft_conn c = { .nl = NULL };
+	struct nft_batch b;
+	struct nlmsghdr *nlh;
+	char err[512] = "";
+	int i, ret;
+
+	if (nft_batch_conn_open(&c))
+		skip();
+	assert_int_equal(nft_batch_init(&c, &b), 0);
+	for (i = 0; i < 3; i++) {
+		nlh = nft_batch_msg(&b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "chain inet %s c%d",
+				    table, i);
+		assert_non_null(nlh);
+		mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, table);
+		mnl_attr_put_strz(nlh, NFTA_CHAIN_NAME, "c");
+		assert_int_equal(nft_batch_commit_msg(&b), 0);
+	}
+	ret = nft_batch_send(&b, false, err, sizeof(err));
+	nft_batch_free(&b);
+	nft_batch_conn_close(&c);
+	/* Without CAP_NET_ADMIN or nf_tables the batch is refused whole. */
+	if (ret != -ENOENT) {
+		assert_true(ret < 0);
+		assert_true(strncmp(err, "nftables batch: ", 16) == 0);
+		skip();
+	}
+	assert_true(strncmp(err, "chain inet flowoffload_test_nl_absent c0: No such file or directory",
+			    67) == 0);
+	assert_non_null(strstr(err, " (and 2 later messages failed)"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_read_drops_foreign_sender),
 		cmocka_unit_test(test_read_truncated_datagram),
 		cmocka_unit_test(test_request_ack),
+		cmocka_unit_test(test_nft_batch_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
