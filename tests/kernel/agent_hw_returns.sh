@@ -33,6 +33,9 @@ agent_config "$TMP/agent.conf" \
 	"[offload]" "window-from = $N" "window-until = $M" \
 	"[hardware]" "mode = on" "capacity = $CAP" "watermark = 100" "confirm-timeout = 5s"
 AGENT_ARGS=-v agent_start "$TMP/agent.conf"
+# Packets of the elephants the router's stack receives and its forward path
+# sees (tests/kernel/kmod_lib.sh).
+load_probe $PORT
 
 stat_field() { agentctl stats --json | jq -r "$1"; }
 group_field() { agentctl status --json | jq -r ".hardware.$1"; }
@@ -40,8 +43,13 @@ ct_port() { nsr conntrack -L -p tcp --orig-port-dst $PORT 2>/dev/null; }
 hw_count() { ct_port | grep -c HW_OFFLOAD; }
 offload_count() { ct_port | grep -c OFFLOAD; }
 hw_is() { test "$(hw_count)" = "$1"; }
-none_offloaded() { test "$(offload_count)" = 0; }
+# Both conntrack entries listed, neither in a flowtable (an empty listing
+# is no evidence).
+none_offloaded() { test "$(ct_port | grep -c .)" = 2 -a "$(offload_count)" = 0; }
+chip_flows() { fonic_counter flows_in_use; }
 evict() {
+	check "before: the kernel has both in a flowtable, the chip holds $(chip_flows) of them ($1)" \
+		test "$(offload_count)" = 2 -a "$(chip_flows)" = "$(hw_count)"
 	nsr sysctl -qw net.netfilter.nf_flowtable_tcp_timeout=2 ||
 		fail "cannot shorten the flowtable TCP timeout"
 	check "the kernel took both out of the flowtable ($1)" wait_for 30 none_offloaded
@@ -83,6 +91,9 @@ EOF
 info "---- both in hardware"
 wait_for 20 hw_is 2 || { ct_port | sed 's/^/# ct: /'; agentctl flows | sed 's/^/# agent: /'; tail -5 "$TMP/agent.log" | sed 's/^/# log: /'; }
 check "both elephants are [HW_OFFLOAD]" wait_for 20 hw_is 2
+t_first=$(date +%s)
+check "the chip holds both: flows_in_use $(chip_flows), replace_ok $(fonic_counter replace_ok) = 2 flows x 2 entries" \
+	test "$(chip_flows)" = 2 -a "$(fonic_counter replace_ok)" = 4
 check "the agent counts them in use" wait_for 10 sh -c \
 	"[ \"\$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK status --json | jq -c '[.hardware.in_use, .hardware.pending]')\" = '[2,0]' ]"
 returned0=$(stat_field .flows.returned_to_slow_path)
@@ -103,17 +114,34 @@ info "---- they send again: back into the flowtable, slowly into the chip"
 # offloaded but not yet confirmed; within confirm-timeout (5 s) counted
 # from the re-entry, long past it counted from the first offload.
 echo 1000 >"$FONIC_DBG/delay_ms" || fail "cannot set the chip's insertion delay"
+# A clock run from the first offload must have passed confirm-timeout by
+# the time they come back, or a zero count below would prove nothing.
+while [ $(( $(date +%s) - t_first )) -le 6 ]; do sleep 0.5; done
+# Kernel evidence of the way back: packets the router's stack receives
+# (netdev ingress, before the flowtable's hook) minus those its forward
+# path sees are the ones the software flowtable carried.
+stack0=$(stack_seen $PORT)
+fw0=$(forward_seen $PORT)
+t_back=$(date +%s)
 for sp in $SPORTS; do printf 'go\n' >&"${CTL[$sp]}"; done
 seen_sw=0
 for _ in $(seq 60); do
 	states=$(agent_states)
+	echo "$(date +%T.%N) agent: $states" >>"$TMP/back.log"
 	case " $states " in *" offloaded/hw "*) seen_sw=1 ;; esac
 	hw_is 2 && break
 	sleep 0.25
 done
 echo 0 >"$FONIC_DBG/delay_ms"
-check "the agent saw them back in the flowtable before the chip confirmed them" test $seen_sw = 1
+[ $seen_sw = 1 ] || sed 's/^/#   /' "$TMP/back.log"
 check "both elephants are [HW_OFFLOAD] again" wait_for 20 hw_is 2
+info "[HW_OFFLOAD] again $(( $(date +%s) - t_back )) s after they sent again"
+swpath=$(( $(stack_seen $PORT) - stack0 - ($(forward_seen $PORT) - fw0) ))
+check "the kernel's software flowtable carried them while the chip took its time ($swpath packets past the router's stack, not through its forward path)" \
+	test "$stack0" -ge 1 -a "$fw0" -ge 0 -a "$swpath" -gt 0
+check "the agent saw them offloaded before the chip confirmed them" test $seen_sw = 1
+check "they came back $(( t_back - t_first )) s after the first [HW_OFFLOAD], past confirm-timeout (5 s): a clock from the first offload would count them failed" \
+	test $(( t_back - t_first )) -gt 5
 check "the agent counts them in use again" wait_for 10 sh -c \
 	"[ \"\$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK status --json | jq -c '[.hardware.in_use, .hardware.pending]')\" = '[2,0]' ]"
 failed=$(stat_field .offload.hw_failed_insertions)
@@ -121,7 +149,9 @@ late=$(stat_field .offload.hw_late_confirmations)
 check "no failed insertion counted: the confirm clock ran from the re-entry ($failed failed, $late late)" \
 	test "$failed $late" = "0 0"
 check "no insertion failed at the chip (replace_fail_injected $(fonic_counter replace_fail_injected), enospc $(fonic_counter replace_enospc))" \
-	test "$(fonic_counter replace_enospc)" = 0
+	test "$(fonic_counter replace_fail_injected) $(fonic_counter replace_enospc)" = "0 0"
+check "the chip took both again (replace_ok $(fonic_counter replace_ok) = 2 x 4 entries, flows_in_use $(chip_flows))" \
+	test "$(fonic_counter replace_ok) $(chip_flows)" = "8 2"
 grep -q "driver refused" "$TMP/agent.log" && fail "the agent logged a refusal: $(grep "driver refused" "$TMP/agent.log" | head -2)"
 
 info "---- idle again, now past the window's end; back into the software flowtable"
@@ -137,15 +167,20 @@ for sp in $SPORTS; do printf 'go\n' >&"${CTL[$sp]}"; done
 wait_for 120 stage_done 3 || fail "the elephants did not finish stage 3"
 slow=$(( $(nft_counter inet probe forward slow) - slow0 ))
 hwret=$(nft_counter inet flowoffload forward hw-return-tcp)
-check "hw-return-tcp took both back ($hwret)" test "$hwret" -ge 2
+# Its packets passed the probe after it: at most the slow path's.
+check "hw-return-tcp took both back ($hwret, at least 2, at most the $slow slow-path packets)" \
+	test "$hwret" -ge 2 -a "$hwret" -le "$slow"
 # Not [OFFLOAD] at a given instant: one run showed a flow lose the status
 # bit a second after its re-add (the hardware flowtable's old entry for the
 # same conntrack was still being torn down); its next packets find it by
 # its new value (readmit).  What counts: the bytes took the fast path, in
 # software, and the chip got no entry.
-check "4 MiB each past the window, $slow packets on the slow path (at most 2 x 4)" test "$slow" -le 8
-check "none of them went to the chip (flows_in_use $(fonic_counter flows_in_use), no [HW_OFFLOAD])" \
-	test "$(fonic_counter flows_in_use) $(hw_count)" = "0 0"
+# The first packet back of each crossed the forward path (the hw-return
+# rule took it there): at least 2.
+check "4 MiB each past the window, $slow packets on the slow path (2..2 x 4)" \
+	test "$slow" -ge 2 -a "$slow" -le 8
+check "none of them went to the chip (flows_in_use $(fonic_counter flows_in_use), no [HW_OFFLOAD], replace_ok still 8)" \
+	test "$(fonic_counter flows_in_use) $(hw_count) $(fonic_counter replace_ok)" = "0 0 8"
 check "their field is the software value now" test "$(ct_port | grep -c 'mark=67108864')" = 2
 check "the agent follows: both are software-tier flows now" wait_for 10 sh -c \
 	"[ \"\$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK flows --json | jq -r --argjson p $PORT '[.[] | select(.dport == \$p) | .tier] | join(\" \")')\" = 'sw sw' ]"
