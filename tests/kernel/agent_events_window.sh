@@ -12,7 +12,6 @@ ELEPHANTS="ipv4:6401 ipv4:6402 ipv6:6403"
 
 require_root
 require_tools ip nft conntrack ping jq timeout
-STORM=$FLOWOFFLOAD_BUILDDIR/tests/tools/flowstorm
 [ -x "$STORM" ] || skip "flowstorm not built at $STORM (run make)"
 topology_up
 

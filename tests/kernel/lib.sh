@@ -6,7 +6,12 @@ set -u
 
 FLOWOFFLOAD_SRCDIR=${FLOWOFFLOAD_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 FLOWOFFLOAD_BUILDDIR=${FLOWOFFLOAD_BUILDDIR:-$FLOWOFFLOAD_SRCDIR}
-FLOWGEN=$FLOWOFFLOAD_BUILDDIR/tests/tools/flowgen
+# The traffic generators (flowgen, flowstorm, mixgen) may come from another
+# build than the agent: check-hardening runs its sanitizer-built agent with
+# the normal build's generators (200 ASan clients do not fit the VM).
+FLOWOFFLOAD_TOOLSDIR=${FLOWOFFLOAD_TOOLSDIR:-$FLOWOFFLOAD_BUILDDIR}
+FLOWGEN=$FLOWOFFLOAD_TOOLSDIR/tests/tools/flowgen
+STORM=$FLOWOFFLOAD_TOOLSDIR/tests/tools/flowstorm
 STATIC_NFT=$FLOWOFFLOAD_SRCDIR/nft-scripts/flowoffload-static.nft
 
 # Names unique to this run, so parallel or leftover runs never collide.

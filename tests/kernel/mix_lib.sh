@@ -17,7 +17,7 @@
 #              conntrack id, so flows that expired early are counted too.
 # The fast path of a flow is total - slow path.
 
-MIXGEN=$FLOWOFFLOAD_BUILDDIR/tests/tools/mixgen
+MIXGEN=$FLOWOFFLOAD_TOOLSDIR/tests/tools/mixgen
 MIX_SEED=${MIX_SEED:-1}
 MIX_COUNTS=${MIX_COUNTS:-8,40,150,100}
 MIX_SPREAD=${MIX_SPREAD:-1500ms}

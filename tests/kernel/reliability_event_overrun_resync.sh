@@ -6,7 +6,6 @@
 # protocols it never offloads (ICMP) are dropped in the kernel.
 . "$(dirname "$0")/lib.sh"
 
-STORM=$FLOWOFFLOAD_BUILDDIR/tests/tools/flowstorm
 N=12
 M=1000
 FLOWS=${FLOWOFFLOAD_STORM_FLOWS:-20000}

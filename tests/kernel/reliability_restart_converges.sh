@@ -4,7 +4,6 @@
 # count within 5 s: no entry missed, none twice.
 . "$(dirname "$0")/lib.sh"
 
-STORM=$FLOWOFFLOAD_BUILDDIR/tests/tools/flowstorm
 # 100k entries; the VM under software emulation makes them at about 5,000
 # per second (100k in 19 s on a loaded 2-core host), so creation is bounded
 # in time; a machine that cannot make them all fails the test rather than
