@@ -98,6 +98,11 @@ int nl_ack_parse(const struct nlmsghdr *nlh, struct nl_ack *ack)
 	off = MNL_ALIGN(off);
 	if (NLMSG_HDRLEN + off > (uint64_t)nlh->nlmsg_len)
 		return 0;
+	/* libmnl walks attributes up to the aligned end of the message: with
+	 * an unaligned length (never the kernel's: its ACKs are padded) the
+	 * last attribute could end past the message (found by fuzz_ct_parse). */
+	if (nlh->nlmsg_len != MNL_ALIGN(nlh->nlmsg_len))
+		return 0;
 	/* mnl_attr_parse stops quietly at a cut attribute: what came before
 	 * it is still the kernel's word. */
 	mnl_attr_parse(nlh, (unsigned int)off, ack_attr, ack);
