@@ -253,21 +253,18 @@ static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
 }
 
 /* The startup dump is read before the loop runs: nothing else is due yet,
- * and readiness means the table is known. */
+ * and readiness means the table is known.  Its outcome is handled as the
+ * loop's resyncs' is. */
 static int resync_startup(struct ct_sync *s)
 {
 	int ret;
 
+	s->resync_why = "startup";
+	s->resync_after_overrun = false;
 	tracker_dump_begin(s->trk);
 	ret = ct_query_dump(s->q, AF_UNSPEC, 0, 0, on_ct_dumped, s);
-	if (ret) {
-		s->st.resync_errors++;
-		log_warn("conntrack resync (startup) failed: %s; will retry", strerror(-ret));
-		return ret;
-	}
-	s->st.resyncs++;
-	tracker_sweep(s->trk, loop_now_ms());
-	return 0;
+	resync_done(s, ret);
+	return ret;
 }
 
 static void on_events(struct loop *l, int fd, uint32_t events, void *arg);
