@@ -20,42 +20,18 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
 #include "ct_events.h"
-
-#ifndef CT_DATA_DIR
-#define CT_DATA_DIR "tests/unit/data"
-#endif
+#include "recording.h"
 
 struct recording {
 	char *buf;
 	int len;
 };
 
-/* Makefile.am exports FLOWOFFLOAD_SRCDIR to tests; a by-hand run of the
- * binary falls back to the path compiled in. */
 static struct recording load(const char *name)
 {
-	const char *src = getenv("FLOWOFFLOAD_SRCDIR");
 	struct recording r = { 0 };
-	char path[4096];
-	long n;
-	FILE *f;
 
-	if (src)
-		snprintf(path, sizeof(path), "%s/tests/unit/data/%s", src, name);
-	else
-		snprintf(path, sizeof(path), "%s/%s", CT_DATA_DIR, name);
-	f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	assert_true(n > 0);
-	r.buf = malloc((size_t)n);
-	assert_non_null(r.buf);
-	assert_int_equal(fread(r.buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	r.len = (int)n;
+	r.buf = recording_read(name, &r.len);
 	return r;
 }
 

@@ -19,11 +19,8 @@
 #include "classes.h"
 #include "flows.h"
 #include "hw_budget.h"
+#include "recording.h"
 #include "tracker.h"
-
-#ifndef CT_DATA_DIR
-#define CT_DATA_DIR "tests/unit/data"
-#endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -52,34 +49,13 @@ struct recording {
 	struct ct_info ct[32];
 };
 
-/* As test_ct_parse.c: FLOWOFFLOAD_SRCDIR (exported to tests by
- * Makefile.am) first, the compiled-in path for a by-hand run. */
 static void load(struct recording *r, const char *name)
 {
-	const char *src = getenv("FLOWOFFLOAD_SRCDIR");
 	const struct nlmsghdr *nlh;
-	char path[4096];
 	int len;
-	long n;
-	FILE *f;
 
 	memset(r, 0, sizeof(*r));
-	if (src)
-		snprintf(path, sizeof(path), "%s/tests/unit/data/%s", src, name);
-	else
-		snprintf(path, sizeof(path), "%s/%s", CT_DATA_DIR, name);
-	f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	assert_true(n > 0);
-	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
-	r->buf = malloc((size_t)n);
-	assert_non_null(r->buf);
-	assert_int_equal(fread(r->buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	r->len = (int)n;
+	r->buf = recording_read(name, &r->len);
 	/* Every message parses: test_ct_parse.c checks them field by field. */
 	len = r->len;
 	for (nlh = (const struct nlmsghdr *)r->buf; mnl_nlmsg_ok(nlh, len);
