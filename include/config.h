@@ -7,7 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_DEFAULT_PATH "/etc/flowoffload.conf"
+/* The build sets it from sysconfdir (mk/install.am). */
+/* In a directory of its own: the service's RuntimeDirectory, writable by
+ * the agent's user under ProtectSystem=strict (data/flowoffload.service.in). */
+#define CONFIG_DEFAULT_SOCKET "/run/flowoffload/flowoffload.sock"
+#ifndef CONFIG_DEFAULT_PATH
+#define CONFIG_DEFAULT_PATH "/etc/flowoffload/flowoffload.conf"
+#endif
 #define CONFIG_MAX_LIST 64	/* entries in any one list key */
 #define CONFIG_IFNAMSIZ 16
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -194,10 +195,35 @@ static void holder_pid(int fd, char *pid, size_t len)
 	}
 }
 
+/* The socket's directory: systemd's RuntimeDirectory makes it for the
+ * service; an agent started by hand makes it (root-owned, 0755). */
+static int make_socket_dir(const char *socket_path)
+{
+	char dir[sizeof(((struct fo_config *)0)->socket_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		int err = -errno;
+
+		log_err("socket directory %s: %s; not starting", dir, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
 static int lock_instance(struct agent *a)
 {
 	char path[sizeof(a->cfg.socket_path) + 8], pid[24] = "";
-	int fd;
+	int fd, ret;
+
+	ret = make_socket_dir(a->cfg.socket_path);
+	if (ret)
+		return ret;
 
 	snprintf(path, sizeof(path), "%s.lock", a->cfg.socket_path);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

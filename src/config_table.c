@@ -131,7 +131,7 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		.allowed = "64k..1G bytes (k, M and G suffixes)" },
 	/* sun_path holds 108 bytes with the terminating NUL. */
 	[CONFIG_KEY_SOCKET] = { AT("agent", "socket"), .type = CONFIG_PATH, FIELD(socket_path),
-		.def = "/run/flowoffload.sock",
+		.def = CONFIG_DEFAULT_SOCKET,
 		.allowed = "an absolute path of at most 107 characters" },
 	[CONFIG_KEY_SOCKET_GROUP] = { AT("agent", "socket-group"), .type = CONFIG_GROUP,
 		FIELD(socket_group), .def = "",

@@ -17,13 +17,13 @@ static void usage(FILE *f)
 	      "  classes  learned service classes: flows seen, size percentiles, verdict\n"
 	      "  stats    counters of events, decisions, admissions and failures\n"
 	      "  reload   re-read the configuration (like SIGHUP); refused if invalid\n"
-	      "  -s SOCKET  control socket (default /run/flowoffload.sock)\n",
+	      "  -s SOCKET  control socket (default " CONFIG_DEFAULT_SOCKET ")\n",
 	      f);
 }
 
 int main(int argc, char **argv)
 {
-	const char *path = "/run/flowoffload.sock";
+	const char *path = CONFIG_DEFAULT_SOCKET;
 	int ret;
 
 	if (argc >= 3 && strcmp(argv[1], "-s") == 0) {

@@ -524,7 +524,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d.status_interval_ms, 1000);
 	assert_int_equal(d.resync_interval_ms, 30000);
 	assert_int_equal(d.event_buffer, 8 << 20);
-	assert_string_equal(d.socket_path, "/run/flowoffload.sock");
+	assert_string_equal(d.socket_path, "/run/flowoffload/flowoffload.sock");
 	assert_string_equal(d.socket_group, "");
 	assert_false(d.keep_ruleset);
 	assert_true(d.manage_ruleset);
