@@ -83,7 +83,13 @@ struct config_key {
 	const char *empty;	/* a list that must not be empty: the error */
 	const char *def;	/* the default, written as in the file */
 	const char *allowed;	/* the "allowed:" half of every error */
+	/* What the key does and why its default is what it is: prose, two
+	 * blanks between sentences (the man page starts each on a line). */
+	const char *help;
 };
+
+/* A section's own prose, printed above its first key (or NULL). */
+const char *config_table_section_help(const char *section);
 
 extern const struct config_key config_keys[CONFIG_KEY_MAX];
 

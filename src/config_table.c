@@ -1,5 +1,5 @@
-/* config_table: every key of /etc/flowoffload.conf, once: the parser, the
- * defaults and the example's key lines all read these rows. */
+/* config_table: every key of flowoffload.conf, once: the parser, the
+ * defaults, the example config and the man page all read these rows. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,8 +17,8 @@
 #define LIST(f, n) FIELD(f), .count_off = offsetof(struct fo_config, n)
 #define AT(sec, key) .section = sec, .name = key
 #define RANGE(lo, hi) .min = (lo), .max = (hi)
-#define BOOL(sec, key, f, d) \
-	{ AT(sec, key), .type = CONFIG_BOOL, FIELD(f), .def = d, .allowed = BOOL_ALLOWED }
+#define BOOL(sec, key, f, d, h) \
+	{ AT(sec, key), .type = CONFIG_BOOL, FIELD(f), .def = d, .allowed = BOOL_ALLOWED, .help = h }
 
 #define SECOND 1000ULL
 #define HOUR (3600 * SECOND)
@@ -35,114 +35,268 @@ static const struct config_word protocols[] = {
 	{ NULL, 0 },
 };
 
-/* The reasons for each default are in flowoffload.conf.example, whose key
- * lines test_config checks against these rows. */
+/* Each row's help says why its default is what it is; tools/config-doc
+ * renders the rows as flowoffload.conf.example and flowoffload.conf(5). */
 const struct config_key config_keys[CONFIG_KEY_MAX] = {
 	[CONFIG_KEY_DEVICES] = { AT("devices", "devices"), .type = CONFIG_IFNAMES,
 		LIST(devices, n_devices), .has_auto = true,
 		.auto_off = offsetof(struct fo_config, devices_auto),
 		.empty = "no interface listed", .def = "auto",
-		.allowed = "auto, or " IFNAMES_ALLOWED },
+		.allowed = "auto, or " IFNAMES_ALLOWED,
+		.help = "The devices the flowtables are attached to.  \"auto\": every device that is "
+			"up, not loopback and has forwarding enabled, followed through hotplug.  "
+			"Otherwise up to 64 names or fnmatch(3) wildcards (eth*, lan?), at most 15 "
+			"characters each.  Default auto: a router's forwarding devices are exactly "
+			"the ones whose flows can take a fast path." },
 	[CONFIG_KEY_SW_ONLY] = { AT("devices", "software-only"), .type = CONFIG_IFNAMES,
 		LIST(sw_only, n_sw_only), .def = "",
-		.allowed = IFNAMES_ALLOWED "; empty for none" },
+		.allowed = IFNAMES_ALLOWED "; empty for none",
+		.help = "Devices never put in the hardware flowtable, only in the software one: "
+			"links with shaping or QoS, whose packets must keep passing through the "
+			"host.  Same syntax as devices.  Default: none." },
 	[CONFIG_KEY_EXCLUDE] = { AT("devices", "exclude"), .type = CONFIG_IFNAMES,
 		LIST(exclude, n_exclude), .def = "",
-		.allowed = IFNAMES_ALLOWED "; empty for none" },
+		.allowed = IFNAMES_ALLOWED "; empty for none",
+		.help = "Devices never put in any flowtable (management, tunnels to inspect).  "
+			"Default: none." },
 
 	[CONFIG_KEY_PROTOCOLS] = { AT("offload", "protocols"), .type = CONFIG_FLAGS,
 		.words = protocols, .noun = "an offloadable protocol",
-		.empty = "no protocol listed", .def = "tcp udp", .allowed = "tcp, udp or both" },
+		.empty = "no protocol listed", .def = "tcp udp", .allowed = "tcp, udp or both",
+		.help = "Protocols to offload: tcp, udp or both.  The kernel's flowtable carries "
+			"nothing else (GRE only without NAT).  Default: both." },
 	/* window-until >= window-from is checked once the file is read: the
 	 * two may come in either order. */
 	[CONFIG_KEY_WINDOW_FROM] = { AT("offload", "window-from"), .type = CONFIG_UINT,
 		FIELD(window_from), RANGE(1, 1000000), .def = "5",
-		.allowed = "a whole number 1..1000000, at most window-until" },
+		.allowed = "a whole number 1..1000000, at most window-until",
+		.help = "The offload window, in packets of both directions together: a flow is "
+			"added on packet window-from and never after packet window-until.  "
+			"For window-from, 1..1000000, default 5: the TCP handshake and the first "
+			"request and answer stay on the slow path where the firewall sees them, "
+			"and flows that end sooner never take a flowtable entry." },
 	[CONFIG_KEY_WINDOW_UNTIL] = { AT("offload", "window-until"), .type = CONFIG_UINT,
 		FIELD(window_until), RANGE(1, 1000000), .def = "1000",
-		.allowed = "a whole number 1..1000000, at least window-from" },
-	[CONFIG_KEY_TCP_ACK_ONLY] = BOOL("offload", "tcp-ack-only", tcp_ack_only, "yes"),
+		.allowed = "a whole number 1..1000000, at least window-from",
+		.help = "window-until, 1..1000000 and at least window-from, default 1000: moving a "
+			"fast flow late lets the fast path overtake packets still queued on the "
+			"slow path (reordering); flows past it stay where they are." },
+	[CONFIG_KEY_TCP_ACK_ONLY] = BOOL("offload", "tcp-ack-only", tcp_ack_only, "yes",
+		"Only a bare ACK (no SYN, FIN or RST) may trigger the offload of a TCP "
+			"flow.  yes/no (true/false, on/off, 1/0).  Default yes: the kernel also "
+			"requires an established, assured connection, and the handshake and "
+			"teardown belong to the slow path."),
 	[CONFIG_KEY_UDP_REQUIRE_REPLY] =
-		BOOL("offload", "udp-require-reply", udp_require_reply, "no"),
+		BOOL("offload", "udp-require-reply", udp_require_reply, "no",
+		"Admit a UDP flow only once the other side has answered.  Default no: the "
+			"kernel offloads one-way UDP streams (media, tunnels) correctly, and "
+			"waiting would keep them on the slow path.  Say yes to keep unanswered "
+			"probes and scans out of the flowtable."),
 	[CONFIG_KEY_MARK_MASK] = { AT("offload", "mark-mask"), .type = CONFIG_MASK,
 		FIELD(mark_mask), .def = "0x0c000000",
 		.allowed = "a 32-bit mask, hex (0x0c000000) or decimal, of 2 or more contiguous "
-			   "bits" },
+			   "bits",
+		.help = "The conntrack mark bits the agent owns for its admission decision; your "
+			"own mark bits outside the mask are left alone.  Hex (0x...) or decimal, 2 "
+			"or more contiguous bits: the values 1 (software), 2 (hardware) and 3 "
+			"(skip) are written in units of the lowest bit.  Default 0x0c000000: two "
+			"high bits that routing and QoS setups rarely use." },
 	[CONFIG_KEY_MIN_AVGPKT] = { AT("offload", "min-avgpkt"), .type = CONFIG_UINT,
 		FIELD(min_avgpkt), RANGE(0, 65535), .def = "400",
 		.allowed = "0 (off) or 1..65535 bytes: the average packet size a flow needs at "
-			   "window-from" },
+			   "window-from",
+		.help = "Mice signal: at window-from a flow is offloaded only if its average "
+			"packet size so far (both directions, `ct avgpkt`) is at least this many "
+			"bytes; 0..65535, 0 turns the test off.  A request/response mouse "
+			"(handshake, a small request, a small answer) averages 100-200 bytes at "
+			"packet 10; a bulk transfer's full-size segments bring it near 700 or "
+			"more.  A flow that fails the test is offloaded later if its average "
+			"rises, or at small-packet-window-from.  Default 400: measured on the "
+			"traffic mix of tests/kernel/agent_skips_mice_mix.sh, request/response "
+			"mice average 130-430 bytes per packet at packet 12 (most near 280), bulk "
+			"and medium transfers 600 and more; at packet 5 a transfer's handshake "
+			"still weighs (about 370), and its next full-size segment lifts it past "
+			"400 (packet 6)." },
 	[CONFIG_KEY_SMALL_WINDOW_FROM] = { AT("offload", "small-packet-window-from"),
 		.type = CONFIG_UINT, FIELD(small_window_from), RANGE(0, 1000000), .def = "0",
 		.allowed = "0 (auto: 64 moved into the window) or a whole number between "
-			   "window-from and window-until" },
+			   "window-from and window-until",
+		.help = "Where a flow whose packets stay small is offloaded after all (gaming, "
+			"VoIP, chatty long sessions): a packet number between window-from and "
+			"window-until, or 0 for auto: packet 64 (past any request/response "
+			"exchange; 1.3 s of a 50 packet/s voice stream), moved into the window.  "
+			"Only used with min-avgpkt.  Default 0 (auto)." },
 
 	[CONFIG_KEY_HW_MODE] = { AT("hardware", "mode"), .type = CONFIG_ENUM, FIELD(hw_mode),
-		.words = hw_modes, .noun = "a mode", .def = "auto", .allowed = "auto, on or off" },
+		.words = hw_modes, .noun = "a mode", .def = "auto", .allowed = "auto, on or off",
+		.help = "The hardware tier.  auto: use the devices that accept a hardware "
+			"flowtable and say which do not; on: every offload device must accept it, "
+			"or the agent refuses to start; off: software flowtable only.  Default "
+			"auto: the same config works on any NIC." },
 	[CONFIG_KEY_HW_CAPACITY] = { AT("hardware", "capacity"), .type = CONFIG_SIZE,
 		FIELD(hw_capacity), RANGE(1, 16777216), .def = "1024",
-		.allowed = "1..16777216 entries (k and M suffixes: 8k is 8192)" },
+		.allowed = "1..16777216 entries (k and M suffixes: 8k is 8192)",
+		.help = "Entries the NIC's flow table holds, 1..16777216 (k and M suffixes:  8k = "
+			"8192).  Default 1024: smaller than any known offload NIC's table "
+			"(mtk_eth_soc 8192, airoha 32K); set it to your NIC's size." },
 	[CONFIG_KEY_HW_WATERMARK] = { AT("hardware", "watermark"), .type = CONFIG_PERCENT,
 		FIELD(hw_watermark), RANGE(1, 100), .def = "90",
-		.allowed = "a percentage 1..100 (90 or 90%)" },
+		.allowed = "a percentage 1..100 (90 or 90%)",
+		.help = "Percent of capacity the agent fills, 1..100 (\"90\" or \"90%\").  Default 90: "
+			"the NIC's table also holds entries the agent has not counted yet, and "
+			"when a hardware add fails the flow silently stays in software." },
 	[CONFIG_KEY_HW_CONFIRM] = { AT("hardware", "confirm-timeout"), .type = CONFIG_DURATION,
 		FIELD(hw_confirm_ms), RANGE(100, HOUR), .def = "3s",
-		.allowed = "100ms..1h " DURATION_UNITS },
+		.allowed = "100ms..1h " DURATION_UNITS,
+		.help = "A flow admitted to the hardware flowtable that is in the flowtable but "
+			"not [HW_OFFLOAD] this long after it got there counts as a failed "
+			"insertion: it is reported and stops counting against capacity (the kernel "
+			"keeps it in software and may still retry; a late success counts again).  "
+			"100ms..1h.  Default 3s: the kernel's offload work queue answers within "
+			"milliseconds unless the driver refused." },
 
 	[CONFIG_KEY_SKIP_PORTS] = { AT("skip", "ports"), .type = CONFIG_PORTS,
 		LIST(skip_ports, n_skip_ports), .def = "",
-		.allowed = "up to 64 ports 1..65535 or ranges lo-hi (5060-5061); empty for none" },
+		.allowed = "up to 64 ports 1..65535 or ranges lo-hi (5060-5061); empty for none",
+		.help = "Server ports (the original destination port): up to 64 ports 1..65535 or "
+			"ranges lo-hi, e.g. \"53 5060-5061\".  Default: none." },
 	[CONFIG_KEY_SKIP_PREFIXES] = { AT("skip", "prefixes"), .type = CONFIG_PREFIXES,
 		LIST(skip_prefixes, n_skip_prefixes), .def = "",
 		.allowed = "up to 64 IPv4 or IPv6 addresses or prefixes with zero host bits "
-			   "(198.18.0.0/15 2001:db8::/32); empty for none" },
+			   "(198.18.0.0/15 2001:db8::/32); empty for none",
+		.help = "Up to 64 IPv4 or IPv6 prefixes; a flow with either endpoint inside, in "
+			"the original or in the NATed reply direction, is skipped.  A bare address "
+			"is a /32 or /128; host bits must be zero (198.18.0.0/15, not "
+			"198.18.0.1/15).  Default: none." },
 
-	[CONFIG_KEY_CLASSES_LEARN] = BOOL("classes", "learn", classes_learn, "yes"),
+	[CONFIG_KEY_CLASSES_LEARN] = BOOL("classes", "learn", classes_learn, "yes",
+		"Learn from finished flows, per service class, and skip the classes of "
+			"mice.  Needs conntrack accounting (net.netfilter.nf_conntrack_acct = 1, "
+			"which the installed sysctl.d snippet sets).  yes/no, default yes."),
 	[CONFIG_KEY_CLASSES_MAX] = { AT("classes", "max-classes"), .type = CONFIG_SIZE,
 		FIELD(classes_max), RANGE(1, 1048576), .def = "4096",
-		.allowed = "1..1048576 classes (k suffix: 4k is 4096)" },
+		.allowed = "1..1048576 classes (k suffix: 4k is 4096)",
+		.help = "Classes tracked at most, 1..1048576 (k suffix); about 700 bytes each, "
+			"allocated at start.  When full, the class with the least weight makes "
+			"room.  Default 4096." },
 	[CONFIG_KEY_CLASSES_HALF_LIFE] = { AT("classes", "half-life"), .type = CONFIG_DURATION,
 		FIELD(classes_half_life_ms), RANGE(SECOND, 168 * HOUR), .def = "10m",
-		.allowed = "1s..168h " DURATION_UNITS },
+		.allowed = "1s..168h " DURATION_UNITS,
+		.help = "What was learned halves its weight every half-life, 1s..168h.  Default "
+			"10m: a service that changes its traffic is re-learned within minutes." },
 	[CONFIG_KEY_CLASSES_MIN_FLOWS] = { AT("classes", "min-flows"), .type = CONFIG_UINT,
 		FIELD(classes_min_flows), RANGE(1, 1000000), .def = "20",
-		.allowed = "1..1000000 finished flows (decayed) before a verdict" },
+		.allowed = "1..1000000 finished flows (decayed) before a verdict",
+		.help = "Finished flows (decayed) a class needs before it gets a verdict, "
+			"1..1000000.  Default 20." },
 	[CONFIG_KEY_CLASSES_MICE_PACKETS] = { AT("classes", "mice-packets"), .type = CONFIG_UINT,
 		FIELD(classes_mice_packets), RANGE(1, 1000000), .def = "64",
-		.allowed = "1..1000000 packets: a finished flow with fewer is a mouse" },
+		.allowed = "1..1000000 packets: a finished flow with fewer is a mouse",
+		.help = "A finished flow with fewer packets (both directions) is a mouse, "
+			"1..1000000.  Default 64: a request/response exchange or two." },
 	[CONFIG_KEY_CLASSES_MICE_SHARE] = { AT("classes", "mice-share"), .type = CONFIG_PERCENT,
 		FIELD(classes_mice_share), RANGE(1, 100), .def = "95",
-		.allowed = "a percentage 1..100 (95 or 95%)" },
+		.allowed = "a percentage 1..100 (95 or 95%)",
+		.help = "Percent of a class's (decayed) flows that must be mice for the class to "
+			"be skipped, 1..100.  Default 95: one elephant in twenty keeps a class "
+			"offloadable." },
 
 	[CONFIG_KEY_MAX_FLOWS] = { AT("agent", "max-flows"), .type = CONFIG_SIZE,
 		FIELD(max_flows), RANGE(1, 100000000), .def = "1000000",
-		.allowed = "1..100000000 flows (k and M suffixes: 1M is 1048576)" },
+		.allowed = "1..100000000 flows (k and M suffixes: 1M is 1048576)",
+		.help = "Conntrack entries the agent tracks, 1..100000000 (k and M suffixes:  1M = "
+			"1048576).  Default 1000000: above the conntrack table size of most "
+			"routers; memory grows with it." },
 	/* A status dump walks the whole conntrack table: more often than
 	 * 100 ms costs the kernel more than it tells us; a resync is a full
 	 * reconciliation and only a safety net for lost events. */
 	[CONFIG_KEY_STATUS_INTERVAL] = { AT("agent", "status-interval"), .type = CONFIG_DURATION,
 		FIELD(status_interval_ms), RANGE(100, HOUR), .def = "1s",
-		.allowed = "100ms..1h " DURATION_UNITS },
+		.allowed = "100ms..1h " DURATION_UNITS,
+		.help = "How often the agent dumps the conntrack entries it admitted to see which "
+			"became offloaded (the kernel sends no event for that) and read their "
+			"counters.  100ms..1h (ms, s, m, h; a bare number is seconds).  Default "
+			"1s: fresh enough for the hardware budget, cheap for the kernel." },
 	[CONFIG_KEY_RESYNC_INTERVAL] = { AT("agent", "resync-interval"), .type = CONFIG_DURATION,
 		FIELD(resync_interval_ms), RANGE(SECOND, 24 * HOUR), .def = "30s",
-		.allowed = "1s..24h " DURATION_UNITS },
+		.allowed = "1s..24h " DURATION_UNITS,
+		.help = "How often the agent reconciles its table with a full dump, a safety net "
+			"for lost events.  1s..24h.  Default 30s: a lost event leaves a stale "
+			"entry for at most that long, and a full dump every 30 s costs the kernel "
+			"little next to the events themselves." },
 	[CONFIG_KEY_EVENT_BUFFER] = { AT("agent", "event-buffer"), .type = CONFIG_SIZE,
 		FIELD(event_buffer), RANGE(64ULL << 10, 1ULL << 30), .def = "8M",
-		.allowed = "64k..1G bytes (k, M and G suffixes)" },
+		.allowed = "64k..1G bytes (k, M and G suffixes)",
+		.help = "Receive buffer of the conntrack event socket, 64k..1G bytes (k, M, G).  "
+			"Default 8M: measured without lost events up to 125k events/s, where the "
+			"kernel's default 208k loses events from about 40k/s.  After an overrun "
+			"the agent doubles it, up to 8 times this value, and resyncs." },
 	/* sun_path holds 108 bytes with the terminating NUL. */
 	[CONFIG_KEY_SOCKET] = { AT("agent", "socket"), .type = CONFIG_PATH, FIELD(socket_path),
 		.def = CONFIG_DEFAULT_SOCKET,
-		.allowed = "an absolute path of at most 107 characters" },
+		.allowed = "an absolute path of at most 107 characters",
+		.help = "The control socket flowoffloadctl talks to: an absolute path of at most "
+			"107 characters.  Default /run/flowoffload/flowoffload.sock: a directory "
+			"of its own (the agent creates it when missing) that the systemd unit "
+			"makes the one place its sandbox may write (RuntimeDirectory)." },
 	[CONFIG_KEY_SOCKET_GROUP] = { AT("agent", "socket-group"), .type = CONFIG_GROUP,
 		FIELD(socket_group), .def = "",
 		.allowed = "a group name of at most 31 letters, digits, '_', '.' or '-', not "
-			   "starting with '-'; empty for root's group" },
-	[CONFIG_KEY_KEEP_RULESET] = BOOL("agent", "keep-ruleset", keep_ruleset, "no"),
-	[CONFIG_KEY_MANAGE_RULESET] = BOOL("agent", "manage-ruleset", manage_ruleset, "yes"),
+			   "starting with '-'; empty for root's group",
+		.help = "Group whose members may use the control socket.  Default empty: root's "
+			"group only." },
+	[CONFIG_KEY_KEEP_RULESET] = BOOL("agent", "keep-ruleset", keep_ruleset, "no",
+		"Leave the agent's nftables tables in place on exit.  Default no: a "
+			"stopped agent removes what it installed; say yes to keep flows that are "
+			"already offloaded on the fast path across an agent restart."),
+	[CONFIG_KEY_MANAGE_RULESET] = BOOL("agent", "manage-ruleset", manage_ruleset, "yes",
+		"Install and guard the agent's nftables tables.  no: the operator's own "
+			"ruleset offloads (OpenWrt fw4, nft-scripts/flowoffload-static.nft) and "
+			"the agent only tracks, reports and writes marks; there is then no "
+			"hardware tier.  Default yes."),
 	[CONFIG_KEY_EVENTS] = { AT("agent", "events"), .type = CONFIG_ENUM, FIELD(events_window),
 		.words = event_modes, .noun = "all or window", .def = "all",
-		.allowed = "all, or window (needs [hardware] mode = off)" },
+		.allowed = "all, or window (needs [hardware] mode = off)",
+		.help = "Which conntrack events the kernel builds.  all: the agent hears every new "
+			"flow (NEW and DESTROY), needed to decide the hardware tier and to skip a "
+			"learned mice class before packet N.  window: the ruleset gives every new "
+			"conntrack an empty event mask and widens it only when the offload rule "
+			"takes the flow, so the kernel reports a flow once when it reaches packet "
+			"N (UPDATE) and once when it ends (DESTROY), and nothing for flows that "
+			"never get there.  Measured (bench/event_mask, bench/conn_rate): a "
+			"listener costs the router 25-35% of its new-flow rate; with the mask it "
+			"keeps 92-104%.  The mask is the conntrack's: other listeners (conntrackd, "
+			"conntrack -E) hear no more than the agent.  window needs [hardware] mode "
+			"= off.  Default all." },
 };
+
+/* Sections with prose of their own, beyond their keys'. */
+static const struct {
+	const char *section, *help;
+} section_help[] = {
+	{ "skip",
+		"Flows never offloaded, because rules later in the forward path (quotas, rate "
+		"limits, accounting) must keep seeing their packets: offloaded packets bypass "
+		"every later rule." },
+	{ "classes",
+		"Learning from finished flows.  A service class is a protocol and server port "
+		"(the original destination port); DESTROY events carry each flow's final "
+		"counters, and the agent keeps per class a decayed distribution of flow sizes "
+		"and durations.  A class whose flows almost always finish small (mice) and "
+		"commonly reach window-from is skipped: the agent writes the skip mark on its "
+		"new flows (reason mice-class).  Classes that mix mice and elephants (HTTPS) are "
+		"left to the rule's min-avgpkt test." },
+};
+
+const char *config_table_section_help(const char *section)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(section_help) / sizeof(section_help[0]); i++)
+		if (!strcmp(section_help[i].section, section))
+			return section_help[i].help;
+	return NULL;
+}
 
 const struct config_key *config_table_find(const char *section, const char *name)
 {
