@@ -27,6 +27,7 @@ enum flow_tier {
 	TIER_NONE = 0,
 	TIER_SW,
 	TIER_HW,
+	FLOW_TIER_MAX,
 };
 
 /*
@@ -86,6 +87,8 @@ int flows_upsert(struct flows *t, const struct ct_info *ct, uint64_t now_ms,
 int flows_remove(struct flows *t, const struct ct_info *ct);
 
 size_t flows_count(const struct flows *t);
+/* The flows in each state and tier, by a walk of the table. */
+void flows_count_states(const struct flows *t, uint64_t counts[FLOW_STATE_MAX][FLOW_TIER_MAX]);
 size_t flows_capacity(const struct flows *t);
 
 /* Visit every entry; the callback may not insert or remove. */

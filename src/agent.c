@@ -27,6 +27,7 @@
 #include "plan.h"
 #include "privs.h"
 #include "ruleset_guard.h"
+#include "sd_notify.h"
 #include "tracker.h"
 
 /* The only capability the running daemon keeps: nftables transactions,
@@ -51,6 +52,8 @@ struct agent {
 	struct ctl *ctl;
 	struct commands_ctx cmds;
 	int lock_fd;
+	struct sd_notify *notify;	/* NULL unless a service manager listens */
+	struct loop_timer *notify_status, *notify_watchdog;
 
 	uint64_t started_ms;
 	int exit_code;
@@ -74,6 +77,77 @@ static int external_ruleset(struct fo_config *cfg)
 	if (!cfg->manage_ruleset)
 		cfg->hw_mode = HW_MODE_OFF;
 	return 0;
+}
+
+/* ---- the service manager ---------------------------------------------------- */
+
+/* Period of the STATUS= line: a walk of the flow table each time. */
+#define NOTIFY_STATUS_MS 5000
+
+/* systemctl status shows it: flows tracked and offloaded per tier. */
+static void notify_status_line(struct agent *a, char *buf, size_t len)
+{
+	uint64_t n[FLOW_STATE_MAX][FLOW_TIER_MAX];
+
+	flows_count_states(tracker_flows(a->trk), n);
+	snprintf(buf, len,
+		 "%zu flows; offloaded: %llu software, %llu hardware; admitted: %llu; hardware tier: %s",
+		 flows_count(tracker_flows(a->trk)),
+		 (unsigned long long)(n[FLOW_OFFLOADED][TIER_SW] + n[FLOW_OFFLOADED][TIER_HW]),
+		 (unsigned long long)n[FLOW_HW_OFFLOADED][TIER_HW],
+		 (unsigned long long)(n[FLOW_ADMITTED][TIER_SW] + n[FLOW_ADMITTED][TIER_HW]),
+		 a->plan.n_hw ? "on" : "off");
+}
+
+static void notify_ready(struct agent *a)
+{
+	char status[256];
+	int ret;
+
+	notify_status_line(a, status, sizeof(status));
+	ret = sd_notify_ready(a->notify, status);
+	if (ret)
+		log_warn("cannot tell the service manager we are ready: %s", strerror(-ret));
+}
+
+static void on_notify_status(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+	char status[256];
+
+	notify_status_line(a, status, sizeof(status));
+	sd_notify_status(a->notify, status);
+}
+
+/* The loop itself pings: a loop that stops turning is restarted. */
+static void on_notify_watchdog(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+	int ret = sd_notify_watchdog(a->notify);
+
+	if (ret)
+		log_warn("watchdog ping to the service manager failed: %s", strerror(-ret));
+}
+
+/* READY=1 once the startup dump is read and the ruleset installed, then
+ * the status and watchdog timers (a third of the interval, so one late
+ * wakeup never costs a restart). */
+static int notify_started(struct agent *a)
+{
+	uint64_t wd_ms = sd_notify_watchdog_usec() / 1000 / 3;
+	int ret;
+
+	if (!a->notify)
+		return 0;
+	notify_ready(a);
+	ret = loop_timer_add(a->loop, NOTIFY_STATUS_MS, NOTIFY_STATUS_MS, on_notify_status, a,
+			     &a->notify_status);
+	if (!ret && wd_ms)
+		ret = loop_timer_add(a->loop, wd_ms, wd_ms, on_notify_watchdog, a,
+				     &a->notify_watchdog);
+	if (ret)
+		log_err("service manager timers: %s", strerror(-ret));
+	return ret;
 }
 
 /* ---- reload ---------------------------------------------------------------- */
@@ -132,8 +206,10 @@ static int reload(void *arg, FILE *out)
 	char err[512], *text = NULL;
 	int ret;
 
+	sd_notify_reloading(a->notify);
 	ret = reload_prepare(a, &cfg, &plan, &text, err, sizeof(err));
 	if (ret) {
+		notify_ready(a);
 		a->st.reload_failures++;
 		free(text);
 		log_err("reload refused, the running configuration stays: %s", err);
@@ -148,6 +224,7 @@ static int reload(void *arg, FILE *out)
 	a->rendered = text;
 	ct_sync_reconfigure(a->sync);
 	a->st.reloads++;
+	notify_ready(a);
 	log_info("configuration %s reloaded", a->config_path);
 	if (out)
 		fprintf(out, "reloaded %s\n", a->config_path);
@@ -295,6 +372,12 @@ static int open_front(struct agent *a)
 		return -1;
 	if (lock_instance(a))
 		return -1;
+	/* Before the capabilities go; a bad $NOTIFY_SOCKET is the manager's
+	 * problem (it times out), not a reason to leave the router unserved. */
+	ret = sd_notify_open(&a->notify);
+	if (ret)
+		log_err("NOTIFY_SOCKET: %s; the service manager will not hear from us",
+			strerror(-ret));
 	ret = ctl_open(&a->ctl, a->loop, a->cfg.socket_path, a->cfg.socket_group, commands_handle,
 		       &a->cmds);
 	if (ret == -EADDRINUSE) {
@@ -374,6 +457,7 @@ static int agent_free(struct agent *a)
 {
 	int code = a->exit_code;
 
+	sd_notify_close(a->notify);
 	ctl_close(a->ctl);
 	ruleset_guard_close(a->guard);
 	ct_sync_close(a->sync);
@@ -419,8 +503,11 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	log_info("running: %zu device(s) in software, %zu in hardware; window packets %u..%u; %zu flows from the startup dump",
 		 a->plan.n_sw, a->plan.n_hw, a->cfg.window_from, a->cfg.window_until,
 		 flows_count(tracker_flows(a->trk)));
+	if (notify_started(a))
+		return agent_free(a);
 	ret = loop_run(a->loop);
 	a->exit_code = ret ? 1 : 0;
+	sd_notify_stopping(a->notify);
 	stop(a);
 	return agent_free(a);
 }

@@ -295,6 +295,19 @@ void flows_foreach(struct flows *t, void (*cb)(struct flow *f, void *arg), void 
 	}
 }
 
+void flows_count_states(const struct flows *t, uint64_t counts[FLOW_STATE_MAX][FLOW_TIER_MAX])
+{
+	uint32_t n;
+
+	memset(counts, 0, sizeof(uint64_t) * FLOW_STATE_MAX * FLOW_TIER_MAX);
+	for (n = 0; n < t->used; n++) {
+		const struct flow *f = flow_at(t, n);
+
+		if (f->state < FLOW_STATE_MAX && f->tier < FLOW_TIER_MAX)
+			counts[f->state][f->tier]++;
+	}
+}
+
 size_t flows_sweep(struct flows *t, uint32_t gen, void (*cb)(struct flow *f, void *arg), void *arg)
 {
 	size_t dropped = 0;
@@ -346,6 +359,8 @@ const char *flows_tier_str(enum flow_tier t)
 		return "sw";
 	case TIER_HW:
 		return "hw";
+	case FLOW_TIER_MAX:
+		break;
 	}
 	return "?";
 }
