@@ -164,16 +164,37 @@ static json_t *admission_json(const struct commands_ctx *c)
 			 "adopted", (json_int_t)tracker_stats(c->trk)->adopted);
 }
 
+/* {state: {tier: count}}, tier "none" when there is none: the metrics'
+ * flows gauge. */
+static json_t *states_json(const struct flows *fl)
+{
+	uint64_t n[FLOW_STATE_MAX][FLOW_TIER_MAX];
+	json_t *states = json_object(), *tiers;
+	int s, t;
+
+	flows_count_states(fl, n);
+	for (s = 0; s < FLOW_STATE_MAX; s++) {
+		tiers = json_object();
+		for (t = 0; t < FLOW_TIER_MAX; t++)
+			json_object_set_new(tiers,
+					    t == TIER_NONE ? "none" : flows_tier_str((enum flow_tier)t),
+					    json_integer((json_int_t)n[s][t]));
+		json_object_set_new(states, flows_state_str((enum flow_state)s), tiers);
+	}
+	return states;
+}
+
 static json_t *flows_json(const struct commands_ctx *c)
 {
 	const struct tracker_stats *ts = tracker_stats(c->trk);
 	const struct flows *fl = tracker_flows(c->trk);
 
-	return json_pack("{s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:o}",
 			 "tracked", (json_int_t)flows_count(fl),
 			 "capacity", (json_int_t)flows_capacity(fl),
 			 "table_full", (json_int_t)ts->table_full,
-			 "returned_to_slow_path", (json_int_t)ts->returned);
+			 "returned_to_slow_path", (json_int_t)ts->returned,
+			 "states", states_json(fl));
 }
 
 static json_t *offload_json(const struct commands_ctx *c)
