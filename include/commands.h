@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "agent.h"
 #include "config.h"
 #include "nft_ruleset.h"
@@ -30,6 +32,11 @@ struct commands_ctx {
 	int (*reload)(void *arg, FILE *out);
 	void *reload_arg;
 };
+
+/* The stats and status answers as JSON (the caller owns them), for
+ * writers outside the control socket (the metrics file). */
+json_t *commands_stats_json(const struct commands_ctx *c);
+json_t *commands_status_json(const struct commands_ctx *c);
 
 /* A ctl_handler: arg is a struct commands_ctx. */
 int commands_handle(int argc, char **argv, FILE *out, void *arg);

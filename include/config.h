@@ -88,6 +88,8 @@ struct fo_config {
 					 * operator's own ruleset does) */
 	bool events_window;		/* events = window: conntrack events only for
 					 * flows that reach the window */
+	char metrics_dir[200];		/* textfile directory; empty: no file */
+	uint64_t metrics_interval_ms;	/* how often the metrics file is written */
 };
 
 void config_defaults(struct fo_config *cfg);

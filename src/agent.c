@@ -23,6 +23,7 @@
 #include "flows.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "nft_ruleset.h"
 #include "plan.h"
 #include "privs.h"
@@ -54,6 +55,8 @@ struct agent {
 	int lock_fd;
 	struct sd_notify *notify;	/* NULL unless a service manager listens */
 	struct loop_timer *notify_status, *notify_watchdog;
+	struct loop_timer *metrics_timer;	/* [agent] metrics-dir */
+	int metrics_err;			/* last write's error, logged once */
 
 	uint64_t started_ms;
 	int exit_code;
@@ -150,6 +153,40 @@ static int notify_started(struct agent *a)
 	return ret;
 }
 
+/* ---- the metrics file ------------------------------------------------------- */
+
+static void on_metrics(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+	json_t *stats = commands_stats_json(&a->cmds), *status = commands_status_json(&a->cmds);
+	int ret = stats && status ? metrics_write_file(a->cfg.metrics_dir, stats, status) : -ENOMEM;
+
+	json_decref(stats);
+	json_decref(status);
+	/* A directory that is not there (or not writable under the unit's
+	 * ProtectSystem) is said once, not every interval. */
+	if (ret && ret != a->metrics_err)
+		log_err("metrics file %s/flowoffload.prom: %s; set [agent] metrics-dir to a writable directory (under systemd: ReadWritePaths=)",
+			a->cfg.metrics_dir, strerror(-ret));
+	else if (!ret && a->metrics_err)
+		log_notice("metrics file %s/flowoffload.prom written again", a->cfg.metrics_dir);
+	a->metrics_err = ret;
+}
+
+/* Start, re-time or stop the writer after a start or a reload; the first
+ * file comes at once (1 ms), not an interval later. */
+static int metrics_schedule(struct agent *a)
+{
+	uint64_t ms = a->cfg.metrics_dir[0] ? a->cfg.metrics_interval_ms : 0;
+
+	a->metrics_err = 0;
+	if (a->metrics_timer)
+		return loop_timer_set(a->metrics_timer, ms ? 1 : 0, ms);
+	if (!ms)
+		return 0;
+	return loop_timer_add(a->loop, 1, ms, on_metrics, a, &a->metrics_timer);
+}
+
 /* ---- reload ---------------------------------------------------------------- */
 
 /* Load, check, plan, render and (if it changed) install the new config;
@@ -223,6 +260,8 @@ static int reload(void *arg, FILE *out)
 	free(a->rendered);
 	a->rendered = text;
 	ct_sync_reconfigure(a->sync);
+	if (metrics_schedule(a))
+		log_err("cannot schedule the metrics file");
 	a->st.reloads++;
 	notify_ready(a);
 	log_info("configuration %s reloaded", a->config_path);
@@ -503,7 +542,7 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	log_info("running: %zu device(s) in software, %zu in hardware; window packets %u..%u; %zu flows from the startup dump",
 		 a->plan.n_sw, a->plan.n_hw, a->cfg.window_from, a->cfg.window_until,
 		 flows_count(tracker_flows(a->trk)));
-	if (notify_started(a))
+	if (notify_started(a) || metrics_schedule(a))
 		return agent_free(a);
 	ret = loop_run(a->loop);
 	a->exit_code = ret ? 1 : 0;

@@ -528,3 +528,13 @@ int commands_handle(int argc, char **argv, FILE *out, void *arg)
 	json_decref(j);
 	return 0;
 }
+
+json_t *commands_stats_json(const struct commands_ctx *c)
+{
+	return stats_json(c);
+}
+
+json_t *commands_status_json(const struct commands_ctx *c)
+{
+	return status_json(c);
+}

@@ -268,6 +268,21 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"keeps 92-104%.  The mask is the conntrack's: other listeners (conntrackd, "
 			"conntrack -E) hear no more than the agent.  window needs [hardware] mode "
 			"= off.  Default all." },
+	[CONFIG_KEY_METRICS_DIR] = { AT("agent", "metrics-dir"), .type = CONFIG_PATH,
+		FIELD(metrics_dir), .def = "",
+		.allowed = "an absolute directory path of at most 178 characters; empty for none",
+		.help = "A directory where the agent writes its Prometheus metrics as "
+			"flowoffload.prom every metrics-interval, for node_exporter's textfile "
+			"collector: written to flowoffload.prom.tmp, then renamed, so a scrape "
+			"never reads half a file.  The same text as `flowoffloadctl metrics`.  "
+			"Under the systemd unit the directory must be made writable (a drop-in "
+			"with ReadWritePaths=).  Default empty: no file; the control socket "
+			"answers metrics anyway." },
+	[CONFIG_KEY_METRICS_INTERVAL] = { AT("agent", "metrics-interval"),
+		.type = CONFIG_DURATION, FIELD(metrics_interval_ms), RANGE(SECOND, HOUR),
+		.def = "15s", .allowed = "1s..1h " DURATION_UNITS,
+		.help = "How often the metrics file is written.  Default 15s: Prometheus' "
+			"usual scrape interval; each write walks the flow table once." },
 };
 
 /* Sections with prose of their own, beyond their keys'. */

@@ -224,6 +224,11 @@ static int parse_path(struct value *x, const char *v)
 {
 	size_t len = strlen(v);
 
+	/* Empty turns off what a path key whose default is empty names. */
+	if (!len && !*x->k->def) {
+		memset(field(x->cfg, x->k->off), 0, x->k->size);
+		return 0;
+	}
 	if (v[0] != '/')
 		return bad(x, "\"%s\" is not an absolute path", v);
 	if (len >= x->k->size)

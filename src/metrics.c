@@ -1,10 +1,13 @@
 /* metrics: renders the stats and status JSON as Prometheus text exposition
  * (one HELP and TYPE per family, labels for states, tiers and reasons). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "metrics.h"
 
@@ -320,4 +323,55 @@ int metrics_write_flowtable(FILE *out, FILE *proc)
 			return -EIO;
 	}
 	return 0;
+}
+
+/* The text to f; the kernel's work queue only where the kernel has it. */
+static int write_all(FILE *f, const json_t *stats, const json_t *status)
+{
+	FILE *proc;
+	int ret;
+
+	ret = metrics_write(f, stats, status);
+	proc = fopen("/proc/net/stat/nf_flowtable", "r");
+	if (proc) {
+		if (!ret && metrics_write_flowtable(f, proc) == -EIO)
+			ret = -EIO;
+		fclose(proc);
+	}
+	return ret;
+}
+
+int metrics_write_file(const char *dir, const json_t *stats, const json_t *status)
+{
+	char path[512], tmp[520];
+	FILE *f;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/flowoffload.prom", dir);
+	/* node_exporter reads *.prom only: the temporary name is never read. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0644)) {
+		ret = -errno;
+		close(fd);
+		goto err_unlink;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		goto err_unlink;
+	}
+	ret = write_all(f, stats, status);
+	if (fclose(f) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (!ret)
+		return 0;
+err_unlink:
+	unlink(tmp);
+	return ret;
 }

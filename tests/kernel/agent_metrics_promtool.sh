@@ -1,7 +1,8 @@
 #!/bin/bash
 # Proves `flowoffloadctl metrics` on a live agent: promtool accepts the
 # exposition, the offloaded-flow gauge is the count `flows` shows, and the
-# kernel's flowtable work queue is reported where the kernel has it.
+# kernel's flowtable work queue is reported where the kernel has it; with
+# [agent] metrics-dir the agent writes the same text there, atomically.
 . "$(dirname "$0")/lib.sh"
 
 require_root
@@ -9,7 +10,9 @@ require_tools ip nft ping jq
 command -v promtool >/dev/null || skip "no promtool (apt-get install prometheus)"
 topology_up
 
-agent_config "$TMP/agent.conf" "[offload]" "min-avgpkt = 0" "[hardware]" "mode = off"
+mkdir "$TMP/textfile"
+agent_config "$TMP/agent.conf" "metrics-dir = $TMP/textfile" "metrics-interval = 1s" \
+	"[offload]" "min-avgpkt = 0" "[hardware]" "mode = off"
 agent_start "$TMP/agent.conf"
 
 # Two elephants held open after 2 MiB each: offloaded, and still there.
@@ -43,4 +46,21 @@ else
 		lacks kernel_flowtable_work_queued "$(cat "$TMP/metrics")"
 	info "this kernel has no /proc/net/stat/nf_flowtable (CONFIG_NF_FLOW_TABLE_PROCFS)"
 fi
+
+info "---- the textfile"
+check "the agent wrote $TMP/textfile/flowoffload.prom" test -s "$TMP/textfile/flowoffload.prom"
+check "promtool accepts it" sh -c "promtool check metrics <'$TMP/textfile/flowoffload.prom' >'$TMP/promtool2' 2>&1 && ! [ -s '$TMP/promtool2' ]"
+check "readable by node_exporter's user (mode $(stat -c %a "$TMP/textfile/flowoffload.prom"))" \
+	test "$(stat -c %a "$TMP/textfile/flowoffload.prom")" = 644
+file_gauge() { sed -n 's/^flowoffload_flows{state="offloaded",tier="sw"} //p' "$TMP/textfile/flowoffload.prom"; }
+file_gauge_is() { [ "$(file_gauge)" = "$1" ]; }
+check "its offloaded gauge ($(file_gauge)) is the count flows shows ($cli)" wait_for 3 file_gauge_is "$cli"
+# Rewritten every second, never seen half-written: sample it meanwhile.
+torn=0
+for i in $(seq 30); do
+	tail -c 1 "$TMP/textfile/flowoffload.prom" | od -c | grep -q '\\n' || torn=$((torn + 1))
+	sleep 0.1
+done
+check "30 reads over 3 s all saw a whole file (torn: $torn)" [ $torn = 0 ]
+check "no temporary file left behind" [ "$(ls "$TMP/textfile")" = flowoffload.prom ]
 agent_stop || fail "flowoffloadd exited with an error"

@@ -125,7 +125,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[skip]\nport = 53\n", ":2: [skip] port: unknown key; allowed: ports prefixes" },
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "
-	  "resync-interval event-buffer socket socket-group keep-ruleset manage-ruleset events" },
+	  "resync-interval event-buffer socket socket-group keep-ruleset manage-ruleset events metrics-dir metrics-interval" },
 	{ "[offload]\nmode = on\n",
 	  ":2: [offload] mode: unknown key; allowed: protocols window-from window-until "
 	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
@@ -382,6 +382,12 @@ static const struct bad_case bad_cases[] = {
 	  ":2: [agent] socket: \"run/flowoffload.sock\" is not an absolute path; allowed: "
 	  A_SOCKET },
 	{ "[agent]\nsocket =\n", ":2: [agent] socket: \"\" is not an absolute path; allowed: " A_SOCKET },
+	{ "[agent]\nmetrics-dir = var/lib\n",
+	  ":2: [agent] metrics-dir: \"var/lib\" is not an absolute path; allowed: an absolute "
+	  "directory path of at most 178 characters; empty for none" },
+	{ "[agent]\nmetrics-interval = 500ms\n",
+	  ":2: [agent] metrics-interval: \"500ms\" is out of range; allowed: 1s..1h (ms, s, m, h; "
+	  "a bare number is seconds)" },
 	{ "[agent]\nsocket = /run/0123456789012345678901234567890123456789012345678901234567890123456789"
 	  "012345678901234567890123456789012\n",
 	  ":2: [agent] socket: the path is 108 characters long; allowed: " A_SOCKET },
@@ -529,6 +535,8 @@ static void test_defaults(void **state)
 	assert_false(d.keep_ruleset);
 	assert_true(d.manage_ruleset);
 	assert_false(d.events_window);
+	assert_string_equal(d.metrics_dir, "");
+	assert_int_equal(d.metrics_interval_ms, 15000);
 
 	/* An empty file, and one of comments and empty sections, are the defaults. */
 	load_text("", &cfg, NULL);
@@ -756,6 +764,9 @@ CHECK_FN(c_flows100m, c->max_flows == 100000000)
 CHECK_FN(c_status_min, c->status_interval_ms == 100)
 CHECK_FN(c_status_max, c->status_interval_ms == 3600000)
 CHECK_FN(c_status_bare, c->status_interval_ms == 2000)
+CHECK_FN(c_metrics_dir, !strcmp(c->metrics_dir, "/var/lib/node-exporter") &&
+	 c->metrics_interval_ms == 60000)
+CHECK_FN(c_metrics_off, c->metrics_dir[0] == '\0')
 CHECK_FN(c_resync_min, c->resync_interval_ms == 1000)
 CHECK_FN(c_resync_max, c->resync_interval_ms == 86400000)
 CHECK_FN(c_evbuf_min, c->event_buffer == 65536)
@@ -809,6 +820,8 @@ static const struct good_case good_cases[] = {
 	{ "[agent]\nstatus-interval = 100ms\n", c_status_min },
 	{ "[agent]\nstatus-interval = 1h\n", c_status_max },
 	{ "[agent]\nstatus-interval = 2\n", c_status_bare },
+	{ "[agent]\nmetrics-dir = /var/lib/node-exporter\nmetrics-interval = 1m\n", c_metrics_dir },
+	{ "[agent]\nmetrics-dir =\n", c_metrics_off },
 	{ "[agent]\nresync-interval = 1s\n", c_resync_min },
 	{ "[agent]\nresync-interval = 24h\n", c_resync_max },
 	{ "[agent]\nevent-buffer = 64k\n", c_evbuf_min },
