@@ -104,6 +104,37 @@ static void test_insert_lookup_remove(void **state)
 	flows_destroy(t);
 }
 
+/* The per-state, per-tier counts (the metrics' flows gauge and the
+ * service manager's STATUS=) count live flows only. */
+static void test_count_states(void **state)
+{
+	uint64_t n[FLOW_STATE_MAX][FLOW_TIER_MAX];
+	struct flows *t = NULL;
+	struct ct_info ct;
+	struct flow *f;
+	bool created;
+	uint32_t i;
+
+	(void)state;
+	assert_int_equal(flows_create(&t, 16), 0);
+	for (i = 0; i < 6; i++) {
+		ct = mk4(10 + i, 0x01020304, (uint16_t)(1000 + i), 80);
+		assert_int_equal(flows_upsert(t, &ct, 1, &f, &created), 0);
+		f->state = i < 3 ? FLOW_OFFLOADED : FLOW_HW_OFFLOADED;
+		f->tier = i < 2 ? TIER_SW : TIER_HW;
+	}
+	ct = mk4(10, 0x01020304, 1000, 80);
+	assert_int_equal(flows_remove(t, &ct), 0);
+	flows_count_states(t, n);
+	assert_int_equal(n[FLOW_OFFLOADED][TIER_SW], 1);
+	assert_int_equal(n[FLOW_OFFLOADED][TIER_HW], 1);
+	assert_int_equal(n[FLOW_HW_OFFLOADED][TIER_HW], 3);
+	assert_int_equal(n[FLOW_WAITING][TIER_NONE], 0);
+	assert_int_equal(n[FLOW_OFFLOADED][TIER_SW] + n[FLOW_OFFLOADED][TIER_HW] +
+				 n[FLOW_HW_OFFLOADED][TIER_HW], flows_count(t));
+	flows_destroy(t);
+}
+
 /* Conntrack ids are 32-bit hashes: a reused id, or two live entries with
  * one id, must never be confused. */
 static void test_id_reuse(void **state)
@@ -402,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_create_bounds),
 		cmocka_unit_test(test_insert_lookup_remove),
 		cmocka_unit_test(test_id_reuse),
+		cmocka_unit_test(test_count_states),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_strings),
