@@ -270,7 +270,7 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"= off.  Default all." },
 	[CONFIG_KEY_METRICS_DIR] = { AT("agent", "metrics-dir"), .type = CONFIG_PATH,
 		FIELD(metrics_dir), .def = "",
-		.allowed = "an absolute directory path of at most 178 characters; empty for none",
+		.allowed = "an absolute directory path of at most 199 characters; empty for none",
 		.help = "A directory where the agent writes its Prometheus metrics as "
 			"flowoffload.prom every metrics-interval, for node_exporter's textfile "
 			"collector: written to flowoffload.prom.tmp, then renamed, so a scrape "

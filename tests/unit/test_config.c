@@ -384,7 +384,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[agent]\nsocket =\n", ":2: [agent] socket: \"\" is not an absolute path; allowed: " A_SOCKET },
 	{ "[agent]\nmetrics-dir = var/lib\n",
 	  ":2: [agent] metrics-dir: \"var/lib\" is not an absolute path; allowed: an absolute "
-	  "directory path of at most 178 characters; empty for none" },
+	  "directory path of at most 199 characters; empty for none" },
 	{ "[agent]\nmetrics-interval = 500ms\n",
 	  ":2: [agent] metrics-interval: \"500ms\" is out of range; allowed: 1s..1h (ms, s, m, h; "
 	  "a bare number is seconds)" },
