@@ -57,7 +57,7 @@ file_gauge_is() { [ "$(file_gauge)" = "$1" ]; }
 check "its offloaded gauge ($(file_gauge)) is the count flows shows ($cli)" wait_for 3 file_gauge_is "$cli"
 # Rewritten every second, never seen half-written: sample it meanwhile.
 torn=0
-for i in $(seq 30); do
+for _ in $(seq 30); do
 	tail -c 1 "$TMP/textfile/flowoffload.prom" | od -c | grep -q '\\n' || torn=$((torn + 1))
 	sleep 0.1
 done
