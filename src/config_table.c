@@ -243,8 +243,9 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		FIELD(socket_group), .def = "",
 		.allowed = "a group name of at most 31 letters, digits, '_', '.' or '-', not "
 			   "starting with '-'; empty for root's group",
-		.help = "Group whose members may use the control socket.  Default empty: root's "
-			"group only." },
+		.help = "Group whose members may use the control socket.  Default empty: the "
+			"agent's own group, root's when root starts it by hand, flowoffload "
+			"under the systemd unit (User=/Group= flowoffload)." },
 	[CONFIG_KEY_KEEP_RULESET] = BOOL("agent", "keep-ruleset", keep_ruleset, "no",
 		"Leave the agent's nftables tables in place on exit.  Default no: a "
 			"stopped agent removes what it installed; say yes to keep flows that are "
