@@ -1,4 +1,4 @@
-/* config: /etc/flowoffload.conf (INI, libinih): the defaults, the parser and
+/* config: /etc/flowoffload/flowoffload.conf (INI, libinih): the defaults, the parser and
  * the validation; every error names file:line, the key and what is allowed. */
 #ifndef FLOWOFFLOAD_CONFIG_H
 #define FLOWOFFLOAD_CONFIG_H

@@ -1,4 +1,4 @@
-/* config_table: the one description of /etc/flowoffload.conf, a row per key
+/* config_table: the one description of /etc/flowoffload/flowoffload.conf, a row per key
  * (section, name, type, field, range, default, allowed text) read by all. */
 #ifndef FLOWOFFLOAD_CONFIG_TABLE_H
 #define FLOWOFFLOAD_CONFIG_TABLE_H

@@ -1,4 +1,4 @@
-/* config: read /etc/flowoffload.conf (INI, libinih) into struct fo_config and
+/* config: read /etc/flowoffload/flowoffload.conf (INI, libinih) into struct fo_config and
  * validate every key; each error is one line naming file:line, key and allowed. */
 #include <ctype.h>
 #include <errno.h>
