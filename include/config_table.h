@@ -1,5 +1,5 @@
 /* config_table: the one description of /etc/flowoffload/flowoffload.conf, a row per key
- * (section, name, type, field, range, default, allowed text) read by all. */
+ * (section, name, type, field, range, default, allowed, help) read by all. */
 #ifndef FLOWOFFLOAD_CONFIG_TABLE_H
 #define FLOWOFFLOAD_CONFIG_TABLE_H
 
