@@ -29,8 +29,9 @@ getent passwd flowoffload >/dev/null || fail "no flowoffload user"
 systemctl daemon-reload || fail "daemon-reload"
 
 # Two forwarding devices for the agent's flowtable.
-ip link add fo0 type veth peer name fo1 && ip link set fo0 up && ip link set fo1 up ||
+if ! { ip link add fo0 type veth peer name fo1 && ip link set fo0 up && ip link set fo1 up; }; then
 	fail "cannot create the veth pair"
+fi
 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 sed -i -e 's/^devices = auto$/devices = fo0 fo1/' -e 's/^mode = auto$/mode = off/' "$conf"
 ok "installed ($(since)); config $conf"
