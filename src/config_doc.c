@@ -82,7 +82,7 @@ int config_doc_example(FILE *f)
 		} else if (fputc('\n', f) == EOF) {
 			return -EIO;
 		}
-		ret = comment(f, k->help);
+		ret = comment(f, k->help ? k->help : "");
 		if (ret)
 			return ret;
 		if (fprintf(f, "%s =%s%s\n", k->name, *k->def ? " " : "", k->def) < 0)
@@ -151,7 +151,7 @@ static int mdoc_key(FILE *f, const struct config_key *k)
 {
 	char allowed[512];
 
-	if (fprintf(f, ".It Ic %s\n", k->name) < 0 || mdoc_prose(f, k->help, 0))
+	if (fprintf(f, ".It Ic %s\n", k->name) < 0 || mdoc_prose(f, k->help ? k->help : "", 0))
 		return -EIO;
 	snprintf(allowed, sizeof(allowed), "Allowed: %s.", k->allowed);
 	if (fputs(".Pp\n", f) == EOF || mdoc_prose(f, allowed, 0))
