@@ -77,6 +77,7 @@ struct fo_config {
 	uint64_t event_buffer;		/* conntrack event socket receive buffer, bytes */
 	char socket_path[108];
 	char socket_group[32];		/* empty: root's group */
+	char admin_group[32];		/* may reload over the socket; empty: root only */
 	bool keep_ruleset;		/* leave the tables in place on exit */
 	bool manage_ruleset;		/* install and guard the tables (no: the
 					 * operator's own ruleset does) */

@@ -137,6 +137,12 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		FIELD(socket_group), .def = "",
 		.allowed = "a group name of at most 31 letters, digits, '_', '.' or '-', not "
 			   "starting with '-'; empty for root's group" },
+	/* Reading is for the socket group; changing state (reload) is for
+	 * root and this group, checked per client with SO_PEERCRED. */
+	[CONFIG_KEY_ADMIN_GROUP] = { AT("agent", "admin-group"), .type = CONFIG_GROUP,
+		FIELD(admin_group), .def = "",
+		.allowed = "a group name of at most 31 letters, digits, '_', '.' or '-', not "
+			   "starting with '-'; empty for root only" },
 	[CONFIG_KEY_KEEP_RULESET] = BOOL("agent", "keep-ruleset", keep_ruleset, "no"),
 	[CONFIG_KEY_MANAGE_RULESET] = BOOL("agent", "manage-ruleset", manage_ruleset, "yes"),
 	[CONFIG_KEY_EVENTS] = { AT("agent", "events"), .type = CONFIG_ENUM, FIELD(events_window),

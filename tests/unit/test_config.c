@@ -43,6 +43,8 @@
 #define A_SOCKET "an absolute path of at most 107 characters"
 #define A_GROUP "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
 		"with '-'; empty for root's group"
+#define A_ADMIN "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
+		"with '-'; empty for root only"
 #define A_SECTIONS "[devices] [offload] [hardware] [skip] [classes] [agent]"
 #define A_INDENT "allowed: keys and [sections] at the start of a line; only lists continue " \
 		 "on indented lines"
@@ -125,7 +127,8 @@ static const struct bad_case bad_cases[] = {
 	{ "[skip]\nport = 53\n", ":2: [skip] port: unknown key; allowed: ports prefixes" },
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "
-	  "resync-interval event-buffer socket socket-group keep-ruleset manage-ruleset events" },
+	  "resync-interval event-buffer socket socket-group admin-group keep-ruleset manage-ruleset "
+	  "events" },
 	{ "[offload]\nmode = on\n",
 	  ":2: [offload] mode: unknown key; allowed: protocols window-from window-until "
 	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
@@ -392,6 +395,11 @@ static const struct bad_case bad_cases[] = {
 	{ "[agent]\nsocket-group = g0123456789012345678901234567890\n",
 	  ":2: [agent] socket-group: \"g0123456789012345678901234567890\" is not a group name; "
 	  "allowed: " A_GROUP },
+	{ "[agent]\nadmin-group = -wheel\n",
+	  ":2: [agent] admin-group: \"-wheel\" is not a group name; allowed: " A_ADMIN },
+	{ "[agent]\nadmin-group = g0123456789012345678901234567890\n",
+	  ":2: [agent] admin-group: \"g0123456789012345678901234567890\" is not a group name; "
+	  "allowed: " A_ADMIN },
 	{ "[agent]\nkeep-ruleset = sure\n",
 	  ":2: [agent] keep-ruleset: \"sure\" is not yes or no; allowed: " A_BOOL },
 };
@@ -526,6 +534,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d.event_buffer, 8 << 20);
 	assert_string_equal(d.socket_path, "/run/flowoffload.sock");
 	assert_string_equal(d.socket_group, "");
+	assert_string_equal(d.admin_group, "");
 	assert_false(d.keep_ruleset);
 	assert_true(d.manage_ruleset);
 	assert_false(d.events_window);
@@ -655,6 +664,7 @@ static void test_full_config(void **state)
 		"event-buffer = 32M\n"
 		"socket = /tmp/fo.sock\n"
 		"socket-group = net-admin_1.x\n"
+		"admin-group = fo-adm\n"
 		"keep-ruleset = 1\n";
 	struct fo_config cfg;
 	uint8_t a6[16];
@@ -716,6 +726,7 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.event_buffer, 32 << 20);
 	assert_string_equal(cfg.socket_path, "/tmp/fo.sock");
 	assert_string_equal(cfg.socket_group, "net-admin_1.x");
+	assert_string_equal(cfg.admin_group, "fo-adm");
 	assert_true(cfg.keep_ruleset);
 }
 
@@ -762,6 +773,7 @@ CHECK_FN(c_evbuf_min, c->event_buffer == 65536)
 CHECK_FN(c_evbuf_max, c->event_buffer == 1073741824)
 CHECK_FN(c_socket107, strlen(c->socket_path) == 107)
 CHECK_FN(c_group31, strlen(c->socket_group) == 31)
+CHECK_FN(c_admin31, strlen(c->admin_group) == 31 && !c->socket_group[0])
 CHECK_FN(c_dev_auto, c->devices_auto && c->n_devices == 0)
 CHECK_FN(c_dev15, c->n_devices == 1 && strlen(c->devices[0]) == 15)
 CHECK_FN(c_dev_hash, c->n_devices == 1 && !strcmp(c->devices[0], "eth#1"))
@@ -816,6 +828,7 @@ static const struct good_case good_cases[] = {
 	{ "[agent]\nsocket = /run/0123456789012345678901234567890123456789012345678901234567890123456789"
 	  "01234567890123456789012345678901\n", c_socket107 },
 	{ "[agent]\nsocket-group = g012345678901234567890123456789\n", c_group31 },
+	{ "[agent]\nadmin-group = g012345678901234567890123456789\n", c_admin31 },
 	{ "[devices]\ndevices = auto\n", c_dev_auto },
 	{ "[devices]\ndevices =\n  auto\n", c_dev_auto },
 	{ "[devices]\ndevices = 0123456789abcde\n", c_dev15 },
