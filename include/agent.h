@@ -18,6 +18,7 @@ struct agent_options {
 struct agent_stats {
 	uint64_t reloads;
 	uint64_t reload_failures;
+	uint64_t reload_rate_limited;	/* control-socket reloads refused: too soon */
 };
 
 /* Set everything up (ruleset, sockets, startup dump) and run the loop until

@@ -12,6 +12,8 @@
 
 struct ct_admit;
 struct ct_sync;
+struct ctl_call;
+struct ctl_stats;
 struct ruleset_guard;
 struct tracker;
 
@@ -26,12 +28,13 @@ struct commands_ctx {
 	const struct ruleset_guard *guard;
 	const struct agent_stats *agent;
 	uint64_t started_ms;
+	const struct ctl_stats *ctl;	/* the control socket's counters */
 	/* reload: the agent's; writes its outcome to out, 0 or -errno. */
 	int (*reload)(void *arg, FILE *out);
 	void *reload_arg;
 };
 
 /* A ctl_handler: arg is a struct commands_ctx. */
-int commands_handle(int argc, char **argv, FILE *out, void *arg);
+int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, void *arg);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -33,6 +34,10 @@
  * check CAP_NET_ADMIN, at the time of each request. */
 #define KEPT_CAPS (1ULL << CAP_NET_ADMIN)
 
+/* A reload re-plans and may probe every device for hardware offload (up to
+ * 10 s each) inside the loop: over the socket, at most one per interval. */
+#define RELOAD_MIN_INTERVAL_MS 5000
+
 struct agent {
 	struct fo_config cfg;
 	const char *config_path;
@@ -52,6 +57,7 @@ struct agent {
 	int lock_fd;
 
 	uint64_t started_ms;
+	uint64_t ctl_reload_ms;	/* the last reload asked over the socket; 0: none */
 	int exit_code;
 	struct agent_stats st;
 };
@@ -119,8 +125,27 @@ static void reload_tell(struct agent *a, const struct fo_config *cfg)
 	if (cfg->event_buffer != a->cfg.event_buffer || cfg->max_flows != a->cfg.max_flows ||
 	    cfg->udp_require_reply != a->cfg.udp_require_reply ||
 	    strcmp(cfg->socket_path, a->cfg.socket_path) ||
-	    strcmp(cfg->socket_group, a->cfg.socket_group))
-		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket and socket-group take effect at the next start");
+	    strcmp(cfg->socket_group, a->cfg.socket_group) ||
+	    strcmp(cfg->admin_group, a->cfg.admin_group))
+		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket, socket-group and admin-group take effect at the next start");
+}
+
+/* Control-socket reloads (out set) are rate-limited; SIGHUP, root's, not. */
+static int reload_too_soon(struct agent *a, FILE *out)
+{
+	uint64_t now = loop_now_ms();
+
+	if (!out)
+		return 0;
+	if (a->ctl_reload_ms && now - a->ctl_reload_ms < RELOAD_MIN_INTERVAL_MS) {
+		a->st.reload_rate_limited++;
+		fprintf(out, "reload refused: the last one was %llu ms ago and reloads over the socket are limited to one per %d s; try again in %llu ms\n",
+			(unsigned long long)(now - a->ctl_reload_ms), RELOAD_MIN_INTERVAL_MS / 1000,
+			(unsigned long long)(RELOAD_MIN_INTERVAL_MS - (now - a->ctl_reload_ms)));
+		return -EBUSY;
+	}
+	a->ctl_reload_ms = now;
+	return 0;
 }
 
 static int reload(void *arg, FILE *out)
@@ -131,6 +156,9 @@ static int reload(void *arg, FILE *out)
 	char err[512], *text = NULL;
 	int ret;
 
+	ret = reload_too_soon(a, out);
+	if (ret)
+		return ret;
 	ret = reload_prepare(a, &cfg, &plan, &text, err, sizeof(err));
 	if (ret) {
 		a->st.reload_failures++;
@@ -194,19 +222,45 @@ static void holder_pid(int fd, char *pid, size_t len)
 	}
 }
 
+/* The lock file is opened without following a symlink, and must be a
+ * regular file of ours: a FIFO would block the open, a device or someone
+ * else's file is not what we mean to write our pid into. */
+static int lock_open(const char *path)
+{
+	struct stat st;
+	int fd, err;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (fd < 0) {
+		err = -errno;
+		log_err("lock file %s: %s; not starting", path, strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st)) {
+		err = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		log_err("lock file %s: not a regular file; not starting (remove it)", path);
+	} else if (st.st_uid != geteuid() || (st.st_mode & 0022)) {
+		err = -EPERM;
+		log_err("lock file %s: owned by uid %u or writable by others; not starting (remove it)",
+			path, (unsigned int)st.st_uid);
+	} else {
+		return fd;
+	}
+	close(fd);
+	return err;
+}
+
 static int lock_instance(struct agent *a)
 {
 	char path[sizeof(a->cfg.socket_path) + 8], pid[24] = "";
 	int fd;
 
 	snprintf(path, sizeof(path), "%s.lock", a->cfg.socket_path);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		int err = -errno;
-
-		log_err("lock file %s: %s; not starting", path, strerror(errno));
-		return err;
-	}
+	fd = lock_open(path);
+	if (fd < 0)
+		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		int err = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
 
@@ -269,8 +323,13 @@ static int open_front(struct agent *a)
 		return -1;
 	if (lock_instance(a))
 		return -1;
-	ret = ctl_open(&a->ctl, a->loop, a->cfg.socket_path, a->cfg.socket_group, commands_handle,
-		       &a->cmds);
+	ret = ctl_open(&a->ctl, a->loop, &(struct ctl_options){
+				.path = a->cfg.socket_path,
+				.group = a->cfg.socket_group,
+				.admin_group = a->cfg.admin_group,
+				.handler = commands_handle,
+				.arg = &a->cmds,
+			});
 	if (ret == -EADDRINUSE) {
 		log_err("another flowoffloadd answers on %s; not starting (nothing was changed)",
 			a->cfg.socket_path);
@@ -280,6 +339,7 @@ static int open_front(struct agent *a)
 		log_err("control socket %s: %s", a->cfg.socket_path, strerror(-ret));
 		return -1;
 	}
+	a->cmds.ctl = ctl_stats(a->ctl);
 	return 0;
 }
 
