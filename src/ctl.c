@@ -1,6 +1,7 @@
 /* ctl: the daemon's control socket (/run/flowoffload.sock): one command line
  * in, one reply out, then close; flowoffloadctl is the client. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -505,36 +506,44 @@ static int path_clear(const char *path)
 }
 
 /* Bind with mode 0660 from the umask (nothing to chmod afterwards), then
- * set the group with lchown, which never follows a symlink. */
+ * set the group through an O_PATH descriptor of what was checked to be a
+ * socket: no symlink is followed, and nothing swapped in after the check
+ * (a hard link to another file) is changed. */
 static int bind_path(struct ctl *c, const struct sockaddr_un *sun, const char *group)
 {
 	struct stat st;
 	mode_t old;
-	int err;
+	int err, fd;
 
 	old = umask(0117);
 	err = bind(c->fd, (const struct sockaddr *)sun, sizeof(*sun)) ? -errno : 0;
 	umask(old);
 	if (err)
 		return err;
-	if (lstat(c->path, &st))
+	fd = open(c->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	c->dev = st.st_dev;
-	c->ino = st.st_ino;
-	if (group && group[0]) {
+	if (fstat(fd, &st))
+		err = -errno;
+	else if (!S_ISSOCK(st.st_mode))
+		err = -EEXIST;
+	if (!err) {
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
+	}
+	if (!err && group && group[0]) {
 		struct group *g = getgrnam(group);
 
 		if (!g) {
 			log_err("control socket %s: group '%s' does not exist; fix socket-group",
 				c->path, group);
-			return -ENOENT;
+			err = -ENOENT;
+		} else if (fchownat(fd, "", (uid_t)-1, g->gr_gid, AT_EMPTY_PATH)) {
+			err = -errno;
 		}
-		if (lchown(c->path, (uid_t)-1, g->gr_gid))
-			return -errno;
 	}
-	return 0;
+	close(fd);
+	return err;
 }
 
 /* Only the socket this ctl bound: never whatever took its path since. */
