@@ -42,7 +42,7 @@ uid_t ctl_call_uid(const struct ctl_call *call);
 struct ctl_stats {
 	uint64_t accepted;		/* clients served (not refused as busy) */
 	uint64_t busy_refused;		/* over the cap of concurrent clients */
-	uint64_t accept_errors;		/* accept4 failed (EMFILE...) */
+	uint64_t accept_errors;		/* accept4 failed (EMFILE...), or no memory for it */
 	uint64_t peercred_errors;	/* no SO_PEERCRED: refused */
 	uint64_t request_timeouts;	/* the whole request not in within its deadline */
 	uint64_t request_too_long;	/* more than CTL_MAX_REQUEST bytes or CTL_MAX_ARGS */

@@ -286,6 +286,7 @@ static void client_answer(struct ctl_call *k, int argc, char **argv)
 	k->idle_ms = loop_now_ms();
 	k->deadline_ms = k->idle_ms + CTL_REPLY_MS;
 	if (loop_mod_fd(c->l, k->fd, EPOLLOUT)) {
+		c->st.reply_errors++;
 		client_free(k);
 		return;
 	}
@@ -300,6 +301,7 @@ static void client_refuse(struct ctl_call *k, const char *msg)
 
 	k->out = malloc(n + 1);
 	if (!k->out || loop_mod_fd(c->l, k->fd, EPOLLOUT)) {
+		c->st.reply_oom++;
 		client_free(k);
 		return;
 	}
@@ -437,6 +439,7 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 	k = calloc(1, sizeof(*k));
 	if (!k) {
+		c->st.accept_errors++;
 		close(cfd);
 		return;
 	}
@@ -451,6 +454,7 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	}
 	if (loop_add_fd(l, cfd, EPOLLIN, on_client, k)) {
+		c->st.accept_errors++;
 		close(cfd);
 		free(k);
 		return;

@@ -157,8 +157,8 @@ check "after the storm the agent's table equals conntrack ($T vs $L)" test "$T" 
 rss1=$(rss_kb)
 check "the agent's RSS grew by less than $RSS_KB KiB ($rss0 -> $rss1 KiB)" test $((rss1 - rss0)) -lt $RSS_KB
 wait $loris_pid $reader_pid
-info "$(cat "$TMP/loris")"
-info "$(cat "$TMP/reader")"
+info "$(tr '\n' ' ' <"$TMP/loris")"
+info "$(tr '\n' ' ' <"$TMP/reader")"
 st=$(agentctl stats --json)
 info "control: $(jq -c .control <<<"$st")"
 check "the loris was cut off at each request deadline ($(jq .control.request_timeouts <<<"$st"))" \
