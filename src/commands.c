@@ -31,7 +31,7 @@ static json_t *events_json(const struct commands_ctx *c)
 	const struct ct_sync_stats *ss = ct_sync_stats(c->sync);
 	const struct tracker_stats *ts = tracker_stats(c->trk);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 			 "new", (json_int_t)ts->events[CT_MSG_NEW],
 			 "update", (json_int_t)ts->events[CT_MSG_UPDATE],
 			 "destroy", (json_int_t)ts->events[CT_MSG_DESTROY],
@@ -40,6 +40,8 @@ static json_t *events_json(const struct commands_ctx *c)
 			 "overruns", (json_int_t)ss->overruns,
 			 "rcvbuf", (json_int_t)es->rcvbuf,
 			 "rcvbuf_grows", (json_int_t)ss->rcvbuf_grows,
+			 "read_errors", (json_int_t)es->read_errors,
+			 "socket_reopens", (json_int_t)es->reopens,
 			 "batched_pauses", (json_int_t)ss->event_batches,
 			 "ignored", (json_int_t)ts->ignored,
 			 "quiet_skipped", (json_int_t)ts->quiet_skipped,
@@ -67,10 +69,11 @@ static json_t *admission_json(const struct commands_ctx *c)
 {
 	const struct ct_admit_stats *as = ct_admit_stats(c->adm);
 
-	return json_pack("{s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}",
 			 "marks_written", (json_int_t)as->updates,
 			 "gone", (json_int_t)as->gone,
 			 "errors", (json_int_t)as->errors,
+			 "no_ack", (json_int_t)as->no_ack,
 			 "adopted", (json_int_t)tracker_stats(c->trk)->adopted);
 }
 
@@ -108,10 +111,11 @@ static json_t *resync_json(const struct commands_ctx *c)
 {
 	const struct ct_sync_stats *ss = ct_sync_stats(c->sync);
 
-	return json_pack("{s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I}",
 			 "resyncs", (json_int_t)ss->resyncs,
 			 "after_overrun", (json_int_t)ss->resyncs_after_overrun,
-			 "errors", (json_int_t)ss->resync_errors);
+			 "errors", (json_int_t)ss->resync_errors,
+			 "bad_entries", (json_int_t)ss->resync_bad_entries);
 }
 
 static json_t *ruleset_json(const struct commands_ctx *c)
