@@ -11,7 +11,12 @@ FLOWS=${FLOWOFFLOAD_SLOW_FLOWS:-100000}
 STORM_FLOWS=${FLOWOFFLOAD_SLOW_STORM:-10000}
 N=12
 EPORT=6001
-STATUS_MS=1000		# status must answer within this while the clients hold on
+# status must answer within this while the clients hold on.  The old
+# daemon served a client inside the loop with 2 s per poll: one byte a
+# second held it for as long as the loris liked.  Under TCG the command
+# alone (ip netns exec, flowoffloadctl) takes 100-300 ms; runs measured a
+# worst of 275-955 ms during the storm.
+STATUS_MS=2000
 RSS_KB=$((10 * 1024))	# the agent's RSS may grow by less than this meanwhile
 CTLSLOW=$FLOWOFFLOAD_TOOLSDIR/tests/tools/ctlslow
 HOLD=30			# seconds the slow clients hold on
@@ -118,6 +123,12 @@ check "the router holds most of them ($base of $FLOWS)" test $((base * 100)) -ge
 check "the agent tracks them all ($(tracked) of $base)" \
 	wait_for 60 sh -c "[ \$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK status --json | jq .flows_tracked) -eq $base ]"
 rss0=$(rss_kb)
+idle=
+for _ in 1 2 3; do
+	t=$(date +%s%N)
+	agentctl status >/dev/null || fail "status failed"
+	idle="$idle $((($(date +%s%N) - t) / 1000000))"
+done
 info "tracking $base flows after $(($(date +%s) - t0)) s; agent RSS $rss0 KiB"
 
 info "---- slow clients, a storm and an elephant"
@@ -130,13 +141,16 @@ start_held_elephant ipv4 $EPORT 4M 240
 nsc "$STORM" -u -a $S4 -p 9102-9103 -n "$STORM_FLOWS" -r 0 -T 30s >"$TMP/storm1" 2>&1 &
 storm_pid=$!
 worst=0
+all=
 for _ in $(seq 10); do
 	t=$(date +%s%N)
 	agentctl status >/dev/null || fail "status failed while the slow clients hold on"
 	ms=$((($(date +%s%N) - t) / 1000000))
 	[ "$ms" -gt "$worst" ] && worst=$ms
+	all="$all $ms"
 	sleep 1
 done
+info "status latencies (ms):$all; before the slow clients:$idle"
 clients=$(ctl_stat max_clients)
 check "status answered within $STATUS_MS ms each of 10 times during the storm (worst $worst ms)" \
 	test "$worst" -le $STATUS_MS
