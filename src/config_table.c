@@ -107,6 +107,10 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 	[CONFIG_KEY_CLASSES_MIN_FLOWS] = { AT("classes", "min-flows"), .type = CONFIG_UINT,
 		FIELD(classes_min_flows), RANGE(1, 1000000), .def = "20",
 		.allowed = "1..1000000 finished flows (decayed) before a verdict" },
+	/* 8: the clients class_clients.c tracks per class. */
+	[CONFIG_KEY_CLASSES_MIN_CLIENTS] = { AT("classes", "min-clients"), .type = CONFIG_UINT,
+		FIELD(classes_min_clients), RANGE(1, 8), .def = "4",
+		.allowed = "1..8 distinct clients a verdict needs (1: any one client may decide)" },
 	[CONFIG_KEY_CLASSES_MICE_PACKETS] = { AT("classes", "mice-packets"), .type = CONFIG_UINT,
 		FIELD(classes_mice_packets), RANGE(1, 1000000), .def = "64",
 		.allowed = "1..1000000 packets: a finished flow with fewer is a mouse" },

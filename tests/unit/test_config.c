@@ -246,6 +246,12 @@ static const struct bad_case bad_cases[] = {
 	{ "[hardware]\nconfirm-timeout = 10ms\n",
 	  ":2: [hardware] confirm-timeout: \"10ms\" is out of range; allowed: "
 	  "100ms..1h (ms, s, m, h; a bare number is seconds)" },
+	{ "[classes]\nmin-clients = 9\n",
+	  ":2: [classes] min-clients: \"9\" is out of range; allowed: "
+	  "1..8 distinct clients a verdict needs (1: any one client may decide)" },
+	{ "[classes]\nmin-clients = 0\n",
+	  ":2: [classes] min-clients: \"0\" is out of range; allowed: "
+	  "1..8 distinct clients a verdict needs (1: any one client may decide)" },
 	{ "[classes]\nmice-share = 0\n",
 	  ":2: [classes] mice-share: \"0\" is out of range; allowed: a percentage 1..100 (95 or 95%)" },
 	{ "[classes]\nmice-packets = many\n",
@@ -518,6 +524,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d.classes_max, 4096);
 	assert_int_equal(d.classes_half_life_ms, 600000);
 	assert_int_equal(d.classes_min_flows, 20);
+	assert_int_equal(d.classes_min_clients, 4);
 	assert_int_equal(d.classes_mice_packets, 64);
 	assert_int_equal(d.classes_mice_share, 95);
 	assert_int_equal(d.max_flows, 1000000);
@@ -733,6 +740,8 @@ struct good_case {
 	}
 
 CHECK_FN(c_from1, c->window_from == 1)
+CHECK_FN(c_clients1, c->classes_min_clients == 1)
+CHECK_FN(c_clients8, c->classes_min_clients == 8)
 CHECK_FN(c_until1m, c->window_until == 1000000)
 CHECK_FN(c_both1m, c->window_from == 1000000 && c->window_until == 1000000)
 CHECK_FN(c_ack_yes, c->tcp_ack_only)
@@ -776,6 +785,8 @@ CHECK_FN(c_port_full, c->n_skip_ports == 1 && c->skip_ports[0].lo == 1 &&
 
 static const struct good_case good_cases[] = {
 	{ "[offload]\nwindow-from = 1\n", c_from1 },
+	{ "[classes]\nmin-clients = 1\n", c_clients1 },
+	{ "[classes]\nmin-clients = 8\n", c_clients8 },
 	{ "[offload]\nwindow-until = 1000000\n", c_until1m },
 	{ "[offload]\nwindow-until = 1000000\nwindow-from = 1000000\n", c_both1m },
 	{ "[offload]\ntcp-ack-only = yes\n", c_ack_yes },
