@@ -79,6 +79,8 @@ struct fo_config {
 	uint64_t event_buffer;		/* conntrack event socket receive buffer, bytes */
 	char socket_path[108];
 	char socket_group[32];		/* empty: root's group */
+	char run_user[32];		/* switch to this user at start; empty: stay */
+	char run_group[32];		/* its group; empty: the user's primary group */
 	bool keep_ruleset;		/* leave the tables in place on exit */
 	bool manage_ruleset;		/* install and guard the tables (no: the
 					 * operator's own ruleset does) */

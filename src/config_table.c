@@ -141,6 +141,15 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		FIELD(socket_group), .def = "",
 		.allowed = "a group name of at most 31 letters, digits, '_', '.' or '-', not "
 			   "starting with '-'; empty for root's group" },
+	/* Empty by default: see README (Privileges) for why root stays the
+	 * default and what a dedicated user needs. */
+	[CONFIG_KEY_USER] = { AT("agent", "user"), .type = CONFIG_USER, FIELD(run_user), .def = "",
+		.allowed = "a user name or uid of at most 31 letters, digits, '_', '.' or '-', not "
+			   "starting with '-'; empty to stay the user that started the agent" },
+	[CONFIG_KEY_GROUP] = { AT("agent", "group"), .type = CONFIG_GROUP, FIELD(run_group),
+		.def = "",
+		.allowed = "a group name or gid of at most 31 letters, digits, '_', '.' or '-', not "
+			   "starting with '-'; empty for the user's primary group" },
 	[CONFIG_KEY_KEEP_RULESET] = BOOL("agent", "keep-ruleset", keep_ruleset, "no"),
 	[CONFIG_KEY_MANAGE_RULESET] = BOOL("agent", "manage-ruleset", manage_ruleset, "yes"),
 	[CONFIG_KEY_EVENTS] = { AT("agent", "events"), .type = CONFIG_ENUM, FIELD(events_window),

@@ -125,7 +125,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[skip]\nport = 53\n", ":2: [skip] port: unknown key; allowed: ports prefixes" },
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "
-	  "resync-interval event-buffer socket socket-group keep-ruleset manage-ruleset events" },
+	  "resync-interval event-buffer socket socket-group user group keep-ruleset manage-ruleset events" },
 	{ "[offload]\nmode = on\n",
 	  ":2: [offload] mode: unknown key; allowed: protocols window-from window-until "
 	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
@@ -246,6 +246,14 @@ static const struct bad_case bad_cases[] = {
 	{ "[hardware]\nconfirm-timeout = 10ms\n",
 	  ":2: [hardware] confirm-timeout: \"10ms\" is out of range; allowed: "
 	  "100ms..1h (ms, s, m, h; a bare number is seconds)" },
+	{ "[agent]\nuser = -root\n",
+	  ":2: [agent] user: \"-root\" is not a user name; allowed: a user name or uid of at most 31 "
+	  "letters, digits, '_', '.' or '-', not starting with '-'; empty to stay the user that "
+	  "started the agent" },
+	{ "[agent]\ngroup = flowoffload\n",
+	  ":2: [agent] group: a group without [agent] user; set user too, or leave group empty; "
+	  "allowed: a group name or gid of at most 31 letters, digits, '_', '.' or '-', not "
+	  "starting with '-'; empty for the user's primary group" },
 	{ "[classes]\nmin-clients = 9\n",
 	  ":2: [classes] min-clients: \"9\" is out of range; allowed: "
 	  "1..8 distinct clients a verdict needs (1: any one client may decide)" },
@@ -533,6 +541,8 @@ static void test_defaults(void **state)
 	assert_int_equal(d.event_buffer, 8 << 20);
 	assert_string_equal(d.socket_path, "/run/flowoffload.sock");
 	assert_string_equal(d.socket_group, "");
+	assert_string_equal(d.run_user, "");
+	assert_string_equal(d.run_group, "");
 	assert_false(d.keep_ruleset);
 	assert_true(d.manage_ruleset);
 	assert_false(d.events_window);
@@ -662,6 +672,8 @@ static void test_full_config(void **state)
 		"event-buffer = 32M\n"
 		"socket = /tmp/fo.sock\n"
 		"socket-group = net-admin_1.x\n"
+		"user = flowoffload\n"
+		"group = 65534\n"
 		"keep-ruleset = 1\n";
 	struct fo_config cfg;
 	uint8_t a6[16];
@@ -723,6 +735,8 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.event_buffer, 32 << 20);
 	assert_string_equal(cfg.socket_path, "/tmp/fo.sock");
 	assert_string_equal(cfg.socket_group, "net-admin_1.x");
+	assert_string_equal(cfg.run_user, "flowoffload");
+	assert_string_equal(cfg.run_group, "65534");
 	assert_true(cfg.keep_ruleset);
 }
 
