@@ -99,7 +99,8 @@ int privs_user_lookup(const char *user, const char *group, struct privs_user *ou
 	pw = getpwnam(user);
 	id = number_of(user);
 	if (!pw && id < 0) {
-		snprintf(err, errlen, "user '%s' does not exist; create it or fix [agent] user", user);
+		snprintf(err, errlen, "user '%s' does not exist; create it or fix [agent] user",
+			 user);
 		return -ENOENT;
 	}
 	out->uid = pw ? pw->pw_uid : (uid_t)id;
@@ -107,7 +108,8 @@ int privs_user_lookup(const char *user, const char *group, struct privs_user *ou
 		gr = getgrnam(group);
 		id = number_of(group);
 		if (!gr && id < 0) {
-			snprintf(err, errlen, "group '%s' does not exist; create it or fix [agent] group",
+			snprintf(err, errlen,
+				 "group '%s' does not exist; create it or fix [agent] group",
 				 group);
 			return -ENOENT;
 		}
@@ -142,8 +144,8 @@ static int shrink_bounding(uint64_t effective, uint64_t keep, char *err, size_t 
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "dropping capability %d from the bounding set: %s", cap,
-				 strerror(errno));
+			snprintf(err, errlen, "dropping capability %d from the bounding set: %s",
+				 cap, strerror(errno));
 			return ret;
 		}
 	}
@@ -203,7 +205,8 @@ static int check_user(const struct privs_user *u, char *err, size_t errlen)
 	}
 	if (r != u->uid || e != u->uid || s != u->uid || rg != u->gid || eg != u->gid ||
 	    sg != u->gid || getgroups(0, NULL) != 0) {
-		snprintf(err, errlen, "after the switch the ids are uid %u/%u/%u gid %u/%u/%u, wanted %u/%u",
+		snprintf(err, errlen,
+			 "after the switch the ids are uid %u/%u/%u gid %u/%u/%u, wanted %u/%u",
 			 (unsigned int)r, (unsigned int)e, (unsigned int)s, (unsigned int)rg,
 			 (unsigned int)eg, (unsigned int)sg, (unsigned int)u->uid,
 			 (unsigned int)u->gid);
@@ -285,7 +288,8 @@ int privs_drop(uint64_t keep, const struct privs_user *user, char *err, size_t e
 	}
 	have = set_of(d[0].permitted, d[1].permitted);
 	if ((keep & have) != keep) {
-		snprintf(err, errlen, "capabilities 0x%016llx are needed, the permitted set has 0x%016llx",
+		snprintf(err, errlen,
+			 "capabilities 0x%016llx are needed, the permitted set has 0x%016llx",
 			 (unsigned long long)keep, (unsigned long long)have);
 		return -EPERM;
 	}
