@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 	struct agent_options opt = { .config_path = CONFIG_DEFAULT_PATH };
 	bool check = false, dry = false, verbose = false;
 	struct fo_config cfg;
-	char err[512];
+	char err[512], *colon;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "c:fvu:h", longopts, NULL)) != -1) {
@@ -93,10 +93,12 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			/* USER[:GROUP]: split in place, argv is ours. */
+			colon = strchr(optarg, ':');
+			if (colon) {
+				*colon = '\0';
+				opt.group = colon + 1;
+			}
 			opt.user = optarg;
-			opt.group = strchr(optarg, ':');
-			if (opt.group)
-				*(char *)opt.group++ = '\0';
 			if (!*opt.user) {
 				fprintf(stderr, "flowoffloadd: -u needs a user name or uid\n");
 				return 2;
