@@ -110,13 +110,14 @@ static double cap_of(const double *s, unsigned int n, double rest, unsigned int 
 		tail += s[i];
 	if (!n || s[0] * k_min <= tail)
 		return -1;
-	/* k clients above the cap: c = (tail_k + k c) / k_min. */
-	for (k = 1; k <= n; k++) {
+	/* k clients above the cap: c = (tail_k + k c) / k_min, where tail_k
+	 * is R and the weights below the k heaviest.  At k = k_min - 1 the
+	 * solution, tail_k, is at least the next weight: the loop ends there
+	 * at the latest, or runs out of clients (with R = 0, c = 0). */
+	for (k = 1; k <= n && k < k_min; k++) {
 		double floor = k < n ? s[k] : 0;
 
 		tail -= s[k - 1];
-		if (k >= k_min)
-			return floor > 0 ? floor : 0;
 		c = tail / (double)(k_min - k);
 		if (c >= floor)
 			return c;
