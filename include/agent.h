@@ -12,6 +12,8 @@ struct agent_options {
 	const char *config_path;
 	bool foreground;
 	bool keep_ruleset;	/* --keep-ruleset: overrides the config to yes */
+	const char *user;	/* -u USER[:GROUP]: overrides [agent] user and group */
+	const char *group;	/* NULL or empty: the user's primary group */
 };
 
 /* The lifecycle's own counters (flowoffloadctl stats, section ruleset). */

@@ -55,6 +55,8 @@ struct agent {
 	struct ctl *ctl;
 	struct commands_ctx cmds;
 	int lock_fd;
+	const char *user_opt, *group_opt; /* -u USER[:GROUP], over the config */
+	struct privs_user user;
 
 	uint64_t started_ms;
 	uint64_t ctl_reload_ms;	/* the last reload asked over the socket; 0: none */
@@ -126,8 +128,9 @@ static void reload_tell(struct agent *a, const struct fo_config *cfg)
 	    cfg->udp_require_reply != a->cfg.udp_require_reply ||
 	    strcmp(cfg->socket_path, a->cfg.socket_path) ||
 	    strcmp(cfg->socket_group, a->cfg.socket_group) ||
-	    strcmp(cfg->admin_group, a->cfg.admin_group))
-		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket, socket-group and admin-group take effect at the next start");
+	    strcmp(cfg->admin_group, a->cfg.admin_group) ||
+	    strcmp(cfg->run_user, a->cfg.run_user) || strcmp(cfg->run_group, a->cfg.run_group))
+		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket, socket-group, admin-group, user and group take effect at the next start");
 }
 
 /* Control-socket reloads (out set) are rate-limited; SIGHUP, root's, not. */
@@ -294,6 +297,8 @@ static struct agent *agent_new(const struct agent_options *opt, const struct fo_
 	a->config_path = opt->config_path;
 	a->foreground = opt->foreground;
 	a->keep_ruleset_opt = opt->keep_ruleset;
+	a->user_opt = opt->user;
+	a->group_opt = opt->group;
 	a->started_ms = loop_now_ms();
 	a->exit_code = 1;
 	a->lock_fd = -1;
@@ -340,6 +345,56 @@ static int open_front(struct agent *a)
 		return -1;
 	}
 	a->cmds.ctl = ctl_stats(a->ctl);
+	return 0;
+}
+
+/* The user to become, from -u or the config; resolved before anything is
+ * touched, so a typo stops the start with nothing changed. */
+static int lookup_user(struct agent *a)
+{
+	const char *user = a->user_opt ? a->user_opt : a->cfg.run_user;
+	const char *group = a->user_opt ? a->group_opt : a->cfg.run_group;
+	char err[512] = "";
+
+	if (privs_user_lookup(user, group, &a->user, err, sizeof(err))) {
+		log_err("%s; not starting (nothing was changed)", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Root (uid 0 and every capability) is needed only up to here: the lock
+ * file and the control socket are made in root-owned directories (/run),
+ * the socket is given its group (chown), and the config is read.  All
+ * that follows (the hardware probe, the ruleset install, the conntrack
+ * sockets, the startup dump, repairs and reloads) is netlink, which the
+ * kernel checks against CAP_NET_ADMIN at each request and at joining an
+ * event group, not against the uid.  So the switch to the configured user
+ * and the drop to CAP_NET_ADMIN come first: no reply from the kernel is
+ * ever parsed by a process with more.  The lock file goes to the user,
+ * who may be started directly next time (systemd User=).
+ */
+static int drop_privileges(struct agent *a)
+{
+	char err[512] = "";
+	int ret;
+
+	if (a->user.set && geteuid() == 0 && a->lock_fd >= 0 &&
+	    fchown(a->lock_fd, a->user.uid, a->user.gid))
+		log_warn("lock file %s.lock: giving it to user %s: %s", a->cfg.socket_path,
+			 a->user.name, strerror(errno));
+	ret = privs_drop(KEPT_CAPS, &a->user, err, sizeof(err));
+	if (ret) {
+		log_err("cannot drop privileges: %s; not running with more than needed%s", err,
+			a->user.set && geteuid() != 0 ?
+				" (start it as root, or as that user with CAP_NET_ADMIN)" : "");
+		return -1;
+	}
+	log_info("running as uid %u gid %u%s, capabilities: CAP_NET_ADMIN only (CapEff %016llx), no new privileges",
+		 (unsigned int)getuid(), (unsigned int)getgid(),
+		 a->user.set ? "" : " (no [agent] user set)",
+		 (unsigned long long)privs_effective());
 	return 0;
 }
 
@@ -425,14 +480,13 @@ static int agent_free(struct agent *a)
 int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 {
 	struct agent *a;
-	char err[512] = "";
 	int ret;
 
 	a = agent_new(opt, cfg);
 	if (!a)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	if (open_front(a))
+	if (lookup_user(a) || open_front(a) || drop_privileges(a))
 		return agent_free(a);
 	ret = open_data_flow(a);
 	if (ret < 0)
@@ -440,16 +494,6 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	if (ret)
 		return agent_free(a);
 
-	/* Every socket is open (control, nftables, monitor, conntrack
-	 * admission, query and events): from here on the agent needs only
-	 * CAP_NET_ADMIN, which the kernel checks on each netlink request. */
-	ret = privs_drop(KEPT_CAPS, err, sizeof(err));
-	if (ret) {
-		log_err("cannot drop capabilities: %s; not running with more than needed", err);
-		return agent_free(a);
-	}
-	log_info("capabilities: CAP_NET_ADMIN only (CapEff %016llx), no new privileges",
-		 (unsigned long long)privs_effective());
 	log_info("running: %zu device(s) in software, %zu in hardware; window packets %u..%u; %zu flows from the startup dump",
 		 a->plan.n_sw, a->plan.n_hw, a->cfg.window_from, a->cfg.window_until,
 		 flows_count(tracker_flows(a->trk)));

@@ -107,6 +107,10 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 	[CONFIG_KEY_CLASSES_MIN_FLOWS] = { AT("classes", "min-flows"), .type = CONFIG_UINT,
 		FIELD(classes_min_flows), RANGE(1, 1000000), .def = "20",
 		.allowed = "1..1000000 finished flows (decayed) before a verdict" },
+	/* 8: the clients class_clients.c tracks per class. */
+	[CONFIG_KEY_CLASSES_MIN_CLIENTS] = { AT("classes", "min-clients"), .type = CONFIG_UINT,
+		FIELD(classes_min_clients), RANGE(1, 8), .def = "4",
+		.allowed = "1..8 distinct clients a verdict needs (1: any one client may decide)" },
 	[CONFIG_KEY_CLASSES_MICE_PACKETS] = { AT("classes", "mice-packets"), .type = CONFIG_UINT,
 		FIELD(classes_mice_packets), RANGE(1, 1000000), .def = "64",
 		.allowed = "1..1000000 packets: a finished flow with fewer is a mouse" },
@@ -143,6 +147,15 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		FIELD(admin_group), .def = "",
 		.allowed = "a group name of at most 31 letters, digits, '_', '.' or '-', not "
 			   "starting with '-'; empty for root only" },
+	/* Empty by default: see README (Privileges) for why root stays the
+	 * default and what a dedicated user needs. */
+	[CONFIG_KEY_USER] = { AT("agent", "user"), .type = CONFIG_USER, FIELD(run_user), .def = "",
+		.allowed = "a user name or uid of at most 31 letters, digits, '_', '.' or '-', not "
+			   "starting with '-'; empty to stay the user that started the agent" },
+	[CONFIG_KEY_GROUP] = { AT("agent", "group"), .type = CONFIG_GROUP, FIELD(run_group),
+		.def = "",
+		.allowed = "a group name or gid of at most 31 letters, digits, '_', '.' or '-', not "
+			   "starting with '-'; empty for the user's primary group" },
 	[CONFIG_KEY_KEEP_RULESET] = BOOL("agent", "keep-ruleset", keep_ruleset, "no"),
 	[CONFIG_KEY_MANAGE_RULESET] = BOOL("agent", "manage-ruleset", manage_ruleset, "yes"),
 	[CONFIG_KEY_EVENTS] = { AT("agent", "events"), .type = CONFIG_ENUM, FIELD(events_window),

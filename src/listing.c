@@ -291,11 +291,12 @@ struct classes_cursor {
 
 static json_t *class_json(const struct class_stats *cs, const char *proto, const char *server)
 {
-	return json_pack("{s:s, s:s, s:i, s:s, s:f, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s}",
+	return json_pack("{s:s, s:s, s:i, s:s, s:f, s:I, s:f, s:i, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s}",
 			 "family", family_str(cs->family),
 			 "proto", proto, "port", (int)cs->port, "server", server,
 			 "weight", cs->weight, "flows", (json_int_t)cs->flows_total,
 			 "mice_share", cs->mice_share,
+			 "clients", (int)cs->clients, "counted_weight", cs->counted_weight,
 			 "packets", "p50", (json_int_t)cs->packets_p50,
 			 "p90", (json_int_t)cs->packets_p90,
 			 "p99", (json_int_t)cs->packets_p99,

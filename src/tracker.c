@@ -49,6 +49,7 @@ static void class_params_of(const struct fo_config *cfg, struct classes_params *
 	p->min_flows = cfg->classes_min_flows;
 	p->mice_packets = cfg->classes_mice_packets;
 	p->mice_share_pct = cfg->classes_mice_share;
+	p->min_clients = cfg->classes_min_clients;
 }
 
 static bool class_params_equal(const struct fo_config *x, const struct fo_config *y)
@@ -56,6 +57,7 @@ static bool class_params_equal(const struct fo_config *x, const struct fo_config
 	return x->classes_learn == y->classes_learn && x->classes_max == y->classes_max &&
 	       x->classes_half_life_ms == y->classes_half_life_ms &&
 	       x->classes_min_flows == y->classes_min_flows &&
+	       x->classes_min_clients == y->classes_min_clients &&
 	       x->classes_mice_packets == y->classes_mice_packets &&
 	       x->classes_mice_share == y->classes_mice_share;
 }
