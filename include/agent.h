@@ -12,12 +12,15 @@ struct agent_options {
 	const char *config_path;
 	bool foreground;
 	bool keep_ruleset;	/* --keep-ruleset: overrides the config to yes */
+	const char *user;	/* -u USER[:GROUP]: overrides [agent] user and group */
+	const char *group;	/* NULL or empty: the user's primary group */
 };
 
 /* The lifecycle's own counters (flowoffloadctl stats, section ruleset). */
 struct agent_stats {
 	uint64_t reloads;
 	uint64_t reload_failures;
+	uint64_t reload_rate_limited;	/* control-socket reloads refused: too soon */
 };
 
 /* Set everything up (ruleset, sockets, startup dump) and run the loop until

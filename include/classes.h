@@ -18,6 +18,9 @@ struct classes_params {
 	uint8_t prefix4, prefix6; /* server prefix length in the key; 0 = port only */
 	uint32_t hash_seed;	/* seeds the index hash; the agent passes a random
 				 * value so traffic cannot aim at one probe run */
+	uint32_t min_clients;	/* distinct clients a verdict needs, and no client
+				 * counts for more than 1/min_clients of a class;
+				 * 0..CLASS_CLIENTS_MAX, 0 and 1: no such rule */
 };
 
 #define CLASSES_MAX (1u << 20)
@@ -28,7 +31,8 @@ struct classes_params {
  * when it hands the verdict to policy. */
 enum class_verdict {
 	CLASS_OFF = 0,
-	CLASS_LEARNING,		/* decayed weight below min_flows (or unknown class) */
+	CLASS_LEARNING,		/* counted weight below min_flows, fewer than
+				 * min_clients clients, or an unknown class */
 	CLASS_MIXED,
 	CLASS_MICE,
 	CLASS_SHORT,
@@ -64,6 +68,8 @@ struct class_stats {
 	uint16_t port;		/* server port (original destination), host order */
 	double weight;		/* decayed flow count at now_ms */
 	double mice_share;	/* share of the weight that is mice, 0..1 */
+	double counted_weight;	/* weight with each client capped (the verdict's) */
+	unsigned int clients;	/* distinct clients tracked (at most 8) */
 	uint64_t flows_total;	/* flows observed since the class was created */
 	uint64_t packets_p50, packets_p90, packets_p99;
 	uint64_t bytes_p50, bytes_p90, bytes_p99;

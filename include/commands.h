@@ -14,6 +14,8 @@
 
 struct ct_admit;
 struct ct_sync;
+struct ctl_call;
+struct ctl_stats;
 struct ruleset_guard;
 struct tracker;
 
@@ -28,6 +30,7 @@ struct commands_ctx {
 	const struct ruleset_guard *guard;
 	const struct agent_stats *agent;
 	uint64_t started_ms;
+	const struct ctl_stats *ctl;	/* the control socket's counters */
 	/* reload: the agent's; writes its outcome to out, 0 or -errno. */
 	int (*reload)(void *arg, FILE *out);
 	void *reload_arg;
@@ -39,6 +42,6 @@ json_t *commands_stats_json(const struct commands_ctx *c);
 json_t *commands_status_json(const struct commands_ctx *c);
 
 /* A ctl_handler: arg is a struct commands_ctx. */
-int commands_handle(int argc, char **argv, FILE *out, void *arg);
+int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, void *arg);
 
 #endif

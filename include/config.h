@@ -73,6 +73,8 @@ struct fo_config {
 	uint32_t classes_max;		/* classes tracked at most (memory bound) */
 	uint64_t classes_half_life_ms;	/* decay of what was learned */
 	uint32_t classes_min_flows;	/* decayed flows before a class gets a verdict */
+	uint32_t classes_min_clients;	/* distinct clients a verdict needs; each counts
+					 * for at most 1/min-clients of a class */
 	uint32_t classes_mice_packets;	/* a finished flow with fewer packets is a mouse */
 	uint32_t classes_mice_share;	/* percent of mice that makes a class a mice class */
 
@@ -83,6 +85,9 @@ struct fo_config {
 	uint64_t event_buffer;		/* conntrack event socket receive buffer, bytes */
 	char socket_path[108];
 	char socket_group[32];		/* empty: root's group */
+	char admin_group[32];		/* may reload over the socket; empty: root only */
+	char run_user[32];		/* switch to this user at start; empty: stay */
+	char run_group[32];		/* its group; empty: the user's primary group */
 	bool keep_ruleset;		/* leave the tables in place on exit */
 	bool manage_ruleset;		/* install and guard the tables (no: the
 					 * operator's own ruleset does) */

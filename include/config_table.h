@@ -32,6 +32,7 @@ enum config_key_id {
 	CONFIG_KEY_CLASSES_MAX,
 	CONFIG_KEY_CLASSES_HALF_LIFE,
 	CONFIG_KEY_CLASSES_MIN_FLOWS,
+	CONFIG_KEY_CLASSES_MIN_CLIENTS,
 	CONFIG_KEY_CLASSES_MICE_PACKETS,
 	CONFIG_KEY_CLASSES_MICE_SHARE,
 	CONFIG_KEY_MAX_FLOWS,
@@ -40,6 +41,9 @@ enum config_key_id {
 	CONFIG_KEY_EVENT_BUFFER,
 	CONFIG_KEY_SOCKET,
 	CONFIG_KEY_SOCKET_GROUP,
+	CONFIG_KEY_ADMIN_GROUP,
+	CONFIG_KEY_USER,
+	CONFIG_KEY_GROUP,
 	CONFIG_KEY_KEEP_RULESET,
 	CONFIG_KEY_MANAGE_RULESET,
 	CONFIG_KEY_EVENTS,
@@ -58,6 +62,7 @@ enum config_type {
 	CONFIG_MASK,		/* hex or decimal, 2 or more contiguous bits */
 	CONFIG_PATH,		/* an absolute path that fits the field */
 	CONFIG_GROUP,		/* a portable group name that fits the field */
+	CONFIG_USER,		/* a portable user name (or uid) that fits the field */
 	/* Lists: entries separated by blanks or commas, continued on
 	 * indented lines; given in the file, a list replaces its default. */
 	CONFIG_FLAGS,		/* words[]: each sets the bool at its value (offset) */

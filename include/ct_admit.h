@@ -23,6 +23,7 @@ struct ct_admit_stats {
 	uint64_t updates;	/* mark updates the kernel accepted */
 	uint64_t gone;		/* ENOENT: the conntrack died meanwhile */
 	uint64_t errors;	/* any other refusal */
+	uint64_t no_ack;	/* of errors: no ACK queued when send returned */
 };
 
 struct ct_admit;

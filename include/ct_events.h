@@ -20,6 +20,8 @@ struct ct_events_stats {
 	uint64_t parse_errors;	/* messages skipped as malformed */
 	uint64_t overruns;	/* ENOBUFS: events lost, a resync is due */
 	uint64_t rcvbuf;	/* receive buffer the kernel granted, bytes */
+	uint64_t read_errors;	/* reads that failed otherwise */
+	uint64_t reopens;	/* sockets replaced after such failures */
 };
 
 struct ct_events;
@@ -28,6 +30,10 @@ struct ct_events;
  * receive buffer rcvbuf bytes (SO_RCVBUFFORCE, falling back to SO_RCVBUF). */
 int ct_events_open(struct ct_events **out, unsigned int groups, uint64_t rcvbuf);
 int ct_events_fd(const struct ct_events *ev);
+/* Replace the socket by a fresh one (same groups, the buffer grown so far):
+ * for a socket that keeps failing.  Its events in between are lost; the
+ * fd changes.  0, or a negative errno (the old socket then stays). */
+int ct_events_reopen(struct ct_events *ev);
 
 /* After an overrun: double the receive buffer asked for, up to max bytes
  * (before the kernel's doubling).  0, -ENOSPC when already at max, or the

@@ -13,7 +13,7 @@ int ct_query_open(struct ct_query **out);
 /* Dump the conntrack table (family AF_UNSPEC for both), only entries whose
  * mark & mask == mark & mask when mask is non-zero; blocking, bounded by a
  * timeout between datagrams.  cb gets CT_MSG_DUMP for each entry.  0,
- * -EBADMSG (an entry could not be parsed: the picture is not whole),
+ * (entries that cannot be parsed are skipped: ct_query_bad_entries),
  * -EAGAIN (the kernel flagged the dump interrupted), -EBUSY (an
  * asynchronous dump is running), or another negative errno. */
 int ct_query_dump(struct ct_query *q, uint8_t family, uint32_t mark, uint32_t mask, ct_cb cb,
@@ -37,6 +37,10 @@ int ct_query_fd(const struct ct_query *q);
 /* Read up to budget messages of the running dump.  The number read, or a
  * negative errno (the dump then ended: on_done was called with it). */
 int ct_query_on_readable(struct ct_query *q, unsigned int budget);
+/* Entries of the last (or running) dump that could not be parsed: skipped
+ * and counted, the dump goes on; a reconciliation sweep after such a dump
+ * would drop flows it could not see, so the caller decides. */
+uint64_t ct_query_bad_entries(const struct ct_query *q);
 /* Is a dump (synchronous or not) running? */
 int ct_query_busy(const struct ct_query *q);
 

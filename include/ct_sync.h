@@ -22,6 +22,7 @@ struct ct_sync_stats {
 	uint64_t resyncs;
 	uint64_t resyncs_after_overrun;
 	uint64_t resync_errors;
+	uint64_t resync_bad_entries;	/* dump entries skipped as unreadable */
 	uint64_t status_dumps;
 	uint64_t status_errors;
 	bool kernel_filter;		/* the kernel-side event filter is attached */

@@ -94,6 +94,23 @@ size_t flows_capacity(const struct flows *t);
 /* Visit every entry; the callback may not insert or remove. */
 void flows_foreach(struct flows *t, void (*cb)(struct flow *f, void *arg), void *arg);
 
+/*
+ * A resumable walk for a reader that takes a table apart in pieces while
+ * the loop goes on (flowoffloadctl flows): start with *pos = 0; each call
+ * returns the next live entry and moves *pos past it, NULL at the end.
+ * Between calls, entries may come and go: an entry live for the whole walk
+ * is returned exactly once; one removed before the cursor reached it is
+ * not returned; one added meanwhile is returned if its storage lies ahead
+ * of the cursor (a new entry or a reused free one), otherwise not.  Each
+ * storage entry is visited once, and only while live: a reader never sees a
+ * freed entry and only flows that were live at some point of the walk; a
+ * conntrack removed behind the cursor and tracked again ahead of it (its
+ * DESTROY, then a resync) shows up twice, once per life.
+ */
+struct flow *flows_next(struct flows *t, uint32_t *pos);
+/* Is every storage entry behind the cursor? */
+bool flows_cursor_done(const struct flows *t, uint32_t pos);
+
 /* Drop every entry whose gen differs from gen & FLOW_GEN_MASK (not seen by
  * the last full dump); the callback, if any, sees each before it goes.
  * Returns how many. */

@@ -16,6 +16,10 @@ struct link_info {
 	bool forwarding;	/* IPv4 or IPv6 forwarding enabled on it */
 };
 
+/* Pure: an RTM_NEWLINK message into *l (all but forwarding, which is read
+ * from /proc): 1, or 0 for a message that is not a usable link. */
+struct nlmsghdr;
+int links_parse(const struct nlmsghdr *nlh, struct link_info *l);
 /* All links of this network namespace (rtnetlink dump).  *out is malloc'd. */
 int links_list(struct link_info **out, size_t *n);
 

@@ -18,6 +18,8 @@ void loop_destroy(struct loop *l);
 /* Watch fd for events (EPOLLIN...); the loop does not own fd. */
 int loop_add_fd(struct loop *l, int fd, uint32_t events, loop_fd_cb cb, void *arg);
 int loop_del_fd(struct loop *l, int fd);
+/* Change the events watched on fd (EPOLLIN to EPOLLOUT...). */
+int loop_mod_fd(struct loop *l, int fd, uint32_t events);
 
 /* A timer firing first after first_ms, then every interval_ms (0: once).
  * first_ms 0 disarms it. */

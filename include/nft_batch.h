@@ -76,4 +76,9 @@ int nft_batch_request(struct nft_conn *c, struct nlmsghdr *nlh,
  * socket's receive buffer, and room enough to build a request. */
 #define NFT_BATCH_RECV_BUF 16384
 
+/* Pure: the attribute an extended ACK blames (byte offset offs into the
+ * message we sent), if it is a printable string of that message: for a
+ * missing device, the device's name.  NULL otherwise. */
+const char *nft_batch_blamed_string(const struct nlmsghdr *sent, uint32_t offs);
+
 #endif

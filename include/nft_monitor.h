@@ -26,6 +26,11 @@ struct nft_monitor;
 /* A non-blocking NETLINK_NETFILTER socket subscribed to NFNLGRP_NFTABLES.
  * Needs CAP_NET_ADMIN.  0 or a negative errno. */
 int nft_monitor_open(struct nft_monitor **out);
+/* Pure: is nlh a deletion in an inet table?  1 with *what and *table (NULL
+ * and NFT_MON_UNKNOWN when the table cannot be read), or 0. */
+struct nlmsghdr;
+int nft_monitor_parse(const struct nlmsghdr *nlh, enum nft_monitor_object *what,
+		      const char **table);
 int nft_monitor_fd(const struct nft_monitor *m);
 
 /* Read until EAGAIN or budget messages; calls cb for every deletion in an

@@ -36,6 +36,10 @@
  * check CAP_NET_ADMIN, at the time of each request. */
 #define KEPT_CAPS (1ULL << CAP_NET_ADMIN)
 
+/* A reload re-plans and may probe every device for hardware offload (up to
+ * 10 s each) inside the loop: over the socket, at most one per interval. */
+#define RELOAD_MIN_INTERVAL_MS 5000
+
 struct agent {
 	struct fo_config cfg;
 	const char *config_path;
@@ -57,8 +61,11 @@ struct agent {
 	struct loop_timer *notify_status, *notify_watchdog;
 	struct loop_timer *metrics_timer;	/* [agent] metrics-dir */
 	int metrics_err;			/* last write's error, logged once */
+	const char *user_opt, *group_opt; /* -u USER[:GROUP], over the config */
+	struct privs_user user;
 
 	uint64_t started_ms;
+	uint64_t ctl_reload_ms;	/* the last reload asked over the socket; 0: none */
 	int exit_code;
 	struct agent_stats st;
 };
@@ -231,8 +238,28 @@ static void reload_tell(struct agent *a, const struct fo_config *cfg)
 	if (cfg->event_buffer != a->cfg.event_buffer || cfg->max_flows != a->cfg.max_flows ||
 	    cfg->udp_require_reply != a->cfg.udp_require_reply ||
 	    strcmp(cfg->socket_path, a->cfg.socket_path) ||
-	    strcmp(cfg->socket_group, a->cfg.socket_group))
-		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket and socket-group take effect at the next start");
+	    strcmp(cfg->socket_group, a->cfg.socket_group) ||
+	    strcmp(cfg->admin_group, a->cfg.admin_group) ||
+	    strcmp(cfg->run_user, a->cfg.run_user) || strcmp(cfg->run_group, a->cfg.run_group))
+		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket, socket-group, admin-group, user and group take effect at the next start");
+}
+
+/* Control-socket reloads (out set) are rate-limited; SIGHUP, root's, not. */
+static int reload_too_soon(struct agent *a, FILE *out)
+{
+	uint64_t now = loop_now_ms();
+
+	if (!out)
+		return 0;
+	if (a->ctl_reload_ms && now - a->ctl_reload_ms < RELOAD_MIN_INTERVAL_MS) {
+		a->st.reload_rate_limited++;
+		fprintf(out, "reload refused: the last one was %llu ms ago and reloads over the socket are limited to one per %d s; try again in %llu ms\n",
+			(unsigned long long)(now - a->ctl_reload_ms), RELOAD_MIN_INTERVAL_MS / 1000,
+			(unsigned long long)(RELOAD_MIN_INTERVAL_MS - (now - a->ctl_reload_ms)));
+		return -EBUSY;
+	}
+	a->ctl_reload_ms = now;
+	return 0;
 }
 
 static int reload(void *arg, FILE *out)
@@ -243,6 +270,9 @@ static int reload(void *arg, FILE *out)
 	char err[512], *text = NULL;
 	int ret;
 
+	ret = reload_too_soon(a, out);
+	if (ret)
+		return ret;
 	sd_notify_reloading(a->notify);
 	ret = reload_prepare(a, &cfg, &plan, &text, err, sizeof(err));
 	if (ret) {
@@ -332,6 +362,36 @@ static int make_socket_dir(const char *socket_path)
 	return 0;
 }
 
+/* The lock file is opened without following a symlink, and must be a
+ * regular file of ours: a FIFO would block the open, a device or someone
+ * else's file is not what we mean to write our pid into. */
+static int lock_open(const char *path)
+{
+	struct stat st;
+	int fd, err;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (fd < 0) {
+		err = -errno;
+		log_err("lock file %s: %s; not starting", path, strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st)) {
+		err = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		log_err("lock file %s: not a regular file; not starting (remove it)", path);
+	} else if (st.st_uid != geteuid() || (st.st_mode & 0022)) {
+		err = -EPERM;
+		log_err("lock file %s: owned by uid %u or writable by others; not starting (remove it)",
+			path, (unsigned int)st.st_uid);
+	} else {
+		return fd;
+	}
+	close(fd);
+	return err;
+}
+
 static int lock_instance(struct agent *a)
 {
 	char path[sizeof(a->cfg.socket_path) + 8], pid[24] = "";
@@ -342,13 +402,9 @@ static int lock_instance(struct agent *a)
 		return ret;
 
 	snprintf(path, sizeof(path), "%s.lock", a->cfg.socket_path);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		int err = -errno;
-
-		log_err("lock file %s: %s; not starting", path, strerror(errno));
-		return err;
-	}
+	fd = lock_open(path);
+	if (fd < 0)
+		return fd;
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		int err = errno == EWOULDBLOCK ? -EADDRINUSE : -errno;
 
@@ -382,6 +438,8 @@ static struct agent *agent_new(const struct agent_options *opt, const struct fo_
 	a->config_path = opt->config_path;
 	a->foreground = opt->foreground;
 	a->keep_ruleset_opt = opt->keep_ruleset;
+	a->user_opt = opt->user;
+	a->group_opt = opt->group;
 	a->started_ms = loop_now_ms();
 	a->exit_code = 1;
 	a->lock_fd = -1;
@@ -417,8 +475,13 @@ static int open_front(struct agent *a)
 	if (ret)
 		log_err("NOTIFY_SOCKET: %s; the service manager will not hear from us",
 			strerror(-ret));
-	ret = ctl_open(&a->ctl, a->loop, a->cfg.socket_path, a->cfg.socket_group, commands_handle,
-		       &a->cmds);
+	ret = ctl_open(&a->ctl, a->loop, &(struct ctl_options){
+				.path = a->cfg.socket_path,
+				.group = a->cfg.socket_group,
+				.admin_group = a->cfg.admin_group,
+				.handler = commands_handle,
+				.arg = &a->cmds,
+			});
 	if (ret == -EADDRINUSE) {
 		log_err("another flowoffloadd answers on %s; not starting (nothing was changed)",
 			a->cfg.socket_path);
@@ -428,6 +491,57 @@ static int open_front(struct agent *a)
 		log_err("control socket %s: %s", a->cfg.socket_path, strerror(-ret));
 		return -1;
 	}
+	a->cmds.ctl = ctl_stats(a->ctl);
+	return 0;
+}
+
+/* The user to become, from -u or the config; resolved before anything is
+ * touched, so a typo stops the start with nothing changed. */
+static int lookup_user(struct agent *a)
+{
+	const char *user = a->user_opt ? a->user_opt : a->cfg.run_user;
+	const char *group = a->user_opt ? a->group_opt : a->cfg.run_group;
+	char err[512] = "";
+
+	if (privs_user_lookup(user, group, &a->user, err, sizeof(err))) {
+		log_err("%s; not starting (nothing was changed)", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Root (uid 0 and every capability) is needed only up to here: the lock
+ * file and the control socket are made in root-owned directories (/run),
+ * the socket is given its group (chown), and the config is read.  All
+ * that follows (the hardware probe, the ruleset install, the conntrack
+ * sockets, the startup dump, repairs and reloads) is netlink, which the
+ * kernel checks against CAP_NET_ADMIN at each request and at joining an
+ * event group, not against the uid.  So the switch to the configured user
+ * and the drop to CAP_NET_ADMIN come first: no reply from the kernel is
+ * ever parsed by a process with more.  The lock file goes to the user,
+ * who may be started directly next time (systemd User=).
+ */
+static int drop_privileges(struct agent *a)
+{
+	char err[512] = "";
+	int ret;
+
+	if (a->user.set && geteuid() == 0 && a->lock_fd >= 0 &&
+	    fchown(a->lock_fd, a->user.uid, a->user.gid))
+		log_warn("lock file %s.lock: giving it to user %s: %s", a->cfg.socket_path,
+			 a->user.name, strerror(errno));
+	ret = privs_drop(KEPT_CAPS, &a->user, err, sizeof(err));
+	if (ret) {
+		log_err("cannot drop privileges: %s; not running with more than needed%s", err,
+			a->user.set && geteuid() != 0 ?
+				" (start it as root, or as that user with CAP_NET_ADMIN)" : "");
+		return -1;
+	}
+	log_info("running as uid %u gid %u%s, capabilities: CAP_NET_ADMIN only (CapEff %016llx), no new privileges",
+		 (unsigned int)getuid(), (unsigned int)getgid(),
+		 a->user.set ? "" : " (no [agent] user set)",
+		 (unsigned long long)privs_effective());
 	return 0;
 }
 
@@ -514,14 +628,13 @@ static int agent_free(struct agent *a)
 int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 {
 	struct agent *a;
-	char err[512] = "";
 	int ret;
 
 	a = agent_new(opt, cfg);
 	if (!a)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	if (open_front(a))
+	if (lookup_user(a) || open_front(a) || drop_privileges(a))
 		return agent_free(a);
 	ret = open_data_flow(a);
 	if (ret < 0)
@@ -529,16 +642,6 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	if (ret)
 		return agent_free(a);
 
-	/* Every socket is open (control, nftables, monitor, conntrack
-	 * admission, query and events): from here on the agent needs only
-	 * CAP_NET_ADMIN, which the kernel checks on each netlink request. */
-	ret = privs_drop(KEPT_CAPS, err, sizeof(err));
-	if (ret) {
-		log_err("cannot drop capabilities: %s; not running with more than needed", err);
-		return agent_free(a);
-	}
-	log_info("capabilities: CAP_NET_ADMIN only (CapEff %016llx), no new privileges",
-		 (unsigned long long)privs_effective());
 	log_info("running: %zu device(s) in software, %zu in hardware; window packets %u..%u; %zu flows from the startup dump",
 		 a->plan.n_sw, a->plan.n_hw, a->cfg.window_from, a->cfg.window_until,
 		 flows_count(tracker_flows(a->trk)));

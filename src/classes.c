@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "class_clients.h"
 #include "classes.h"
 
 /*
@@ -81,6 +82,7 @@ struct class {
 	uint64_t last_ms;
 	uint32_t heap_pos;
 	struct class_key key;
+	struct class_clients clients; /* the heaviest clients, for the verdict */
 };
 
 struct slot {
@@ -290,7 +292,8 @@ int classes_create(struct classes **out, const struct classes_params *p)
 	uint64_t want, n = 2;
 
 	if (!out || !p || !p->max_classes || p->max_classes > CLASSES_MAX || !p->half_life_ms ||
-	    !p->mice_share_pct || p->mice_share_pct > 100 || p->prefix4 > 32 || p->prefix6 > 128)
+	    !p->mice_share_pct || p->mice_share_pct > 100 || p->prefix4 > 32 || p->prefix6 > 128 ||
+	    p->min_clients > CLASS_CLIENTS_MAX)
 		return -EINVAL;
 	want = ((uint64_t)p->max_classes * 4 + 2) / 3;
 	while (n < want)
@@ -355,6 +358,7 @@ static void renormalize(struct classes *c, uint64_t now_ms)
 
 		cl->w *= f;
 		cl->mice *= f;
+		class_clients_scale(&cl->clients, f);
 		for (h = 0; h < H_MAX; h++)
 			for (b = 0; b < HIST_BUCKETS; b++)
 				cl->hist[h][b] *= f;
@@ -421,6 +425,7 @@ void classes_observe(struct classes *c, const struct ct_info *ct, uint64_t durat
 	struct class_key k;
 	struct class *cl;
 	uint64_t packets;
+	bool mouse;
 	double inc;
 
 	if (!c || !ct)
@@ -455,9 +460,11 @@ void classes_observe(struct classes *c, const struct ct_info *ct, uint64_t durat
 
 	cl = class_get(c, &k, key_hash(&k, c->p.hash_seed));
 	packets = ct->packets[0] + ct->packets[1];
+	mouse = packets < c->p.mice_packets;
 	cl->w += inc;
-	if (packets < c->p.mice_packets)
+	if (mouse)
 		cl->mice += inc;
+	class_clients_add(&cl->clients, class_clients_id(ct, c->p.hash_seed), inc, mouse);
 	hist_add(cl, H_PACKETS, packets, inc);
 	hist_add(cl, H_BYTES, ct->bytes[0] + ct->bytes[1], inc);
 	hist_add(cl, H_DURATION, duration_ms, inc);
@@ -475,20 +482,26 @@ static double decay_at(const struct classes *c, uint64_t now_ms)
 	return pow2(-(double)(now_ms - c->epoch_ms) / c->p.half_life_ms);
 }
 
-static enum class_verdict verdict_of(const struct classes *c, const struct class *cl, double weight)
+/* decay: stored weight to flows now.  The counts are those of
+ * class_clients_count: each client capped, and min-clients of them needed. */
+static enum class_verdict verdict_of(const struct classes *c, const struct class *cl, double decay,
+				     struct class_count *n)
 {
+	class_clients_count(&cl->clients, cl->w, cl->mice, c->p.min_clients, n);
 	/* The relative slack keeps 20 flows observed a moment ago at 20, not
 	 * 19.999999999 after the round trip through the epoch's scale. */
-	if (!(cl->w > 0) || weight * (1 + 1e-9) < c->p.min_flows)
+	if (!(n->w > 0) || n->w * decay * (1 + 1e-9) < c->p.min_flows)
 		return CLASS_LEARNING;
-	if (cl->mice * 100 >= cl->w * c->p.mice_share_pct)
+	if (n->clients < c->p.min_clients)
+		return CLASS_LEARNING;
+	if (n->mice * 100 >= n->w * c->p.mice_share_pct)
 		return CLASS_MICE;
 	return CLASS_MIXED;
 }
 
 enum class_verdict classes_verdict(struct classes *c, const struct ct_info *ct, uint64_t now_ms)
 {
-	const struct class *cl;
+	struct class_count n;
 	struct class_key k;
 	long i;
 
@@ -497,8 +510,7 @@ enum class_verdict classes_verdict(struct classes *c, const struct ct_info *ct, 
 	i = find_slot(c, &k, key_hash(&k, c->p.hash_seed));
 	if (i < 0)
 		return CLASS_LEARNING;
-	cl = &c->cls[c->slots[i].ref - 1];
-	return verdict_of(c, cl, cl->w * decay_at(c, now_ms));
+	return verdict_of(c, &c->cls[c->slots[i].ref - 1], decay_at(c, now_ms), &n);
 }
 
 /* The q-quantile of a histogram: the upper bound of the bucket where the
@@ -527,6 +539,7 @@ static void fill_stats(const struct classes *c, const struct class *cl, double d
 {
 	const double *hp = cl->hist[H_PACKETS], *hb = cl->hist[H_BYTES];
 	const double *hd = cl->hist[H_DURATION];
+	struct class_count n;
 
 	memset(s, 0, sizeof(*s));
 	s->family = cl->key.family;
@@ -549,7 +562,9 @@ static void fill_stats(const struct classes *c, const struct class *cl, double d
 		hist_quantile(hd, hist_base[H_DURATION], cl->max_seen[H_DURATION], 0.50);
 	s->duration_ms_p90 =
 		hist_quantile(hd, hist_base[H_DURATION], cl->max_seen[H_DURATION], 0.90);
-	s->verdict = verdict_of(c, cl, s->weight);
+	s->verdict = verdict_of(c, cl, decay, &n);
+	s->counted_weight = n.w * decay;
+	s->clients = n.clients;
 	s->last_ms = cl->last_ms;
 }
 

@@ -1,9 +1,7 @@
 /* commands: the control socket's commands (status, flows, classes, stats,
  * reload): what each answers, in text and in JSON (--json). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +11,9 @@
 #include "commands.h"
 #include "ct_admit.h"
 #include "ct_sync.h"
+#include "ctl.h"
 #include "flows.h"
+#include "listing.h"
 #include "loop.h"
 #include "plan.h"
 #include "policy.h"
@@ -23,96 +23,6 @@
 
 #define JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
 
-static const char *proto_str(uint8_t p, char *buf, size_t len)
-{
-	if (p == IPPROTO_TCP)
-		return "tcp";
-	if (p == IPPROTO_UDP)
-		return "udp";
-	snprintf(buf, len, "%u", p);
-	return buf;
-}
-
-static const char *addr_str(uint8_t family, const uint8_t *addr, char *buf, size_t len)
-{
-	if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, buf, (socklen_t)len))
-		snprintf(buf, len, "?");
-	return buf;
-}
-
-static const char *family_str(uint8_t family)
-{
-	return family == AF_INET6 ? "ipv6" : "ipv4";
-}
-
-/* ---- flows ------------------------------------------------------------------- */
-
-struct flows_out {
-	FILE *out;
-	bool json;
-	size_t n;
-};
-
-/* Why the flow is where it is: the skip or wait reason, or for a
- * hardware-tier flow the driver refused, hw-refused. */
-static const char *flow_reason(const struct flow *f)
-{
-	if (f->hw_failed)
-		return "hw-refused";
-	return policy_reason_str(f->skip_reason);
-}
-
-static void flow_out_cb(struct flow *f, void *arg)
-{
-	struct flows_out *o = arg;
-	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], rs[INET6_ADDRSTRLEN],
-		rd[INET6_ADDRSTRLEN], pb[8];
-	const struct ct_info *c = &f->ct;
-	uint64_t pk = c->packets[0] + c->packets[1], by = c->bytes[0] + c->bytes[1];
-
-	addr_str(c->family, c->orig.src, s, sizeof(s));
-	addr_str(c->family, c->orig.dst, d, sizeof(d));
-	if (o->json) {
-		/* Written directly rather than built with jansson: a table of
-		 * a million flows would otherwise become a million objects in
-		 * memory before the first byte goes out.  Every string here is
-		 * an address, a number or one of our fixed names: nothing to
-		 * escape. */
-		fprintf(o->out,
-			"%s\n  {\"id\": %u, \"family\": \"%s\", \"proto\": \"%s\", \"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", \"dport\": %u, \"reply_src\": \"%s\", \"reply_sport\": %u, \"reply_dst\": \"%s\", \"reply_dport\": %u, \"state\": \"%s\", \"tier\": \"%s\", \"reason\": \"%s\", \"packets\": %llu, \"bytes\": %llu, \"avgpkt\": %llu, \"mark\": %u}",
-			o->n++ ? "," : "", c->id, family_str(c->family),
-			proto_str(c->proto, pb, sizeof(pb)), s, c->orig.sport, d, c->orig.dport,
-			addr_str(c->family, c->reply.src, rs, sizeof(rs)), c->reply.sport,
-			addr_str(c->family, c->reply.dst, rd, sizeof(rd)), c->reply.dport,
-			flows_state_str(f->state), flows_tier_str(f->tier),
-			flow_reason(f), (unsigned long long)pk,
-			(unsigned long long)by, (unsigned long long)(pk ? by / pk : 0), c->mark);
-		return;
-	}
-	fprintf(o->out, "%-10u %-4s %-4s %s:%u -> %s:%u  %-12s %-3s %-14s %10llu %14llu %6llu\n",
-		c->id, family_str(c->family), proto_str(c->proto, pb, sizeof(pb)),
-		s, c->orig.sport, d, c->orig.dport, flows_state_str(f->state),
-		f->tier ? flows_tier_str(f->tier) : "-",
-		f->skip_reason || f->hw_failed ? flow_reason(f) : "-",
-		(unsigned long long)pk, (unsigned long long)by,
-		(unsigned long long)(pk ? by / pk : 0));
-}
-
-static int flows_answer(const struct commands_ctx *c, FILE *out, bool json)
-{
-	struct flows_out o = { .out = out, .json = json };
-
-	if (!json)
-		fprintf(out, "%-10s %-4s %-4s %-46s %-12s %-3s %-14s %10s %14s %6s\n", "ID", "FAM",
-			"PROT", "FLOW", "STATE", "TIER", "REASON", "PACKETS", "BYTES", "AVGPKT");
-	else
-		fputc('[', out);
-	flows_foreach(tracker_flows(c->trk), flow_out_cb, &o);
-	if (json)
-		fputs(o.n ? "\n]\n" : "]\n", out);
-	return 0;
-}
-
 /* ---- stats: one section per module ------------------------------------------ */
 
 static json_t *events_json(const struct commands_ctx *c)
@@ -121,7 +31,7 @@ static json_t *events_json(const struct commands_ctx *c)
 	const struct ct_sync_stats *ss = ct_sync_stats(c->sync);
 	const struct tracker_stats *ts = tracker_stats(c->trk);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 			 "new", (json_int_t)ts->events[CT_MSG_NEW],
 			 "update", (json_int_t)ts->events[CT_MSG_UPDATE],
 			 "destroy", (json_int_t)ts->events[CT_MSG_DESTROY],
@@ -130,6 +40,8 @@ static json_t *events_json(const struct commands_ctx *c)
 			 "overruns", (json_int_t)ss->overruns,
 			 "rcvbuf", (json_int_t)es->rcvbuf,
 			 "rcvbuf_grows", (json_int_t)ss->rcvbuf_grows,
+			 "read_errors", (json_int_t)es->read_errors,
+			 "socket_reopens", (json_int_t)es->reopens,
 			 "batched_pauses", (json_int_t)ss->event_batches,
 			 "ignored", (json_int_t)ts->ignored,
 			 "quiet_skipped", (json_int_t)ts->quiet_skipped,
@@ -157,10 +69,11 @@ static json_t *admission_json(const struct commands_ctx *c)
 {
 	const struct ct_admit_stats *as = ct_admit_stats(c->adm);
 
-	return json_pack("{s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}",
 			 "marks_written", (json_int_t)as->updates,
 			 "gone", (json_int_t)as->gone,
 			 "errors", (json_int_t)as->errors,
+			 "no_ack", (json_int_t)as->no_ack,
 			 "adopted", (json_int_t)tracker_stats(c->trk)->adopted);
 }
 
@@ -219,22 +132,24 @@ static json_t *resync_json(const struct commands_ctx *c)
 {
 	const struct ct_sync_stats *ss = ct_sync_stats(c->sync);
 
-	return json_pack("{s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I}",
 			 "resyncs", (json_int_t)ss->resyncs,
 			 "after_overrun", (json_int_t)ss->resyncs_after_overrun,
-			 "errors", (json_int_t)ss->resync_errors);
+			 "errors", (json_int_t)ss->resync_errors,
+			 "bad_entries", (json_int_t)ss->resync_bad_entries);
 }
 
 static json_t *ruleset_json(const struct commands_ctx *c)
 {
 	const struct ruleset_guard_stats *gs = ruleset_guard_stats(c->guard);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "installs", (json_int_t)gs->installs,
 			 "failures", (json_int_t)gs->failures,
 			 "restored", (json_int_t)gs->restored,
 			 "reloads", (json_int_t)c->agent->reloads,
 			 "reload_failures", (json_int_t)c->agent->reload_failures,
+			 "reload_rate_limited", (json_int_t)c->agent->reload_rate_limited,
 			 "foreign_deletions", (json_int_t)gs->events,
 			 "checks", (json_int_t)gs->checks);
 }
@@ -273,6 +188,35 @@ static json_t *classes_json(const struct commands_ctx *c)
 			 "learned_at_close", (json_int_t)ts->class_learned_at_close);
 }
 
+/* The control socket's own failures (ctl.h says what each counts). */
+static json_t *control_json(const struct commands_ctx *c)
+{
+	const struct ctl_stats *cs = c->ctl;
+	json_t *j = json_object();
+
+#define CTL_STAT(k) json_object_set_new(j, #k, json_integer((json_int_t)cs->k))
+	if (!cs)
+		return j;
+	CTL_STAT(accepted);
+	CTL_STAT(busy_refused);
+	CTL_STAT(accept_errors);
+	CTL_STAT(peercred_errors);
+	CTL_STAT(request_timeouts);
+	CTL_STAT(request_too_long);
+	CTL_STAT(request_empty);
+	CTL_STAT(request_closed);
+	CTL_STAT(reply_idle_timeouts);
+	CTL_STAT(reply_timeouts);
+	CTL_STAT(reply_errors);
+	CTL_STAT(reply_oom);
+	CTL_STAT(denied);
+	CTL_STAT(streamed);
+	CTL_STAT(clients);
+	CTL_STAT(max_clients);
+#undef CTL_STAT
+	return j;
+}
+
 static json_t *stats_json(const struct commands_ctx *c)
 {
 	json_t *j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
@@ -285,8 +229,10 @@ static json_t *stats_json(const struct commands_ctx *c)
 			      "ruleset", ruleset_json(c),
 			      "process", process_json(c));
 
-	if (j)
+	if (j) {
 		json_object_set_new(j, "classes", classes_json(c));
+		json_object_set_new(j, "control", control_json(c));
+	}
 	return j;
 }
 
@@ -400,93 +346,21 @@ static void print_devices(FILE *out, json_t *devs)
 	}
 }
 
-/* ---- classes ------------------------------------------------------------------ */
-
-static json_t *class_json(const struct class_stats *cs, const char *proto, const char *server)
-{
-	return json_pack("{s:s, s:s, s:i, s:s, s:f, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s}",
-			 "family", family_str(cs->family),
-			 "proto", proto, "port", (int)cs->port, "server", server,
-			 "weight", cs->weight, "flows", (json_int_t)cs->flows_total,
-			 "mice_share", cs->mice_share,
-			 "packets", "p50", (json_int_t)cs->packets_p50,
-			 "p90", (json_int_t)cs->packets_p90,
-			 "p99", (json_int_t)cs->packets_p99,
-			 "bytes", "p50", (json_int_t)cs->bytes_p50,
-			 "p90", (json_int_t)cs->bytes_p90,
-			 "p99", (json_int_t)cs->bytes_p99,
-			 "duration_ms", "p50", (json_int_t)cs->duration_ms_p50,
-			 "p90", (json_int_t)cs->duration_ms_p90,
-			 "verdict", classes_verdict_str(cs->verdict));
-}
-
-static void print_class(FILE *out, const struct class_stats *cs, const char *proto,
-			const char *server)
-{
-	char pk[32], by[48], du[32];
-
-	snprintf(pk, sizeof(pk), "%llu/%llu/%llu", (unsigned long long)cs->packets_p50,
-		 (unsigned long long)cs->packets_p90, (unsigned long long)cs->packets_p99);
-	snprintf(by, sizeof(by), "%llu/%llu/%llu", (unsigned long long)cs->bytes_p50,
-		 (unsigned long long)cs->bytes_p90, (unsigned long long)cs->bytes_p99);
-	snprintf(du, sizeof(du), "%llu/%llu", (unsigned long long)cs->duration_ms_p50,
-		 (unsigned long long)cs->duration_ms_p90);
-	fprintf(out, "%-4s %-5s %-5u %-24s %9.1f %9llu %6.1f %20s %26s %16s %s\n",
-		family_str(cs->family), proto, cs->port, server, cs->weight,
-		(unsigned long long)cs->flows_total, 100.0 * cs->mice_share, pk, by, du,
-		classes_verdict_str(cs->verdict));
-}
-
-/* flowoffloadctl classes: what was learned, heaviest class first. */
-static int classes_answer(const struct commands_ctx *c, FILE *out, bool json)
-{
-	struct classes *cls = tracker_classes(c->trk);
-	size_t n = classes_count(cls), i;
-	struct class_stats *cs;
-	json_t *arr;
-
-	if (!cls) {
-		if (json)
-			fputs("[]\n", out);
-		else
-			fputs("class learning is off ([classes] learn = no)\n", out);
-		return 0;
-	}
-	cs = calloc(n ? n : 1, sizeof(*cs));
-	if (!cs)
-		return -ENOMEM;
-	n = classes_snapshot(cls, cs, n, loop_now_ms());
-	arr = json ? json_array() : NULL;
-	if (!json)
-		fprintf(out, "%-4s %-5s %-5s %-24s %9s %9s %6s %20s %26s %16s %s\n", "FAM", "PROTO",
-			"PORT", "SERVER", "WEIGHT", "FLOWS", "MICE%", "PACKETS p50/p90/p99",
-			"BYTES p50/p90/p99", "MS p50/p90", "VERDICT");
-	for (i = 0; i < n; i++) {
-		char server[INET6_ADDRSTRLEN + 4] = "*", pbuf[8];
-		const char *pb = proto_str(cs[i].proto, pbuf, sizeof(pbuf));
-
-		if (cs[i].prefix_len) {
-			addr_str(cs[i].family, cs[i].server, server, sizeof(server));
-			snprintf(server + strlen(server), sizeof(server) - strlen(server), "/%u",
-				 cs[i].prefix_len);
-		}
-		if (json)
-			json_array_append_new(arr, class_json(&cs[i], pb, server));
-		else
-			print_class(out, &cs[i], pb, server);
-	}
-	if (json) {
-		json_dumpf(arr, out, JSON_FLAGS);
-		fputc('\n', out);
-		json_decref(arr);
-	}
-	free(cs);
-	return 0;
-}
-
 /* ---- dispatch ------------------------------------------------------------------ */
 
-int commands_handle(int argc, char **argv, FILE *out, void *arg)
+/* reload changes state: root or the admin group only (SO_PEERCRED). */
+static int reload_allowed(struct ctl_call *call, const struct commands_ctx *c, FILE *out)
+{
+	if (ctl_call_admin(call))
+		return 0;
+	fprintf(out, "reload: permission denied: uid %u is not root%s%s%s; read-only commands (status, stats, flows, classes) need only the socket\n",
+		(unsigned int)ctl_call_uid(call),
+		c->cfg->admin_group[0] ? " nor in the admin group '" : " and no [agent] admin-group is set",
+		c->cfg->admin_group, c->cfg->admin_group[0] ? "'" : "");
+	return -EPERM;
+}
+
+int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, void *arg)
 {
 	const struct commands_ctx *c = arg;
 	bool json = false;
@@ -494,6 +368,12 @@ int commands_handle(int argc, char **argv, FILE *out, void *arg)
 	json_t *j = NULL;
 	int i;
 
+	/* The long answers take options of their own and are streamed. */
+	if (strcmp(cmd, "flows") == 0)
+		return listing_flows(call, tracker_flows(c->trk), argc, argv, out);
+	if (strcmp(cmd, "classes") == 0)
+		return listing_classes(call, tracker_classes(c->trk), loop_now_ms(), argc, argv,
+				       out);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = true;
@@ -506,12 +386,9 @@ int commands_handle(int argc, char **argv, FILE *out, void *arg)
 		j = status_json(c);
 	} else if (strcmp(cmd, "stats") == 0) {
 		j = stats_json(c);
-	} else if (strcmp(cmd, "flows") == 0) {
-		return flows_answer(c, out, json);
-	} else if (strcmp(cmd, "classes") == 0) {
-		return classes_answer(c, out, json);
 	} else if (strcmp(cmd, "reload") == 0) {
-		return c->reload(c->reload_arg, out);
+		i = reload_allowed(call, c, out);
+		return i ? i : c->reload(c->reload_arg, out);
 	} else {
 		fprintf(out, "unknown command '%s'; commands: status flows classes stats reload\n",
 			cmd);

@@ -166,6 +166,15 @@ static int check_events(struct parse_state *st)
 		       "set [hardware] mode = off");
 }
 
+/* A group alone would be a half-done switch: the uid would stay 0. */
+static int check_user(struct parse_state *st)
+{
+	if (!st->cfg.run_group[0] || st->cfg.run_user[0])
+		return 0;
+	return fail_at(st, st->key_line[CONFIG_KEY_GROUP], &config_keys[CONFIG_KEY_GROUP], NULL,
+		       "a group without [agent] user; set user too, or leave group empty");
+}
+
 static int unknown_key(struct parse_state *st, const char *section, const char *name)
 {
 	char allowed[256];
@@ -364,8 +373,8 @@ int config_load(const char *path, struct fo_config *cfg, char *err, size_t errle
 		record(st, line, "syntax error; expected key = value or [section]");
 	/* The checks across keys wait for the whole file: the keys may come
 	 * in any order. */
-	if (!st->err_line && !finish_key(st) && !check_window(st))
-		check_events(st);
+	if (!st->err_line && !finish_key(st) && !check_window(st) && !check_events(st))
+		check_user(st);
 	if (st->err_line) {
 		ret = st->err;
 		goto out;

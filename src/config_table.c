@@ -189,6 +189,18 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		.allowed = "1..1000000 finished flows (decayed) before a verdict",
 		.help = "Finished flows (decayed) a class needs before it gets a verdict, "
 			"1..1000000.  Default 20." },
+	/* 8: the clients class_clients.c tracks per class. */
+	[CONFIG_KEY_CLASSES_MIN_CLIENTS] = { AT("classes", "min-clients"), .type = CONFIG_UINT,
+		FIELD(classes_min_clients), RANGE(1, 8), .def = "4",
+		.allowed = "1..8 distinct clients a verdict needs (1: any one client may decide)",
+		.help = "Distinct clients (source addresses; an IPv6 client by its /64) whose "
+			"flows a class needs before it gets a verdict, 1..8; and no client counts "
+			"for more than 1/min-clients of a class (the excess of its flows, mice or "
+			"not, is left out of the verdict).  Default 4: one LAN host making "
+			"thousands of short connections to a server port cannot turn that port "
+			"into a mice class and take the fast path from everyone's large flows to "
+			"it; it takes 4 hosts behaving alike.  1: any one client may decide (a "
+			"router with a single client behind it)." },
 	[CONFIG_KEY_CLASSES_MICE_PACKETS] = { AT("classes", "mice-packets"), .type = CONFIG_UINT,
 		FIELD(classes_mice_packets), RANGE(1, 1000000), .def = "64",
 		.allowed = "1..1000000 packets: a finished flow with fewer is a mouse",
@@ -246,6 +258,34 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		.help = "Group whose members may use the control socket.  Default empty: the "
 			"agent's own group, root's when root starts it by hand, flowoffload "
 			"under the systemd unit (User=/Group= flowoffload)." },
+	/* Reading is for the socket group; changing state (reload) is for
+	 * root and this group, checked per client with SO_PEERCRED. */
+	[CONFIG_KEY_ADMIN_GROUP] = { AT("agent", "admin-group"), .type = CONFIG_GROUP,
+		FIELD(admin_group), .def = "",
+		.allowed = "a group name of at most 31 letters, digits, '_', '.' or '-', not "
+			   "starting with '-'; empty for root only",
+		.help = "Group whose members may also change the agent's state over the control "
+			"socket (flowoffloadctl reload; at most one every 5 s).  Default empty: "
+			"root only.  Everyone who can connect may read (status, stats, flows, "
+			"classes)." },
+	/* Empty by default: see README (Privileges) for why root stays the
+	 * default and what a dedicated user needs. */
+	[CONFIG_KEY_USER] = { AT("agent", "user"), .type = CONFIG_USER, FIELD(run_user), .def = "",
+		.allowed = "a user name or uid of at most 31 letters, digits, '_', '.' or '-', not "
+			   "starting with '-'; empty to stay the user that started the agent",
+		.help = "The user the agent switches to when started as root, once its control "
+			"socket and lock file are open and before it installs anything or reads "
+			"conntrack: it keeps CAP_NET_ADMIN alone, and root's file ownership no "
+			"longer (a compromised agent cannot write /etc).  A name or a uid; the "
+			"config file must be readable by it for reloads.  Started as that user "
+			"already (systemd User= with AmbientCapabilities=CAP_NET_ADMIN, as "
+			"flowoffload.service does) it stays.  Default empty: stay the user that "
+			"started it (README, Privileges)." },
+	[CONFIG_KEY_GROUP] = { AT("agent", "group"), .type = CONFIG_GROUP, FIELD(run_group),
+		.def = "",
+		.allowed = "a group name or gid of at most 31 letters, digits, '_', '.' or '-', not "
+			   "starting with '-'; empty for the user's primary group",
+		.help = "The group of that user.  Default empty: its primary group." },
 	[CONFIG_KEY_KEEP_RULESET] = BOOL("agent", "keep-ruleset", keep_ruleset, "no",
 		"Leave the agent's nftables tables in place on exit.  Default no: a "
 			"stopped agent removes what it installed; say yes to keep flows that are "

@@ -237,17 +237,19 @@ static int parse_path(struct value *x, const char *v)
 	return 0;
 }
 
-/* The portable POSIX user and group name characters; the group is resolved
- * when the socket is created, so a typo is caught there, not here. */
+/* The portable POSIX user and group name characters; names are resolved
+ * when the agent starts (the socket's group when the socket is created),
+ * so a typo is caught there, not here. */
 static int parse_group(struct value *x, const char *v)
 {
+	const char *what = x->k->type == CONFIG_USER ? "user" : "group";
 	size_t len = strlen(v), i;
 
 	if (len >= x->k->size || v[0] == '-')
-		return bad(x, "\"%s\" is not a group name", v);
+		return bad(x, "\"%s\" is not a %s name", v, what);
 	for (i = 0; i < len; i++)
 		if (!isalnum((unsigned char)v[i]) && !strchr("_.-", v[i]))
-			return bad(x, "\"%s\" is not a group name", v);
+			return bad(x, "\"%s\" is not a %s name", v, what);
 	memcpy(field(x->cfg, x->k->off), v, len + 1);
 	return 0;
 }
@@ -393,6 +395,7 @@ static const parse_fn parsers[] = {
 	[CONFIG_MASK] = parse_mask,
 	[CONFIG_PATH] = parse_path,
 	[CONFIG_GROUP] = parse_group,
+	[CONFIG_USER] = parse_group,
 	[CONFIG_FLAGS] = parse_flag,
 	[CONFIG_IFNAMES] = parse_ifname,
 	[CONFIG_PORTS] = parse_port,

@@ -16,10 +16,18 @@
 #include "ct_admit.h"
 #include "nl.h"
 
-/* The kernel handles a ctnetlink request inside our sendmsg(), so the ACK
- * is queued before send returns and the wait never really happens; the
- * timeout only bounds the impossible case. */
-#define ADMIT_TIMEOUT_MS 1000
+/*
+ * No wait at all: netlink_unicast() hands a request to a kernel socket by
+ * calling its input function in the sender's context (nfnetlink_rcv ->
+ * ctnetlink_new_conntrack -> netlink_ack), so the ACK is on our receive
+ * queue before sendmsg() returns, and reading it then is one non-blocking
+ * recvmsg().  A round through the event loop would add a wakeup per mark
+ * and a table of requests in flight for nothing.  Should an ACK ever be
+ * missing (it cannot be lost: the socket holds nothing else and its buffer
+ * fits it), the write is counted as no_ack and the loop goes on; the next
+ * request skips the stray reply by its sequence number.
+ */
+#define ADMIT_TIMEOUT_MS 0
 /* With NETLINK_CAP_ACK an ACK is a header, an nlmsgerr and the
  * extended-ACK attributes: well under a page. */
 #define ADMIT_RECV_BUF 8192
@@ -145,6 +153,8 @@ int ct_admit_set_mark(struct ct_admit *a, const struct ct_info *ct, uint32_t val
 		a->st.gone++;
 		return ret;
 	}
+	if (ret == -ETIMEDOUT)
+		a->st.no_ack++;
 fail:
 	a->st.errors++;
 	if (err && errlen && !err[0])

@@ -17,11 +17,13 @@
 
 struct ct_events {
 	struct nl_sock *nl;
+	unsigned int groups;	/* CT_GROUP_* */
 	uint64_t requested;	/* the receive buffer asked for, before doubling */
 	struct ct_events_stats st;
 };
 
-int ct_events_open(struct ct_events **out, unsigned int groups, uint64_t rcvbuf)
+/* A socket subscribed to ev->groups with a receive buffer of rcvbuf bytes. */
+static int open_sock(struct ct_events *ev, uint64_t rcvbuf, struct nl_sock **out)
 {
 	static const struct {
 		unsigned int flag;
@@ -33,35 +35,62 @@ int ct_events_open(struct ct_events **out, unsigned int groups, uint64_t rcvbuf)
 	};
 	unsigned int join[sizeof(map) / sizeof(map[0])];
 	struct nl_opts o = { .bufsize = EV_MSG_MAX, .batch = EV_BATCH, .groups = join };
-	struct ct_events *ev;
+	struct nl_sock *nl;
+	uint64_t granted;
 	int err;
 	size_t i;
 
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (ev->groups & map[i].flag)
+			join[o.n_groups++] = map[i].group;
+	err = nl_open(&nl, NETLINK_NETFILTER, &o);
+	if (err)
+		return err;
+	/* The kernel doubles the request (its bookkeeping overhead counts
+	 * against the buffer) and reports the doubled size: report that. */
+	err = nl_set_rcvbuf(nl, rcvbuf, &granted);
+	if (err) {
+		nl_close(nl);
+		return err;
+	}
+	ev->st.rcvbuf = granted;
+	*out = nl;
+	return 0;
+}
+
+int ct_events_open(struct ct_events **out, unsigned int groups, uint64_t rcvbuf)
+{
+	struct ct_events *ev;
+	int err;
+
 	if (!out || !groups || (groups & ~(CT_GROUP_NEW | CT_GROUP_UPDATE | CT_GROUP_DESTROY)))
 		return -EINVAL;
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (groups & map[i].flag)
-			join[o.n_groups++] = map[i].group;
 	ev = calloc(1, sizeof(*ev));
 	if (!ev)
 		return -ENOMEM;
-	err = nl_open(&ev->nl, NETLINK_NETFILTER, &o);
-	if (err)
-		goto err_free;
-	/* The kernel doubles the request (its bookkeeping overhead counts
-	 * against the buffer) and reports the doubled size: report that. */
-	err = nl_set_rcvbuf(ev->nl, rcvbuf, &ev->st.rcvbuf);
-	if (err)
-		goto err_close;
+	ev->groups = groups;
+	err = open_sock(ev, rcvbuf, &ev->nl);
+	if (err) {
+		free(ev);
+		return err;
+	}
 	ev->requested = rcvbuf ? rcvbuf : ev->st.rcvbuf / 2;
 	*out = ev;
 	return 0;
+}
 
-err_close:
+int ct_events_reopen(struct ct_events *ev)
+{
+	struct nl_sock *nl;
+	int err;
+
+	err = open_sock(ev, ev->requested, &nl);
+	if (err)
+		return err;
 	nl_close(ev->nl);
-err_free:
-	free(ev);
-	return err;
+	ev->nl = nl;
+	ev->st.reopens++;
+	return 0;
 }
 
 int ct_events_grow(struct ct_events *ev, uint64_t max)
@@ -121,6 +150,8 @@ int ct_events_read(struct ct_events *ev, unsigned int budget, ct_cb cb, void *ar
 	n = nl_read(ev->nl, budget, event_msg, &r, NULL);
 	if (n == -ENOBUFS)
 		ev->st.overruns++;
+	else if (n < 0 && n != -EAGAIN && n != -EINTR)
+		ev->st.read_errors++;
 	return n;
 }
 

@@ -35,7 +35,7 @@ struct ct_query {
 	bool draining;
 	bool running;
 	bool finished;
-	bool bad_entry;
+	uint64_t bad_entries;	/* entries of the last dump ct_parse refused */
 	bool intr;
 	int result;
 	uint32_t seq;
@@ -85,10 +85,6 @@ static void finish(struct ct_query *q, int err)
 
 	q->running = false;
 	q->finished = false;
-	/* A reconciliation sweep after an incomplete dump would drop live
-	 * flows: tell the caller the picture is not whole. */
-	if (!result && q->bad_entry)
-		result = -EBADMSG;
 	if (!result && q->intr)
 		result = -EAGAIN;
 	q->on_done(result, q->done_arg);
@@ -132,7 +128,7 @@ static int dump_msg(const struct nlmsghdr *nlh, void *arg)
 	if (q->draining)
 		return 0;
 	if (ct_parse(nlh, &ct, &type)) {
-		q->bad_entry = true;
+		q->bad_entries++;
 		return 0;
 	}
 	q->on_entry(CT_MSG_DUMP, &ct, q->entry_arg);
@@ -192,7 +188,7 @@ static int start(struct ct_query *q, uint8_t family, uint32_t mark, uint32_t mas
 		return err;
 	q->running = true;
 	q->finished = false;
-	q->bad_entry = false;
+	q->bad_entries = 0;
 	q->intr = false;
 	q->result = 0;
 	q->on_entry = on_entry;
@@ -279,4 +275,9 @@ void ct_query_close(struct ct_query *q)
 		return;
 	nl_close(q->nl);
 	free(q);
+}
+
+uint64_t ct_query_bad_entries(const struct ct_query *q)
+{
+	return q->bad_entries;
 }

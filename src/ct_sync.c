@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "backoff.h"
 #include "ct_admit.h"
 #include "ct_filter.h"
 #include "ct_sync.h"
@@ -34,6 +35,12 @@
  * a storm that the configured size cannot absorb gets more room, but one
  * that never ends cannot make the kernel pin unbounded memory for us. */
 #define EVENT_BUFFER_GROWTH 8
+/* A failing event socket is replaced after 100 ms, then after twice as
+ * long each time the new one fails too, up to a minute; failed dumps
+ * (status, resync after an overrun) back off the same way, from their
+ * own interval. */
+#define REOPEN_MIN_MS 100
+#define RETRY_MAX_MS 60000
 
 struct ct_sync {
 	const struct fo_config *cfg;
@@ -47,7 +54,11 @@ struct ct_sync {
 	struct loop_timer *resync_timer;
 	struct loop_timer *resync_soon;
 	struct loop_timer *events_later;	/* re-watches the event socket */
+	struct loop_timer *reopen_timer;	/* replaces a failing one */
 	bool events_paused;
+	bool events_failed;	/* unwatched until reopened */
+	struct backoff reopen, status_fail, resync_fail;
+	uint64_t status_next_ms;	/* no status dump before (after failures) */
 	/* The dumps read from the loop: the one running, those asked for. */
 	int job;			/* enum dump_job */
 	bool want_resync, want_status, want_status_hw;
@@ -85,6 +96,7 @@ enum dump_job {
 };
 
 static void dump_next(struct ct_sync *s);
+static const char resync_startup_why[] = "startup";
 
 static void resync_done(struct ct_sync *s, int ret)
 {
@@ -93,16 +105,31 @@ static void resync_done(struct ct_sync *s, int ret)
 
 	s->resync_after_overrun = false;
 	if (ret) {
+		uint32_t delay = backoff_failed(&s->resync_fail);
+
 		s->st.resync_errors++;
-		log_warn("conntrack resync (%s) failed: %s; will retry", s->resync_why,
-			 strerror(-ret));
-		if (after_overrun && !loop_timer_armed(s->resync_soon))
-			loop_timer_set(s->resync_soon, RESYNC_DELAY_MS, 0);
+		if (backoff_log_due(&s->resync_fail))
+			log_warn("conntrack resync (%s) failed: %s (%llu in a row); will retry", s->resync_why,
+				 strerror(-ret), (unsigned long long)s->resync_fail.failures);
+		/* The periodic timer retries a periodic one; lost events
+		 * cannot wait that long. */
+		if (s->resync_why != resync_startup_why && (after_overrun || s->events_failed) &&
+		    s->loop && !loop_timer_armed(s->resync_soon))
+			loop_timer_set(s->resync_soon, delay, 0);
 		return;
 	}
+	backoff_succeeded(&s->resync_fail);
 	s->st.resyncs++;
 	if (after_overrun)
 		s->st.resyncs_after_overrun++;
+	/* An entry we could not read may be a flow we track: sweeping would
+	 * drop it.  The next resync sweeps. */
+	if (ct_query_bad_entries(s->q)) {
+		s->st.resync_bad_entries += ct_query_bad_entries(s->q);
+		log_warn("conntrack resync (%s): %llu unreadable entries skipped; flows not swept this time",
+			 s->resync_why, (unsigned long long)ct_query_bad_entries(s->q));
+		return;
+	}
 	gone = tracker_sweep(s->trk, loop_now_ms());
 	log_debug("resync (%s): %zu flows tracked, %zu gone", s->resync_why,
 		  flows_count(tracker_flows(s->trk)), gone);
@@ -111,10 +138,17 @@ static void resync_done(struct ct_sync *s, int ret)
 static void status_done(struct ct_sync *s, int ret)
 {
 	if (ret) {
+		uint32_t delay = backoff_failed(&s->status_fail);
+
 		s->st.status_errors++;
-		log_warn("offload status dump failed: %s", strerror(-ret));
+		s->status_next_ms = loop_now_ms() + delay;
+		if (backoff_log_due(&s->status_fail))
+			log_warn("offload status dump failed: %s (%llu in a row); next in %u ms",
+				 strerror(-ret), (unsigned long long)s->status_fail.failures, delay);
 	} else {
 		s->st.status_dumps++;
+		s->status_next_ms = 0;
+		backoff_succeeded(&s->status_fail);
 	}
 	tracker_recount(s->trk, loop_now_ms());
 	/* Without the nftables monitor, poll for our tables here. */
@@ -234,6 +268,8 @@ static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
 {
 	struct ct_sync *s = arg;
 
+	if (loop_now_ms() < s->status_next_ms)
+		return;
 	if (s->job != JOB_STATUS_SW && s->job != JOB_STATUS_HW && !s->want_status_hw)
 		s->want_status = true;
 	dump_next(s);
@@ -259,7 +295,7 @@ static int resync_startup(struct ct_sync *s)
 {
 	int ret;
 
-	s->resync_why = "startup";
+	s->resync_why = resync_startup_why;
 	s->resync_after_overrun = false;
 	tracker_dump_begin(s->trk);
 	ret = ct_query_dump(s->q, AF_UNSPEC, 0, 0, on_ct_dumped, s);
@@ -274,6 +310,8 @@ static void on_events_later(struct loop *l, struct loop_timer *t, void *arg)
 	struct ct_sync *s = arg;
 	int fd = ct_events_fd(s->ev);
 
+	if (s->events_failed)
+		return;
 	if (loop_add_fd(l, fd, EPOLLIN, on_events, s)) {
 		/* No memory for the handler: try again shortly. */
 		loop_timer_set(t, EVENT_COALESCE_MS, 0);
@@ -307,11 +345,55 @@ static void overrun(struct ct_sync *s)
 	}
 }
 
+/*
+ * A read that fails for another reason than an overrun (or an error the
+ * socket reports through epoll) would fail again at every wakeup: the
+ * socket is taken out of the loop and replaced after a backoff delay, and
+ * a resync finds what it missed meanwhile.
+ */
+static void events_failed(struct ct_sync *s, int err)
+{
+	uint32_t delay = backoff_failed(&s->reopen);
+
+	if (!s->events_paused)
+		loop_del_fd(s->loop, ct_events_fd(s->ev));
+	loop_timer_set(s->events_later, 0, 0);
+	s->events_paused = true;
+	s->events_failed = true;
+	loop_timer_set(s->reopen_timer, delay, 0);
+	if (backoff_log_due(&s->reopen))
+		log_err("reading conntrack events failed: %s (%llu in a row); new event socket in %u ms, then a resync",
+			strerror(-err), (unsigned long long)s->reopen.failures, delay);
+}
+
+static void on_reopen(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct ct_sync *s = arg;
+	int ret = ct_events_reopen(s->ev);
+
+	if (!ret) {
+		ct_sync_attach_filter(s, s->cfg);
+		ret = loop_add_fd(l, ct_events_fd(s->ev), EPOLLIN, on_events, s);
+	}
+	if (ret) {
+		events_failed(s, ret);
+		return;
+	}
+	s->events_paused = false;
+	s->events_failed = false;
+	log_notice("conntrack event socket replaced (after %llu failures); resyncing",
+		   (unsigned long long)s->reopen.failures);
+	/* Only a read that works clears the backoff (on_events). */
+	ask_resync(s, "event socket replaced", true);
+}
+
 static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct ct_sync *s = arg;
 	int ret = ct_events_read(s->ev, EVENT_BUDGET, on_ct, s);
 
+	if (ret > 0)
+		backoff_succeeded(&s->reopen);
 	if (ret >= EVENT_COALESCE_MIN && !s->events_paused && loop_del_fd(l, fd) == 0) {
 		s->events_paused = true;
 		s->st.event_batches++;
@@ -319,8 +401,8 @@ static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 	if (ret == -ENOBUFS)
 		overrun(s);
-	else if (ret < 0)
-		log_err("reading conntrack events failed: %s", strerror(-ret));
+	else if (ret < 0 && ret != -EAGAIN && ret != -EINTR)
+		events_failed(s, ret);
 }
 
 /* The kernel drops events of protocols cfg never offloads; without the
@@ -363,6 +445,9 @@ int ct_sync_open(struct ct_sync **out, struct loop *l, const struct fo_config *c
 	s->loop = l;
 	s->trk = trk;
 	s->guard = guard;
+	backoff_init(&s->reopen, REOPEN_MIN_MS, RETRY_MAX_MS);
+	backoff_init(&s->status_fail, cfg->status_interval_ms, RETRY_MAX_MS);
+	backoff_init(&s->resync_fail, RESYNC_DELAY_MS, RETRY_MAX_MS);
 	ret = ct_query_open(&s->q);
 	if (!ret)
 		ret = ct_events_open(&s->ev, event_groups(cfg), cfg->event_buffer);
@@ -398,6 +483,8 @@ int ct_sync_start(struct ct_sync *s)
 		ret = loop_timer_add(s->loop, 0, 0, on_resync_timer, s, &s->resync_soon);
 	if (!ret)
 		ret = loop_timer_add(s->loop, 0, 0, on_events_later, s, &s->events_later);
+	if (!ret)
+		ret = loop_timer_add(s->loop, 0, 0, on_reopen, s, &s->reopen_timer);
 	return ret;
 }
 

@@ -1,37 +1,111 @@
 /* ctl: the daemon's control socket (/run/flowoffload.sock): one command line
  * in, one reply out, then close; flowoffloadctl is the client. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "ctl.h"
 #include "log.h"
 #include "loop.h"
 
-#define CTL_MAX_REQUEST 1024
-#define CTL_MAX_ARGS 16
-#define CTL_IO_TIMEOUT_MS 2000
+/*
+ * Wire format: the request is the arguments separated by NUL bytes, ended by
+ * an empty argument (two NULs); the reply is one status byte, the character
+ * '0' (ok) or '1' (error), followed by the text, ended by the daemon closing
+ * the socket.
+ *
+ * Every client is a small state machine inside the event loop: its request
+ * is read as it arrives, its reply leaves as the socket takes it, and nothing
+ * ever waits for a client.  A client costs one bounded chunk of reply (a
+ * streamed answer is produced chunk by chunk from a cursor) and is bounded
+ * in time: CTL_REQUEST_MS for the whole request, CTL_IDLE_MS without taking
+ * a byte of its reply, CTL_REPLY_MS for the whole reply.
+ */
+#define CTL_REQUEST_MS 2000
+#define CTL_IDLE_MS 20000
+#define CTL_REPLY_MS (10 * 60 * 1000)
+#define CTL_SWEEP_MS 250
+/* Eight clients at once: flowoffloadctl, a monitoring scraper and a few
+ * people; more is someone holding slots. */
+#define CTL_MAX_CLIENTS 8
+/* Per wakeup of one client: at most this many bytes sent and chunks made,
+ * so one fast reader of a million flows cannot starve the loop. */
+#define CTL_SEND_BUDGET (256 * 1024)
+#define CTL_CHUNK_BUDGET 8
+#define CTL_MAX_GROUPS 64
 
-/* Wire format: the request is the arguments separated by NUL bytes, ended by
- * an empty argument (two NULs); the reply is one status byte ('0' ok, '1'
- * error) followed by the text, ended by the daemon closing the socket. */
+enum client_state { CLIENT_REQUEST, CLIENT_REPLY };
+
+struct ctl_call {
+	struct ctl *c;
+	int fd;
+	enum client_state state;
+	char req[CTL_MAX_REQUEST];
+	size_t req_len;
+	uint64_t deadline_ms;	/* request or whole reply */
+	uint64_t idle_ms;	/* reply: last time the client took bytes */
+	uid_t uid;
+	bool admin;
+	char *out;		/* the chunk being sent */
+	size_t out_len, out_off;
+	ctl_next next;		/* a streamed answer: more chunks */
+	void (*release)(void *);
+	void *state_arg;
+	struct ctl_call *link;
+};
 
 struct ctl {
 	struct loop *l;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev;		/* the socket file we bound: only it is unlinked */
+	ino_t ino;
+	gid_t admin_gid;
+	bool has_admin_group;
 	ctl_handler handler;
 	void *arg;
+	struct ctl_call *clients;
+	struct loop_timer *sweep;
+	struct ctl_stats st;
 };
+
+char ctl_status_byte(int err)
+{
+	return err ? '1' : '0';
+}
+
+int ctl_request_parse(char *buf, size_t len, char **argv)
+{
+	size_t off = 0;
+	int argc = 0;
+
+	for (;;) {
+		char *nul;
+
+		if (off >= len)
+			return len >= CTL_MAX_REQUEST ? -EMSGSIZE : -EAGAIN;
+		if (buf[off] == '\0') {
+			argv[argc] = NULL;
+			return argc;
+		}
+		if (argc == CTL_MAX_ARGS)
+			return -EMSGSIZE;
+		nul = memchr(buf + off, '\0', len - off);
+		if (!nul)
+			return len >= CTL_MAX_REQUEST ? -EMSGSIZE : -EAGAIN;
+		argv[argc++] = buf + off;
+		off = (size_t)(nul - buf) + 1;
+	}
+}
 
 static int fill_addr(struct sockaddr_un *sun, const char *path)
 {
@@ -43,95 +117,362 @@ static int fill_addr(struct sockaddr_un *sun, const char *path)
 	return 0;
 }
 
-/* Bounded blocking I/O on a client socket: the loop waits at most
- * CTL_IO_TIMEOUT_MS for a slow or stuck client. */
-static int io_wait(int fd, short ev)
-{
-	struct pollfd p = { .fd = fd, .events = ev };
-	int r;
+/* ---- clients ------------------------------------------------------------------ */
 
-	do
-		r = poll(&p, 1, CTL_IO_TIMEOUT_MS);
-	while (r < 0 && errno == EINTR);
-	if (r == 0)
-		return -ETIMEDOUT;
-	return r < 0 ? -errno : 0;
+static void sweep_arm(struct ctl *c)
+{
+	bool any = c->clients != NULL;
+
+	if (any != (bool)loop_timer_armed(c->sweep))
+		loop_timer_set(c->sweep, any ? CTL_SWEEP_MS : 0, any ? CTL_SWEEP_MS : 0);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
+static void client_free(struct ctl_call *k)
 {
-	while (len) {
-		ssize_t w;
-		int err = io_wait(fd, POLLOUT);
+	struct ctl *c = k->c;
+	struct ctl_call **pp;
 
-		if (err)
-			return err;
-		w = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
+	for (pp = &c->clients; *pp; pp = &(*pp)->link) {
+		if (*pp == k) {
+			*pp = k->link;
+			break;
 		}
-		buf += w;
-		len -= (size_t)w;
+	}
+	loop_del_fd(c->l, k->fd);
+	close(k->fd);
+	if (k->release)
+		k->release(k->state_arg);
+	free(k->out);
+	free(k);
+	c->st.clients--;
+	sweep_arm(c);
+}
+
+void ctl_call_stream(struct ctl_call *call, ctl_next next, void (*release)(void *), void *state)
+{
+	call->next = next;
+	call->release = release;
+	call->state_arg = state;
+	call->c->st.streamed++;
+}
+
+bool ctl_call_admin(const struct ctl_call *call)
+{
+	return call->admin;
+}
+
+uid_t ctl_call_uid(const struct ctl_call *call)
+{
+	return call->uid;
+}
+
+/* The next chunk of a streamed answer into k->out.  0 with k->out_len 0
+ * when the stream is over. */
+static int next_chunk(struct ctl_call *k)
+{
+	FILE *f;
+	int more;
+
+	free(k->out);
+	k->out = NULL;
+	k->out_len = k->out_off = 0;
+	if (!k->next)
+		return 0;
+	f = open_memstream(&k->out, &k->out_len);
+	if (!f)
+		return -ENOMEM;
+	more = k->next(k->state_arg, f);
+	if (fclose(f))
+		return -ENOMEM;
+	if (more <= 0) {
+		k->next = NULL;
+		if (k->release)
+			k->release(k->state_arg);
+		k->release = NULL;
 	}
 	return 0;
 }
 
-static void serve(struct ctl *c, int fd)
+/* Send what the socket takes, making chunks as the previous ones leave.
+ * Returns 1 while there is more, 0 when the reply is complete, -errno. */
+static int client_send(struct ctl_call *k)
 {
-	char req[CTL_MAX_REQUEST + 2], *argv[CTL_MAX_ARGS + 1], *reply = NULL;
-	size_t len = 0, rlen = 0;
-	int argc = 0, err, status;
-	FILE *out;
-	char *p;
+	size_t budget = CTL_SEND_BUDGET;
+	int chunks = CTL_CHUNK_BUDGET, err;
 
-	/* Read until the terminating empty argument. */
-	while (len < 2 || req[len - 1] != '\0' || req[len - 2] != '\0') {
-		ssize_t r;
+	while (budget) {
+		ssize_t w;
 
-		if (len == CTL_MAX_REQUEST || io_wait(fd, POLLIN))
-			return;
-		r = recv(fd, req + len, CTL_MAX_REQUEST - len, MSG_DONTWAIT);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		if (k->out_off == k->out_len) {
+			if (!k->next)
+				return 0;
+			if (!chunks--)
+				return 1;
+			err = next_chunk(k);
+			if (err) {
+				k->c->st.reply_oom++;
+				return err;
+			}
 			continue;
-		if (r <= 0)
-			return;
-		len += (size_t)r;
+		}
+		w = send(k->fd, k->out + k->out_off,
+			 k->out_len - k->out_off < budget ? k->out_len - k->out_off : budget,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 1;
+			k->c->st.reply_errors++;
+			return -errno;
+		}
+		k->out_off += (size_t)w;
+		budget -= (size_t)w;
+		k->idle_ms = loop_now_ms();
 	}
-	for (p = req; *p && argc < CTL_MAX_ARGS; p += strlen(p) + 1)
-		argv[argc++] = p;
-	argv[argc] = NULL;
-
-	out = open_memstream(&reply, &rlen);
-	if (!out)
-		return;
-	if (argc == 0) {
-		fputs("empty request\n", out);
-		err = -EINVAL;
-	} else {
-		err = c->handler(argc, argv, out, c->arg);
-	}
-	fclose(out);
-	status = err ? '1' : '0';
-	if (write_all(fd, (const char *)&status, 1) == 0)
-		write_all(fd, reply, rlen);
-	free(reply);
+	return 1;
 }
 
+static void client_write(struct ctl_call *k)
+{
+	int ret = client_send(k);
+
+	if (ret <= 0) {
+		/* Done: say so with an orderly close (the status byte and the
+		 * text are all the client waits for). */
+		if (ret == 0)
+			shutdown(k->fd, SHUT_WR);
+		client_free(k);
+	}
+}
+
+/* The request is complete: run the handler into the first chunk, status
+ * byte first, and start sending. */
+static void client_answer(struct ctl_call *k, int argc, char **argv)
+{
+	struct ctl *c = k->c;
+	FILE *f;
+	int err;
+
+	f = open_memstream(&k->out, &k->out_len);
+	if (!f) {
+		c->st.reply_oom++;
+		client_free(k);
+		return;
+	}
+	fputc('0', f);
+	if (argc == 0) {
+		c->st.request_empty++;
+		fputs("empty request\n", f);
+		err = -EINVAL;
+	} else {
+		err = c->handler(k, argc, argv, f, c->arg);
+		if (err == -EPERM)
+			c->st.denied++;
+	}
+	if (fclose(f) || !k->out_len) {
+		c->st.reply_oom++;
+		client_free(k);
+		return;
+	}
+	/* Written last: the handler's own output cannot touch it. */
+	k->out[0] = ctl_status_byte(err);
+	if (err && k->next) {
+		/* An error after starting a stream: nothing more. */
+		k->next = NULL;
+		if (k->release)
+			k->release(k->state_arg);
+		k->release = NULL;
+	}
+	k->state = CLIENT_REPLY;
+	k->idle_ms = loop_now_ms();
+	k->deadline_ms = k->idle_ms + CTL_REPLY_MS;
+	if (loop_mod_fd(c->l, k->fd, EPOLLOUT)) {
+		c->st.reply_errors++;
+		client_free(k);
+		return;
+	}
+	client_write(k);
+}
+
+/* A request that cannot fit gets its error as a reply. */
+static void client_refuse(struct ctl_call *k, const char *msg)
+{
+	struct ctl *c = k->c;
+	size_t n = strlen(msg);
+
+	k->out = malloc(n + 1);
+	if (!k->out || loop_mod_fd(c->l, k->fd, EPOLLOUT)) {
+		c->st.reply_oom++;
+		client_free(k);
+		return;
+	}
+	k->out[0] = ctl_status_byte(-EINVAL);
+	memcpy(k->out + 1, msg, n);
+	k->out_len = n + 1;
+	k->state = CLIENT_REPLY;
+	k->idle_ms = loop_now_ms();
+	k->deadline_ms = k->idle_ms + CTL_REPLY_MS;
+	client_write(k);
+}
+
+static void client_read(struct ctl_call *k)
+{
+	char *argv[CTL_MAX_ARGS + 1];
+	ssize_t r;
+	int argc;
+
+	r = recv(k->fd, k->req + k->req_len, sizeof(k->req) - k->req_len, MSG_DONTWAIT);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		k->c->st.request_closed++;
+		client_free(k);
+		return;
+	}
+	k->req_len += (size_t)r;
+	argc = ctl_request_parse(k->req, k->req_len, argv);
+	if (argc == -EAGAIN)
+		return;
+	if (argc < 0) {
+		k->c->st.request_too_long++;
+		client_refuse(k, "request too long: at most 1024 bytes and 16 arguments\n");
+		return;
+	}
+	client_answer(k, argc, argv);
+}
+
+static void on_client(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct ctl_call *k = arg;
+
+	(void)l;
+	(void)fd;
+	if (k->state == CLIENT_REQUEST)
+		client_read(k);
+	else if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		client_write(k);
+}
+
+/* Deadlines: the whole request, then the reply (idle and whole). */
+static void on_sweep(struct loop *l, struct loop_timer *t, void *arg)
+{
+	struct ctl *c = arg;
+	uint64_t now = loop_now_ms();
+	struct ctl_call *k, *n;
+
+	(void)l;
+	(void)t;
+	for (k = c->clients; k; k = n) {
+		n = k->link;
+		if (k->state == CLIENT_REQUEST && now >= k->deadline_ms) {
+			c->st.request_timeouts++;
+			log_debug("control client uid %u: request not complete within %d ms; closed",
+				  (unsigned int)k->uid, CTL_REQUEST_MS);
+			client_free(k);
+		} else if (k->state == CLIENT_REPLY && now - k->idle_ms >= CTL_IDLE_MS) {
+			c->st.reply_idle_timeouts++;
+			client_free(k);
+		} else if (k->state == CLIENT_REPLY && now >= k->deadline_ms) {
+			c->st.reply_timeouts++;
+			client_free(k);
+		}
+	}
+}
+
+/* Who is on the other end: uid 0, or the admin group among its groups. */
+static int peer_identify(struct ctl *c, struct ctl_call *k)
+{
+	gid_t groups[CTL_MAX_GROUPS];
+	socklen_t len = sizeof(struct ucred);
+	struct ucred cred;
+	size_t i;
+
+	if (getsockopt(k->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return -errno;
+	if (len != sizeof(cred))
+		return -EPROTO;
+	k->uid = cred.uid;
+	k->admin = cred.uid == 0 || (c->has_admin_group && cred.gid == c->admin_gid);
+	if (k->admin || !c->has_admin_group)
+		return 0;
+	len = sizeof(groups);
+	/* SO_PEERGROUPS (4.13): the supplementary groups at connect time. */
+	if (getsockopt(k->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return 0;
+	for (i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == c->admin_gid)
+			k->admin = true;
+	return 0;
+}
+
+/* A client over the cap: one non-blocking try at telling it why. */
+static void refuse_busy(struct ctl *c, int fd)
+{
+	char msg[96];
+	int n;
+
+	c->st.busy_refused++;
+	n = snprintf(msg, sizeof(msg), "%cbusy: %d control clients connected already; try again\n",
+		     ctl_status_byte(-EBUSY), CTL_MAX_CLIENTS);
+	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("control socket: cannot tell a refused client: %s", strerror(errno));
+	close(fd);
+}
+
+/* One accept per wakeup: the listening socket stays readable while more
+ * wait, and the loop serves everything else in between. */
 static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct ctl *c = arg;
+	struct ctl_call *k;
+	int cfd;
 
-	for (;;) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-		if (cfd < 0)
-			return;
-		serve(c, cfd);
-		close(cfd);
+	(void)events;
+	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (cfd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			c->st.accept_errors++;
+		return;
 	}
+	if (c->st.clients >= CTL_MAX_CLIENTS) {
+		refuse_busy(c, cfd);
+		return;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k) {
+		c->st.accept_errors++;
+		close(cfd);
+		return;
+	}
+	k->c = c;
+	k->fd = cfd;
+	k->state = CLIENT_REQUEST;
+	k->deadline_ms = loop_now_ms() + CTL_REQUEST_MS;
+	if (peer_identify(c, k)) {
+		c->st.peercred_errors++;
+		close(cfd);
+		free(k);
+		return;
+	}
+	if (loop_add_fd(l, cfd, EPOLLIN, on_client, k)) {
+		c->st.accept_errors++;
+		close(cfd);
+		free(k);
+		return;
+	}
+	k->link = c->clients;
+	c->clients = k;
+	c->st.accepted++;
+	if (++c->st.clients > c->st.max_clients)
+		c->st.max_clients = c->st.clients;
+	sweep_arm(c);
 }
+
+const struct ctl_stats *ctl_stats(const struct ctl *c)
+{
+	return &c->st;
+}
+
+/* ---- the listening socket ------------------------------------------------------ */
 
 /* Someone answering on the path means another daemon owns it. */
 static bool path_alive(const char *path)
@@ -150,64 +491,135 @@ static bool path_alive(const char *path)
 	return alive;
 }
 
-int ctl_open(struct ctl **out, struct loop *l, const char *path, const char *group,
-	     ctl_handler handler, void *arg)
+/* What is on the path already: nothing, or a socket no one answers on
+ * (removed); anything else is not ours to remove. */
+static int path_clear(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("control socket %s: the path exists and is not a socket; not removing it",
+			path);
+		return -EEXIST;
+	}
+	if (path_alive(path))
+		return -EADDRINUSE;
+	return unlink(path) ? -errno : 0;
+}
+
+/* Bind with mode 0660 from the umask (nothing to chmod afterwards), then
+ * set the group through an O_PATH descriptor of what was checked to be a
+ * socket: no symlink is followed, and nothing swapped in after the check
+ * (a hard link to another file) is changed. */
+static int bind_path(struct ctl *c, const struct sockaddr_un *sun, const char *group)
+{
+	struct stat st;
+	mode_t old;
+	int err, fd;
+
+	old = umask(0117);
+	err = bind(c->fd, (const struct sockaddr *)sun, sizeof(*sun)) ? -errno : 0;
+	umask(old);
+	if (err)
+		return err;
+	fd = open(c->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st))
+		err = -errno;
+	else if (!S_ISSOCK(st.st_mode))
+		err = -EEXIST;
+	if (!err) {
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
+	}
+	if (!err && group && group[0]) {
+		struct group *g = getgrnam(group);
+
+		if (!g) {
+			log_err("control socket %s: group '%s' does not exist; fix socket-group",
+				c->path, group);
+			err = -ENOENT;
+		} else if (fchownat(fd, "", (uid_t)-1, g->gr_gid, AT_EMPTY_PATH)) {
+			err = -errno;
+		}
+	}
+	close(fd);
+	return err;
+}
+
+/* Only the socket this ctl bound: never whatever took its path since. */
+static void unlink_ours(const struct ctl *c)
+{
+	struct stat st;
+
+	if (!lstat(c->path, &st) && S_ISSOCK(st.st_mode) && st.st_dev == c->dev &&
+	    st.st_ino == c->ino)
+		unlink(c->path);
+}
+
+static int admin_group(struct ctl *c, const char *name)
+{
+	struct group *g;
+
+	if (!name || !name[0])
+		return 0;
+	g = getgrnam(name);
+	if (!g) {
+		log_err("control socket: admin-group '%s' does not exist; fix [agent] admin-group",
+			name);
+		return -ENOENT;
+	}
+	c->admin_gid = g->gr_gid;
+	c->has_admin_group = true;
+	return 0;
+}
+
+int ctl_open(struct ctl **out, struct loop *l, const struct ctl_options *o)
 {
 	struct sockaddr_un sun;
 	struct ctl *c;
-	mode_t old;
 	int err;
 
-	err = fill_addr(&sun, path);
+	err = fill_addr(&sun, o->path);
 	if (err)
 		return err;
-	if (path_alive(path))
-		return -EADDRINUSE;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->l = l;
-	c->handler = handler;
-	c->arg = arg;
-	strcpy(c->path, path);
+	c->handler = o->handler;
+	c->arg = o->arg;
+	strcpy(c->path, o->path);
+	err = admin_group(c, o->admin_group);
+	if (!err)
+		err = path_clear(o->path);
+	if (err)
+		goto err_free;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0) {
 		err = -errno;
 		goto err_free;
 	}
-	unlink(path);
-	old = umask(0117);
-	err = bind(c->fd, (struct sockaddr *)&sun, sizeof(sun)) ? -errno : 0;
-	umask(old);
+	err = bind_path(c, &sun, o->group);
 	if (err)
-		goto err_close;
-	if (group && group[0]) {
-		struct group *g = getgrnam(group);
-
-		if (!g) {
-			err = -ENOENT;
-			log_err("control socket %s: group '%s' does not exist; fix socket-group",
-				path, group);
-			goto err_unlink;
-		}
-		if (chown(path, (uid_t)-1, g->gr_gid)) {
-			err = -errno;
-			goto err_unlink;
-		}
-	}
-	if (chmod(path, 0660) || listen(c->fd, 16)) {
+		goto err_unlink;
+	if (listen(c->fd, 16)) {
 		err = -errno;
 		goto err_unlink;
 	}
-	err = loop_add_fd(l, c->fd, EPOLLIN, on_accept, c);
+	err = loop_timer_add(l, 0, 0, on_sweep, c, &c->sweep);
+	if (!err)
+		err = loop_add_fd(l, c->fd, EPOLLIN, on_accept, c);
 	if (err)
 		goto err_unlink;
 	*out = c;
 	return 0;
 
 err_unlink:
-	unlink(path);
-err_close:
+	unlink_ours(c);
 	close(c->fd);
 err_free:
 	free(c);
@@ -218,68 +630,12 @@ void ctl_close(struct ctl *c)
 {
 	if (!c)
 		return;
+	while (c->clients)
+		client_free(c->clients);
+	loop_timer_set(c->sweep, 0, 0);
 	loop_del_fd(c->l, c->fd);
 	close(c->fd);
-	unlink(c->path);
+	unlink_ours(c);
 	free(c);
 }
 
-int ctl_request(const char *path, int argc, char **argv, FILE *out)
-{
-	char req[CTL_MAX_REQUEST + 2], buf[65536], status = 0;
-	struct sockaddr_un sun;
-	size_t len = 0;
-	bool first = true;
-	int fd, i, err;
-
-	err = fill_addr(&sun, path);
-	if (err)
-		return err;
-	for (i = 0; i < argc; i++) {
-		size_t n = strlen(argv[i]) + 1;
-
-		if (n == 1 || len + n + 1 > CTL_MAX_REQUEST)
-			return -EINVAL;
-		memcpy(req + len, argv[i], n);
-		len += n;
-	}
-	req[len++] = '\0';
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	err = write_all(fd, req, len);
-	while (!err) {
-		ssize_t r;
-
-		err = io_wait(fd, POLLIN);
-		if (err)
-			break;
-		r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (r < 0) {
-			err = -errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		if (first) {
-			status = buf[0];
-			fwrite(buf + 1, 1, (size_t)r - 1, out);
-			first = false;
-		} else {
-			fwrite(buf, 1, (size_t)r, out);
-		}
-	}
-	close(fd);
-	if (err)
-		return err;
-	if (first)
-		return -EPROTO;
-	return status == '0' ? 0 : 1;
-}

@@ -8,19 +8,26 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "ctl.h"
+#include "ctl_client.h"
 #include "metrics.h"
 
 static void usage(FILE *f)
 {
-	fputs("usage: flowoffloadctl [-s SOCKET] COMMAND [--json]\n"
+	fputs("usage: flowoffloadctl [-s SOCKET] COMMAND [--json] [OPTIONS]\n"
 	      "commands:\n"
 	      "  status   configuration summary, devices and their offload capability\n"
 	      "  flows    one line per tracked flow: state, tier, skip reason, counters\n"
+	      "           --limit N  at most N flows\n"
+	      "           --state S  waiting, admitted, offloaded, hw-offloaded, skipped\n"
+	      "           --tier T   sw, hw or none\n"
+	      "           --reason R as in the REASON column (mice-class, hw-refused, -)\n"
+	      "           --addr A   an endpoint, either direction (IPv4 or IPv6)\n"
 	      "  classes  learned service classes: flows seen, size percentiles, verdict\n"
+	      "           --limit N  the N heaviest\n"
 	      "  stats    counters of events, decisions, admissions and failures\n"
 	      "  metrics  the counters in the Prometheus text exposition format\n"
-	      "  reload   re-read the configuration (like SIGHUP); refused if invalid\n"
+	      "  reload   re-read the configuration (like SIGHUP); refused if invalid;\n"
+	      "           root or [agent] admin-group only, at most one per 5 s\n"
 	      "  -s SOCKET  control socket (default " CONFIG_DEFAULT_SOCKET ")\n",
 	      f);
 }
@@ -41,7 +48,7 @@ static json_t *ask_json(const char *path, const char *cmd)
 		fprintf(stderr, "flowoffloadctl: %s\n", strerror(errno));
 		return NULL;
 	}
-	ret = ctl_request(path, 2, argv, m);
+	ret = ctl_client_request(path, 2, argv, m);
 	fclose(m);
 	if (ret < 0)
 		fprintf(stderr, "flowoffloadctl: cannot talk to flowoffloadd on %s: %s\n", path,
@@ -98,7 +105,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "metrics") == 0)
 		return argc == 2 ? metrics(path) : (usage(stderr), 2);
-	ret = ctl_request(path, argc - 1, argv + 1, stdout);
+	ret = ctl_client_request(path, argc - 1, argv + 1, stdout);
 	if (ret < 0) {
 		fprintf(stderr, "flowoffloadctl: cannot talk to flowoffloadd on %s: %s\n", path,
 			strerror(-ret));

@@ -20,17 +20,20 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: flowoffloadd [-c FILE] [-f] [-v] [--keep-ruleset]\n"
+		"usage: flowoffloadd [-c FILE] [-f] [-v] [-u USER[:GROUP]] [--keep-ruleset]\n"
 		"       flowoffloadd [-c FILE] --check-config | --dry-run\n"
 		"  -c, --config FILE   configuration (default %s)\n"
 		"  -f, --foreground    stay in the foreground and log to stderr\n"
 		"  -v, --verbose       log debug messages\n"
+		"  -u, --user USER[:GROUP]  switch to this user (and group) once the control\n"
+		"                      socket is open, before touching the ruleset or\n"
+		"                      conntrack (overrides [agent] user and group)\n"
 		"      --keep-ruleset  leave the agent's nftables tables in place on exit\n"
 		"      --check-config  validate the configuration and print the ruleset it gives\n"
 		"      --dry-run       resolve devices, probe hardware offload, print the\n"
 		"                      ruleset that would be installed; change nothing\n"
 		"Needs CAP_NET_ADMIN (root, or a service manager's ambient capability); once\n"
-		"its sockets are open it keeps that capability alone, with no_new_privs.\n",
+		"its control socket is open it keeps that capability alone, with no_new_privs.\n",
 		CONFIG_DEFAULT_PATH);
 }
 
@@ -64,6 +67,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "keep-ruleset", no_argument, NULL, OPT_KEEP },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
 		{ "dry-run", no_argument, NULL, OPT_DRY },
@@ -73,10 +77,10 @@ int main(int argc, char **argv)
 	struct agent_options opt = { .config_path = CONFIG_DEFAULT_PATH };
 	bool check = false, dry = false, verbose = false;
 	struct fo_config cfg;
-	char err[512];
+	char err[512], *colon;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "c:fvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:fvu:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			opt.config_path = optarg;
@@ -86,6 +90,19 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			verbose = true;
+			break;
+		case 'u':
+			/* USER[:GROUP]: split in place, argv is ours. */
+			colon = strchr(optarg, ':');
+			if (colon) {
+				*colon = '\0';
+				opt.group = colon + 1;
+			}
+			opt.user = optarg;
+			if (!*opt.user) {
+				fprintf(stderr, "flowoffloadd: -u needs a user name or uid\n");
+				return 2;
+			}
 			break;
 		case OPT_KEEP:
 			opt.keep_ruleset = true;

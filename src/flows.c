@@ -308,6 +308,25 @@ void flows_count_states(const struct flows *t, uint64_t counts[FLOW_STATE_MAX][F
 	}
 }
 
+/* A cursor is a storage number: storage never moves and the high-water
+ * mark only grows, so a cursor stays valid whatever happens between two
+ * calls (see flows.h for what a reader sees under churn). */
+struct flow *flows_next(struct flows *t, uint32_t *pos)
+{
+	while (*pos < t->used) {
+		struct flow *f = flow_at(t, (*pos)++);
+
+		if (f->state != FLOW_FREE)
+			return f;
+	}
+	return NULL;
+}
+
+bool flows_cursor_done(const struct flows *t, uint32_t pos)
+{
+	return pos >= t->used;
+}
+
 size_t flows_sweep(struct flows *t, uint32_t gen, void (*cb)(struct flow *f, void *arg), void *arg)
 {
 	size_t dropped = 0;

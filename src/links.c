@@ -53,15 +53,17 @@ static bool forwarding_on(const char *family, const char *name)
 	return n > 0 && buf[0] != '0';
 }
 
-static int link_cb(const struct nlmsghdr *nlh, void *data)
+int links_parse(const struct nlmsghdr *nlh, struct link_info *l)
 {
 	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
-	struct dump *d = data;
 	const struct nlattr *a;
-	struct link_info *l;
 	const char *name = NULL;
 
 	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return 0;
+	/* libmnl walks to the aligned end: an unaligned length is a cut
+	 * message (the kernel pads them all). */
+	if (nlh->nlmsg_len % NLMSG_ALIGNTO)
 		return 0;
 	mnl_attr_for_each (a, nlh, sizeof(*ifi)) {
 		if (mnl_attr_get_type(a) == IFLA_IFNAME &&
@@ -69,6 +71,21 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 			name = mnl_attr_get_str(a);
 	}
 	if (!name || !name[0] || strlen(name) >= CONFIG_IFNAMSIZ)
+		return 0;
+	memset(l, 0, sizeof(*l));
+	strcpy(l->name, name);
+	l->ifindex = ifi->ifi_index;
+	l->up = ifi->ifi_flags & IFF_UP;
+	l->loopback = ifi->ifi_flags & IFF_LOOPBACK;
+	return 1;
+}
+
+static int link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump *d = data;
+	struct link_info l;
+
+	if (!links_parse(nlh, &l))
 		return 0;
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 16;
@@ -79,13 +96,8 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 		d->links = p;
 		d->cap = cap;
 	}
-	l = &d->links[d->n++];
-	memset(l, 0, sizeof(*l));
-	strcpy(l->name, name);
-	l->ifindex = ifi->ifi_index;
-	l->up = ifi->ifi_flags & IFF_UP;
-	l->loopback = ifi->ifi_flags & IFF_LOOPBACK;
-	l->forwarding = forwarding_on("ipv4", name) || forwarding_on("ipv6", name);
+	l.forwarding = forwarding_on("ipv4", l.name) || forwarding_on("ipv6", l.name);
+	d->links[d->n++] = l;
 	return 0;
 }
 

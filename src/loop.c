@@ -143,6 +143,20 @@ int loop_del_fd(struct loop *l, int fd)
 	return -ENOENT;
 }
 
+int loop_mod_fd(struct loop *l, int fd, uint32_t events)
+{
+	struct handler *h;
+
+	for (h = l->handlers; h; h = h->next) {
+		struct epoll_event ev = { .events = events, .data.ptr = h };
+
+		if (h->kind != H_FD || h->fd != fd)
+			continue;
+		return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) ? -errno : 0;
+	}
+	return -ENOENT;
+}
+
 int loop_timer_set(struct loop_timer *t, uint64_t first_ms, uint64_t interval_ms)
 {
 	struct itimerspec its = {

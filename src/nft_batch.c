@@ -180,9 +180,7 @@ static int wait_until(struct nft_conn *c, const struct timespec *deadline)
 
 /* ---- the kernel's answers ----------------------------------------------- */
 
-/* The attribute the kernel blamed, if it is a string in our message: for a
- * missing device that is the device's name. */
-static const char *blamed_string(const struct nlmsghdr *sent, uint32_t offs)
+const char *nft_batch_blamed_string(const struct nlmsghdr *sent, uint32_t offs)
 {
 	const struct nlattr *a;
 	const char *s;
@@ -191,6 +189,9 @@ static const char *blamed_string(const struct nlmsghdr *sent, uint32_t offs)
 	/* 64-bit sums: the offset is the kernel's word and must not wrap
 	 * past our message on 32-bit targets. */
 	if (!sent || offs < sizeof(*sent) || (uint64_t)offs + sizeof(*a) > sent->nlmsg_len)
+		return NULL;
+	/* Attributes start on 4-byte boundaries: anything else is not one. */
+	if (offs % NLA_ALIGNTO)
 		return NULL;
 	a = (const struct nlattr *)((const char *)sent + offs);
 	if (a->nla_len <= sizeof(*a) || (uint64_t)offs + a->nla_len > sent->nlmsg_len)
@@ -238,7 +239,7 @@ static void ack_describe(const struct nl_ack *ack, const char *what, const struc
 	const char *blamed = NULL, *missing = NULL;
 
 	if (ack->has_offset)
-		blamed = blamed_string(sent, ack->offset);
+		blamed = nft_batch_blamed_string(sent, ack->offset);
 	if (!blamed && ack->error == -ENOENT)
 		missing = missing_device(sent);
 	snprintf(out, len, "%s: %s%s%s%s%s%s%s%s%s%s", what, strerror(-ack->error),

@@ -113,30 +113,41 @@ static const char *msg_string(const struct nlmsghdr *nlh, uint16_t attr)
 	return NULL;
 }
 
-static void handle(const struct nlmsghdr *nlh, nft_monitor_cb cb, void *arg)
+int nft_monitor_parse(const struct nlmsghdr *nlh, enum nft_monitor_object *what,
+		      const char **table)
 {
 	const struct nfgenmsg *nfg;
-	enum nft_monitor_object what;
-	const char *table;
 	uint16_t attr;
 
+	*table = NULL;
 	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES ||
-	    !event_object(NFNL_MSG_TYPE(nlh->nlmsg_type), &what, &attr))
-		return;
+	    !event_object(NFNL_MSG_TYPE(nlh->nlmsg_type), what, &attr))
+		return 0;
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*nfg))
-		return;
+		return 0;
 	nfg = mnl_nlmsg_get_payload(nlh);
 	if (nfg->nfgen_family != NFPROTO_INET)
-		return;
-	table = msg_string(nlh, attr);
-	if (!table) {
-		/* A deletion we cannot place: assume the worst. */
-		cb(NFT_MON_UNKNOWN, NULL, nlh->nlmsg_pid, arg);
-		return;
-	}
+		return 0;
+	/* libmnl's attribute walk runs to the aligned end of the message: an
+	 * unaligned length (the kernel pads every message) is a cut one, and
+	 * walking it could read past the datagram.  A deletion we cannot
+	 * place: assume the worst. */
+	if (nlh->nlmsg_len % NLMSG_ALIGNTO == 0)
+		*table = msg_string(nlh, attr);
+	if (!*table)
+		*what = NFT_MON_UNKNOWN;
+	return 1;
+}
+
+static void handle(const struct nlmsghdr *nlh, nft_monitor_cb cb, void *arg)
+{
+	enum nft_monitor_object what;
+	const char *table;
+
 	/* nf_tables stamps each event with the port id of the socket whose
 	 * transaction made it (0 when the kernel acted on its own). */
-	cb(what, table, nlh->nlmsg_pid, arg);
+	if (nft_monitor_parse(nlh, &what, &table))
+		cb(what, table, nlh->nlmsg_pid, arg);
 }
 
 struct monitor_read {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "loop.h"
 #include "nft_monitor.h"
@@ -25,8 +26,10 @@
 #define RESTORE_BURST 5
 #define RESTORE_BURST_MS 10000
 #define RESTORE_BACKOFF_MS 5000
-/* A check that could not finish is tried again this much later. */
+/* A check or restore that could not finish is tried again this much later,
+ * twice as long after each further failure, up to RETRY_MAX_MS. */
 #define RETRY_MS 1000
+#define RETRY_MAX_MS 60000
 
 struct ruleset_guard {
 	const struct fo_config *cfg;
@@ -39,10 +42,11 @@ struct ruleset_guard {
 	uint64_t event_ms;		/* first deletion the pending check is for */
 	uint64_t restore_ms[RESTORE_BURST]; /* the last restores, a ring */
 	unsigned int restore_next;
+	struct backoff retry;		/* checks and restores that failed */
 	struct ruleset_guard_stats st;
 };
 
-static int install(struct ruleset_guard *g, const char *why)
+static int install(struct ruleset_guard *g, const char *why, bool log)
 {
 	char err[512] = "";
 	int ret;
@@ -50,7 +54,8 @@ static int install(struct ruleset_guard *g, const char *why)
 	ret = nft_ruleset_install(g->nft, g->cfg, g->plan, err, sizeof(err));
 	if (ret) {
 		g->st.failures++;
-		log_err("cannot install the ruleset (%s): %s", why, err[0] ? err : strerror(-ret));
+		if (log)
+			log_err("cannot install the ruleset (%s): %s", why, err[0] ? err : strerror(-ret));
 		return ret;
 	}
 	g->st.installs++;
@@ -113,18 +118,27 @@ static void on_nft_monitor(struct loop *l, int fd, uint32_t events, void *arg)
 	struct ruleset_guard *g = arg;
 	int ret = nft_monitor_read(g->mon, NFT_EVENT_BUDGET, on_nft_event, g);
 
-	if (ret == -ENOBUFS)
+	if (ret == -ENOBUFS) {
 		log_warn("nftables events lost (receive buffer overrun); checking the agent's tables");
-	else if (ret < 0)
-		log_err("reading nftables events failed: %s", strerror(-ret));
+	} else if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
+		/* It would fail again at every wakeup: poll instead, as
+		 * without a monitor. */
+		log_err("reading nftables events failed: %s; checking the agent's tables every %llu ms instead",
+			strerror(-ret), (unsigned long long)g->cfg->status_interval_ms);
+		loop_del_fd(l, fd);
+		nft_monitor_close(g->mon);
+		g->mon = NULL;
+		ruleset_guard_recheck(g);
+	}
 }
 
-/* The check did not finish: what it was for stays pending. */
+/* The check did not finish: what it was for stays pending, and is tried
+ * again after a delay that doubles with each failure in a row. */
 static void retry_later(struct ruleset_guard *g, uint64_t since, bool edited)
 {
 	g->event_ms = since;
 	g->edited = edited;
-	loop_timer_set(g->check, RETRY_MS, 0);
+	loop_timer_set(g->check, backoff_failed(&g->retry), 0);
 }
 
 static void on_check(struct loop *l, struct loop_timer *t, void *arg)
@@ -140,16 +154,21 @@ static void on_check(struct loop *l, struct loop_timer *t, void *arg)
 		g->st.checks++;
 	ret = nft_ruleset_present(g->nft, g->plan);
 	if (ret < 0) {
-		log_warn("cannot check the agent's nftables tables: %s; again in 1 s", strerror(-ret));
+		if (backoff_next_log_due(&g->retry))
+			log_warn("cannot check the agent's nftables tables: %s (%llu in a row); will retry",
+				 strerror(-ret), (unsigned long long)g->retry.failures + 1);
 		retry_later(g, since, edited);
 		return;
 	}
-	if (ret == 1 && !edited)
+	if (ret == 1 && !edited) {
+		backoff_succeeded(&g->retry);
 		return;
-	if (install(g, "restore")) {
+	}
+	if (install(g, "restore", backoff_next_log_due(&g->retry))) {
 		retry_later(g, since, edited);
 		return;
 	}
+	backoff_succeeded(&g->retry);
 	g->st.restored++;
 	g->restore_ms[g->restore_next] = loop_now_ms();
 	g->restore_next = (g->restore_next + 1) % RESTORE_BURST;
@@ -188,6 +207,7 @@ int ruleset_guard_open(struct ruleset_guard **out, struct loop *l, struct nft_ru
 	g->plan = plan;
 	g->loop = l;
 	g->nft = nft;
+	backoff_init(&g->retry, RETRY_MS, RETRY_MAX_MS);
 	ret = cfg->manage_ruleset ? nft_monitor_open(&g->mon) : 0;
 	if (ret) {
 		log_warn("cannot listen to nftables events (%s); checking the agent's tables every %llu ms instead",
@@ -211,7 +231,7 @@ int ruleset_guard_startup(struct ruleset_guard *g)
 		log_info("the ruleset in the kernel is already the one to install; keeping it");
 		return 0;
 	}
-	return install(g, "startup");
+	return install(g, "startup", true);
 }
 
 int ruleset_guard_start(struct ruleset_guard *g)

@@ -17,9 +17,13 @@
 #include "log.h"
 #include "loop.h"
 #include "tracker.h"
+#include "backoff.h"
 
 /* Failed hardware insertions logged one by one; later ones are counted. */
 #define HW_FAILED_LOGGED 20
+
+#define MARK_LOG_INTERVAL_MS 60000
+#define MARK_LOG_BURST 5
 
 struct tracker {
 	const struct fo_config *cfg;
@@ -30,6 +34,8 @@ struct tracker {
 	uint32_t gen;
 	struct hw_budget hw;
 	struct tracker_stats st;
+	uint64_t now_ms;		/* of the event or dump row at hand */
+	struct ratelimit mark_log;	/* failed mark writes: a few lines a minute */
 };
 
 /* ---- service classes ------------------------------------------------------ */
@@ -43,6 +49,7 @@ static void class_params_of(const struct fo_config *cfg, struct classes_params *
 	p->min_flows = cfg->classes_min_flows;
 	p->mice_packets = cfg->classes_mice_packets;
 	p->mice_share_pct = cfg->classes_mice_share;
+	p->min_clients = cfg->classes_min_clients;
 }
 
 static bool class_params_equal(const struct fo_config *x, const struct fo_config *y)
@@ -50,6 +57,7 @@ static bool class_params_equal(const struct fo_config *x, const struct fo_config
 	return x->classes_learn == y->classes_learn && x->classes_max == y->classes_max &&
 	       x->classes_half_life_ms == y->classes_half_life_ms &&
 	       x->classes_min_flows == y->classes_min_flows &&
+	       x->classes_min_clients == y->classes_min_clients &&
 	       x->classes_mice_packets == y->classes_mice_packets &&
 	       x->classes_mice_share == y->classes_mice_share;
 }
@@ -128,6 +136,8 @@ void tracker_recount(struct tracker *t, uint64_t now_ms)
 {
 	struct budget_walk w = { t, now_ms };
 
+	t->now_ms = now_ms;
+
 	hw_budget_recount_begin(&t->hw);
 	if (t->plan->n_hw)
 		flows_foreach(t->flows, count_budget_cb, &w);
@@ -146,6 +156,20 @@ static enum admit_value admission_of(const struct tracker *t, const struct ct_in
 	if (!ct->has_mark)
 		return ADMIT_NONE;
 	return (enum admit_value)((ct->mark & t->cfg->mark_mask) >> mark_shift(t->cfg->mark_mask));
+}
+
+/* A refused mark write is logged, a few a minute: a kernel that refuses
+ * every write (a policy, memory) must not turn each flow into a log line.
+ * The count is in stats (admission.errors) either way. */
+static void mark_failed(struct tracker *t, const char *what, const struct flow *f, int ret,
+			const char *err)
+{
+	uint64_t held = 0;
+
+	if (!ratelimit_ok(&t->mark_log, t->now_ms, &held))
+		return;
+	log_warn("conntrack id %u: %s: %s%s%s%s", f->ct.id, what, strerror(-ret), err[0] ? ": " : "",
+		 err, held ? " (and more not logged: see stats admission.errors)" : "");
 }
 
 /* Write our decision into the flow's conntrack mark (masked).  0, or a
@@ -177,8 +201,7 @@ static int write_mark(struct tracker *t, struct flow *f, enum admit_value v)
 	if (ret) {
 		t->st.admit_errors++;
 		f->admit_failed = 1;
-		log_warn("conntrack id %u: cannot write the admission mark: %s%s%s", f->ct.id,
-			 strerror(-ret), err[0] ? ": " : "", err);
+		mark_failed(t, "cannot write the admission mark", f, ret, err);
 		return ret;
 	}
 	f->admit_failed = 0;
@@ -290,8 +313,7 @@ static void lost_race(struct tracker *t, struct flow *f)
 		f->ct.mark = (f->ct.mark & ~t->cfg->mark_mask) | sw;
 	} else if (ret != -ENOENT) {
 		t->st.admit_errors++;
-		log_warn("conntrack id %u: cannot turn a raced hardware admission into software: %s%s%s",
-			 f->ct.id, strerror(-ret), err[0] ? ": " : "", err);
+		mark_failed(t, "cannot turn a raced hardware admission into software", f, ret, err);
 	}
 	log_debug("conntrack id %u (sport %u): the software rule offloaded it before our hardware mark landed",
 		  f->ct.id, f->ct.orig.sport);
@@ -430,6 +452,7 @@ void tracker_event(struct tracker *t, enum ct_msg type, const struct ct_info *ct
 	struct flow *f;
 	bool created;
 
+	t->now_ms = now;
 	t->st.events[type]++;
 	/* The event socket's filter keeps these out already; dumps bring
 	 * them, and tracking what can never be offloaded only costs memory
@@ -466,6 +489,7 @@ void tracker_event(struct tracker *t, enum ct_msg type, const struct ct_info *ct
  */
 void tracker_dumped(struct tracker *t, enum ct_msg type, const struct ct_info *ct, uint64_t now)
 {
+	t->now_ms = now;
 	if (t->cfg->events_window && admission_of(t, ct) == ADMIT_NONE &&
 	    !flows_lookup(t->flows, ct)) {
 		t->st.events[type]++;
@@ -503,6 +527,7 @@ int tracker_create(struct tracker **out, const struct fo_config *cfg,
 	t->cfg = cfg;
 	t->plan = plan;
 	t->ops = *ops;
+	ratelimit_init(&t->mark_log, MARK_LOG_INTERVAL_MS, MARK_LOG_BURST);
 	ret = flows_create(&t->flows, cfg->max_flows);
 	if (!ret)
 		ret = class_table_open(cfg, &t->cls);

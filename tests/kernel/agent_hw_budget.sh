@@ -242,6 +242,11 @@ check "$nhw elephants are [HW_OFFLOAD]: at most $CAP, at least $CAP - $late" \
 check "the chip holds them: flows_in_use $(fonic_counter flows_in_use) = $nhw" chip_in_use_is "$nhw"
 check "the agent sees $nhw in use, 0 pending" test "$(group_field in_use) $(group_field pending)" = "$nhw 0"
 admit_hw=$(agentctl stats --json | jq .decisions.admit_hw)
+adm=$(agentctl stats --json | jq -c .admission)
+# ct_admit reads each ACK without waiting (the kernel queues it inside our
+# sendmsg); a missing one would show here.
+check "every hardware mark write found its ACK queued when send returned ($adm)" \
+	test "$(jq .marks_written <<<"$adm")" -ge "$admit_hw" -a "$(jq .no_ack <<<"$adm")" = 0 -a "$(jq .errors <<<"$adm")" = 0
 check "each of the agent's $admit_hw hardware admissions is a hardware mark the kernel got ($(n_of "$HWW")): the $nhw in the chip and the $late late ones" \
 	test "$admit_hw" = "$(n_of "$HWW")" -a "$HWW" = "$(union "$THW" "$LK")"
 check "the chip refused no insertion for space (replace_enospc $(fonic_counter replace_enospc))" \

@@ -76,6 +76,10 @@ done
 
 info "---- classes alone (min-avgpkt = 0): the mice's service class is learned, then skipped"
 mix_topology_fresh
+# A class needs flows from min-clients (4) distinct clients: the mix leaves
+# from six client addresses in turn, as from a LAN.
+CLIENTS=6
+client_addresses $CLIENTS
 agent_config "$TMP/agent.conf" "[offload]" "window-from = $N" "window-until = $M" \
 	"min-avgpkt = 0" "[classes]" "min-flows = 20"
 agent_start "$TMP/agent.conf"
@@ -94,6 +98,8 @@ check "learning run: the window alone offloads mice ($learn_mice of $(mix_get le
 	test $((learn_mice * 4)) -ge "$(mix_get learn mice_flows)"
 mice_class() { agentctl classes --json | jq -e '[.[] | select(.proto == "tcp" and .verdict == "mice")] | length >= 1' >/dev/null; }
 check "a TCP class is learned as mice" wait_for 20 mice_class
+mice_clients=$(agentctl classes --json | jq '[.[] | select(.proto == "tcp" and .verdict == "mice")][0].clients')
+check "from $CLIENTS distinct clients ($mice_clients)" test "$mice_clients" = $CLIENTS
 agentctl classes | sed 's/^/#   /'
 # Let the learning run's conntracks go: the second run reuses its ports.
 wait_for 20 sh -c "test \$(ip netns exec $NS_R conntrack -C) -le 2" ||

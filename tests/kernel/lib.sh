@@ -309,3 +309,38 @@ agent_flow_field() {
 	agentctl flows --json | jq -r --arg p "$1" --argjson d "$2" --arg f "$3" \
 		'[.[] | select(.proto == $p and .dport == $d)][0][$f] // "none"'
 }
+
+# client_addresses COUNT: the client namespace looks like COUNT LAN hosts:
+# its new TCP and UDP connections leave from 198.18.0.100.. and
+# 2001:db8:0:100::2.. (each in its own /64, as distinct IPv6 hosts are), in
+# turn (SNAT with numgen in the client namespace, so the router's
+# conntrack, and the agent, see COUNT distinct clients).  The router
+# reaches them on lan0.  The IPv6 ones are deprecated (preferred_lft 0):
+# otherwise source address selection may pick one of them, as equal to
+# C6 in prefix length toward the server (seen: every IPv6 flow of the mix
+# from one of them, one client to the agent).
+client_addresses() {
+	local n=$1 i map4='' map6=''
+	for i in $(seq 0 $((n - 1))); do
+		nsc ip addr add 198.18.0.$((100 + i))/32 dev eth0 || fail "cannot add client address $i"
+		nsc ip addr add 2001:db8:0:$((100 + i))::2/128 dev eth0 nodad preferred_lft 0 ||
+			fail "cannot add client address $i (IPv6)"
+		map4="$map4${map4:+, }$i : 198.18.0.$((100 + i))"
+		map6="$map6${map6:+, }$i : 2001:db8:0:$((100 + i))::2"
+	done
+	nsr ip -6 route add 2001:db8:0:100::/56 dev lan0 || fail "no route to the client addresses"
+	nsc nft -f - <<NFT || fail "cannot load the client's SNAT table"
+table ip fo_clients {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		meta l4proto { tcp, udp } snat to numgen inc mod $n map { $map4 }
+	}
+}
+table ip6 fo_clients {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		meta l4proto { tcp, udp } snat to numgen inc mod $n map { $map6 }
+	}
+}
+NFT
+}

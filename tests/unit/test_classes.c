@@ -1,5 +1,6 @@
 /* Unit tests for classes.c: verdicts and how they change, decay, the memory
- * bound and eviction, percentiles, prefix keys (IPv4 and IPv6). */
+ * bound and eviction, percentiles, prefix keys (IPv4 and IPv6), and the
+ * client rules of class_clients.c (min-clients, the cap on one client). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -8,11 +9,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <cmocka.h>
 
+#include "class_clients.h"
 #include "classes.h"
 #include "flows.h"
 
@@ -742,6 +745,205 @@ static void test_random_eviction(void **state)
 	classes_destroy(c);
 }
 
+/* ---- clients: min-clients and the cap on one client ------------------------ */
+
+/* n flows of `packets` packets from client src to 198.18.0.2:port. */
+static void observe_from(struct classes *c, const char *src, uint16_t port, uint64_t packets,
+			 unsigned int n, uint64_t now)
+{
+	struct ct_info ct = flow4(port, packets);
+
+	if (strchr(src, ':')) {
+		ct = flow(AF_INET6, "2001:db8:1::2", port, packets);
+		assert_int_equal(inet_pton(AF_INET6, src, ct.orig.src), 1);
+	} else {
+		assert_int_equal(inet_pton(AF_INET, src, ct.orig.src), 1);
+	}
+	while (n--)
+		classes_observe(c, &ct, 100, now);
+}
+
+static const char *const lan[] = {
+	"198.18.0.11", "198.18.0.12", "198.18.0.13", "198.18.0.14",
+	"198.18.0.15", "198.18.0.16", "198.18.0.17", "198.18.0.18",
+};
+
+/* The poisoning of issue 17: six clients fetch large objects from a port,
+ * then one host opens 5000 short connections to it.  Counted whole, the
+ * class is 98.8% mice and everyone's elephants would be skipped. */
+static void test_noisy_client_cannot_flip(void **state)
+{
+	struct classes_params p = base_params;
+	struct class_stats st;
+	struct ct_info probe = flow4(443, 1);
+	struct classes *c;
+	unsigned int i;
+
+	(void)state;
+	for (p.min_clients = 1; p.min_clients <= 4; p.min_clients += 3) {
+		c = mk(&p);
+		for (i = 0; i < 6; i++)
+			observe_from(c, lan[i], 443, ELEPHANT, 10, T0);
+		assert_int_equal(verdict_of(c, 443, T0), CLASS_MIXED);
+		observe_from(c, "198.18.0.66", 443, MOUSE, 5000, T0 + 1000);
+		st = get(c, &probe, T0 + 1000);
+		print_message("min-clients %u: verdict %s, weight %.0f counted %.1f, %u clients\n",
+			      p.min_clients, classes_verdict_str(st.verdict), st.weight,
+			      st.counted_weight, st.clients);
+		assert_int_equal(st.clients, 7);
+		if (p.min_clients == 1) {
+			/* The positive control: without the rule, one host flips it. */
+			assert_int_equal(verdict_of(c, 443, T0 + 1000), CLASS_MICE);
+			assert_rel(st.counted_weight, 5060, 2e-3);
+		} else {
+			assert_int_equal(verdict_of(c, 443, T0 + 1000), CLASS_MIXED);
+			/* Capped at a quarter: 60 / (1 - 1/4) = 80 counted. */
+			assert_rel(st.counted_weight, 80, 2e-3);
+		}
+		classes_destroy(c);
+	}
+}
+
+/* A fresh class: one client, however busy, or three, give no verdict;
+ * four alike do; the counted weight needs min-flows as before. */
+static void test_min_clients(void **state)
+{
+	struct classes_params p = base_params;
+	struct classes *c;
+	unsigned int i;
+
+	(void)state;
+	p.min_clients = 4;
+	c = mk(&p);
+	observe_from(c, lan[0], 53, MOUSE, 1000, T0);
+	assert_int_equal(verdict_of(c, 53, T0), CLASS_LEARNING);
+	assert_rel(weight_of(c, 53, T0), 1000, 1e-9);
+	observe_from(c, lan[1], 53, MOUSE, 1000, T0);
+	observe_from(c, lan[2], 53, MOUSE, 1000, T0);
+	assert_int_equal(verdict_of(c, 53, T0), CLASS_LEARNING);
+	observe_from(c, lan[3], 53, MOUSE, 4, T0);
+	/* Four clients, the fourth light: counted 4 x 4 = 16 < 20 flows. */
+	assert_int_equal(verdict_of(c, 53, T0), CLASS_LEARNING);
+	observe_from(c, lan[3], 53, MOUSE, 1, T0);
+	assert_int_equal(verdict_of(c, 53, T0), CLASS_MICE);
+	classes_destroy(c);
+
+	/* Several clients sharing the work evenly decide as one did before. */
+	c = mk(&p);
+	for (i = 0; i < 25; i++)
+		observe_from(c, lan[i % 5], 8080, MOUSE, 1, T0 + i);
+	assert_int_equal(verdict_of(c, 8080, T0 + 25), CLASS_MICE);
+	for (i = 0; i < 2; i++)
+		observe_from(c, lan[i], 8080, ELEPHANT, 1, T0 + 30);
+	assert_int_equal(verdict_of(c, 8080, T0 + 30), CLASS_MIXED);
+	classes_destroy(c);
+
+	/* IPv6: one host is its /64, whatever addresses it takes there. */
+	c = mk(&p);
+	observe_from(c, "2001:db8::1", 53, MOUSE, 10, T0);
+	observe_from(c, "2001:db8::2", 53, MOUSE, 10, T0);
+	observe_from(c, "2001:db8::ffff:1", 53, MOUSE, 10, T0);
+	observe_from(c, "2001:db8:0:0:8000::9", 53, MOUSE, 10, T0);
+	observe_from(c, "2001:db8::1:2:3:4", 53, MOUSE, 10, T0);
+	{
+		struct ct_info ct = flow(AF_INET6, "2001:db8:1::2", 53, 1);
+
+		assert_int_equal(get(c, &ct, T0).clients, 1);
+		assert_int_equal(classes_verdict(c, &ct, T0), CLASS_LEARNING);
+		observe_from(c, "2001:db8:0:1::1", 53, MOUSE, 10, T0);
+		observe_from(c, "2001:db8:0:2::1", 53, MOUSE, 10, T0);
+		observe_from(c, "2001:db8:0:3::1", 53, MOUSE, 10, T0);
+		assert_int_equal(get(c, &ct, T0).clients, 4);
+		assert_int_equal(classes_verdict(c, &ct, T0), CLASS_MICE);
+	}
+	classes_destroy(c);
+}
+
+/* The noisy client keeps its entry while many light clients churn through
+ * the others, so its cap holds; what the churned clients did counts. */
+static void test_noisy_client_stays_tracked(void **state)
+{
+	struct classes_params p = base_params;
+	struct ct_info probe = flow4(443, 1);
+	struct class_stats st;
+	struct classes *c;
+	char addr[32];
+	unsigned int i;
+
+	(void)state;
+	p.min_clients = 4;
+	c = mk(&p);
+	observe_from(c, "198.18.0.66", 443, MOUSE, 5000, T0);
+	for (i = 0; i < 200; i++) {
+		snprintf(addr, sizeof(addr), "198.18.1.%u", i);
+		observe_from(c, addr, 443, ELEPHANT, 1, T0 + i);
+		observe_from(c, "198.18.0.66", 443, MOUSE, 10, T0 + i);
+	}
+	st = get(c, &probe, T0 + 200);
+	assert_int_equal(st.clients, CLASS_CLIENTS_MAX);
+	assert_int_equal(verdict_of(c, 443, T0 + 200), CLASS_MIXED);
+	/* 200 elephants counted; the noisy host's 7000 mice at most a quarter. */
+	assert_true(st.counted_weight < 200 / 0.75 * 1.0001);
+	assert_true(st.counted_weight > 200);
+	classes_destroy(c);
+}
+
+/* class_clients_count on random sets: no client above 1/k of the counted
+ * weight, a capped client exactly at it, and nothing capped without need. */
+static void test_cap_holds(void **state)
+{
+	struct class_clients cc;
+	struct class_count n;
+	unsigned int run, i, k;
+	uint32_t rnd = 12345;
+
+	(void)state;
+	for (run = 0; run < 20000; run++) {
+		double w = 0, mice = 0, rest, cap = -1, tracked = 0;
+
+		memset(&cc, 0, sizeof(cc));
+		k = 2 + run % 7;
+		for (i = 0; i < 1 + run % CLASS_CLIENTS_MAX; i++) {
+			rnd = rnd * 1103515245u + 12345u;
+			/* Weights over six orders of magnitude, some equal. */
+			class_clients_add(&cc, (rnd >> 8) % 12, pow(10, (rnd >> 16) % 7) / 10 + 1,
+					  rnd & 1);
+		}
+		for (i = 0; i < cc.n; i++) {
+			tracked += cc.w[i];
+			mice += cc.mice[i];
+		}
+		rnd = rnd * 1103515245u + 12345u;
+		rest = (rnd >> 20) % 3 ? 0 : (double)((rnd >> 8) % 50);
+		w = tracked + rest;
+		class_clients_count(&cc, w, mice + rest / 2, k, &n);
+		assert_int_equal(n.clients, cc.n);
+		assert_true(n.w <= w * (1 + 1e-12));
+		if (n.mice > n.w * (1 + 1e-12))
+			fail_msg("run %u: mice %.17g > w %.17g (k %u, n %u, rest %g)", run, n.mice, n.w,
+				 k, cc.n, rest);
+		/* A client above its share of what is counted is capped, at
+		 * exactly that share. */
+		for (i = 0; i < cc.n; i++)
+			if (cc.w[i] * k > n.w * (1 + 1e-9))
+				cap = n.w / k;
+		if (cap < 0) {
+			/* Nothing capped: the totals. */
+			assert_rel(n.w, w, 1e-12);
+			continue;
+		}
+		/* Capped: the counted weight is the cap's fixed point. */
+		{
+			double sum = rest;
+
+			for (i = 0; i < cc.n; i++)
+				sum += cc.w[i] < cap ? cc.w[i] : cap;
+			if (fabs(sum - n.w) > 1e-9 * (n.w + 1))
+				fail_msg("run %u: counted %.12g, from the cap %.12g", run, n.w, sum);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -759,6 +961,10 @@ int main(void)
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_random_eviction),
+		cmocka_unit_test(test_noisy_client_cannot_flip),
+		cmocka_unit_test(test_min_clients),
+		cmocka_unit_test(test_noisy_client_stays_tracked),
+		cmocka_unit_test(test_cap_holds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,6 +43,8 @@
 #define A_SOCKET "an absolute path of at most 107 characters"
 #define A_GROUP "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
 		"with '-'; empty for root's group"
+#define A_ADMIN "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
+		"with '-'; empty for root only"
 #define A_SECTIONS "[devices] [offload] [hardware] [skip] [classes] [agent]"
 #define A_INDENT "allowed: keys and [sections] at the start of a line; only lists continue " \
 		 "on indented lines"
@@ -125,7 +127,8 @@ static const struct bad_case bad_cases[] = {
 	{ "[skip]\nport = 53\n", ":2: [skip] port: unknown key; allowed: ports prefixes" },
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "
-	  "resync-interval event-buffer socket socket-group keep-ruleset manage-ruleset events metrics-dir metrics-interval" },
+	  "resync-interval event-buffer socket socket-group admin-group user group keep-ruleset manage-ruleset "
+	  "events metrics-dir metrics-interval" },
 	{ "[offload]\nmode = on\n",
 	  ":2: [offload] mode: unknown key; allowed: protocols window-from window-until "
 	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
@@ -246,6 +249,20 @@ static const struct bad_case bad_cases[] = {
 	{ "[hardware]\nconfirm-timeout = 10ms\n",
 	  ":2: [hardware] confirm-timeout: \"10ms\" is out of range; allowed: "
 	  "100ms..1h (ms, s, m, h; a bare number is seconds)" },
+	{ "[agent]\nuser = -root\n",
+	  ":2: [agent] user: \"-root\" is not a user name; allowed: a user name or uid of at most 31 "
+	  "letters, digits, '_', '.' or '-', not starting with '-'; empty to stay the user that "
+	  "started the agent" },
+	{ "[agent]\ngroup = flowoffload\n",
+	  ":2: [agent] group: a group without [agent] user; set user too, or leave group empty; "
+	  "allowed: a group name or gid of at most 31 letters, digits, '_', '.' or '-', not "
+	  "starting with '-'; empty for the user's primary group" },
+	{ "[classes]\nmin-clients = 9\n",
+	  ":2: [classes] min-clients: \"9\" is out of range; allowed: "
+	  "1..8 distinct clients a verdict needs (1: any one client may decide)" },
+	{ "[classes]\nmin-clients = 0\n",
+	  ":2: [classes] min-clients: \"0\" is out of range; allowed: "
+	  "1..8 distinct clients a verdict needs (1: any one client may decide)" },
 	{ "[classes]\nmice-share = 0\n",
 	  ":2: [classes] mice-share: \"0\" is out of range; allowed: a percentage 1..100 (95 or 95%)" },
 	{ "[classes]\nmice-packets = many\n",
@@ -398,6 +415,11 @@ static const struct bad_case bad_cases[] = {
 	{ "[agent]\nsocket-group = g0123456789012345678901234567890\n",
 	  ":2: [agent] socket-group: \"g0123456789012345678901234567890\" is not a group name; "
 	  "allowed: " A_GROUP },
+	{ "[agent]\nadmin-group = -wheel\n",
+	  ":2: [agent] admin-group: \"-wheel\" is not a group name; allowed: " A_ADMIN },
+	{ "[agent]\nadmin-group = g0123456789012345678901234567890\n",
+	  ":2: [agent] admin-group: \"g0123456789012345678901234567890\" is not a group name; "
+	  "allowed: " A_ADMIN },
 	{ "[agent]\nkeep-ruleset = sure\n",
 	  ":2: [agent] keep-ruleset: \"sure\" is not yes or no; allowed: " A_BOOL },
 };
@@ -524,6 +546,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d.classes_max, 4096);
 	assert_int_equal(d.classes_half_life_ms, 600000);
 	assert_int_equal(d.classes_min_flows, 20);
+	assert_int_equal(d.classes_min_clients, 4);
 	assert_int_equal(d.classes_mice_packets, 64);
 	assert_int_equal(d.classes_mice_share, 95);
 	assert_int_equal(d.max_flows, 1000000);
@@ -532,6 +555,9 @@ static void test_defaults(void **state)
 	assert_int_equal(d.event_buffer, 8 << 20);
 	assert_string_equal(d.socket_path, "/run/flowoffload/flowoffload.sock");
 	assert_string_equal(d.socket_group, "");
+	assert_string_equal(d.admin_group, "");
+	assert_string_equal(d.run_user, "");
+	assert_string_equal(d.run_group, "");
 	assert_false(d.keep_ruleset);
 	assert_true(d.manage_ruleset);
 	assert_false(d.events_window);
@@ -679,6 +705,9 @@ static void test_full_config(void **state)
 		"event-buffer = 32M\n"
 		"socket = /tmp/fo.sock\n"
 		"socket-group = net-admin_1.x\n"
+		"admin-group = fo-adm\n"
+		"user = flowoffload\n"
+		"group = 65534\n"
 		"keep-ruleset = 1\n";
 	struct fo_config cfg;
 	uint8_t a6[16];
@@ -740,6 +769,9 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg.event_buffer, 32 << 20);
 	assert_string_equal(cfg.socket_path, "/tmp/fo.sock");
 	assert_string_equal(cfg.socket_group, "net-admin_1.x");
+	assert_string_equal(cfg.admin_group, "fo-adm");
+	assert_string_equal(cfg.run_user, "flowoffload");
+	assert_string_equal(cfg.run_group, "65534");
 	assert_true(cfg.keep_ruleset);
 }
 
@@ -757,6 +789,8 @@ struct good_case {
 	}
 
 CHECK_FN(c_from1, c->window_from == 1)
+CHECK_FN(c_clients1, c->classes_min_clients == 1)
+CHECK_FN(c_clients8, c->classes_min_clients == 8)
 CHECK_FN(c_until1m, c->window_until == 1000000)
 CHECK_FN(c_both1m, c->window_from == 1000000 && c->window_until == 1000000)
 CHECK_FN(c_ack_yes, c->tcp_ack_only)
@@ -789,6 +823,7 @@ CHECK_FN(c_evbuf_min, c->event_buffer == 65536)
 CHECK_FN(c_evbuf_max, c->event_buffer == 1073741824)
 CHECK_FN(c_socket107, strlen(c->socket_path) == 107)
 CHECK_FN(c_group31, strlen(c->socket_group) == 31)
+CHECK_FN(c_admin31, strlen(c->admin_group) == 31 && !c->socket_group[0])
 CHECK_FN(c_dev_auto, c->devices_auto && c->n_devices == 0)
 CHECK_FN(c_dev15, c->n_devices == 1 && strlen(c->devices[0]) == 15)
 CHECK_FN(c_dev_hash, c->n_devices == 1 && !strcmp(c->devices[0], "eth#1"))
@@ -803,6 +838,8 @@ CHECK_FN(c_port_full, c->n_skip_ports == 1 && c->skip_ports[0].lo == 1 &&
 
 static const struct good_case good_cases[] = {
 	{ "[offload]\nwindow-from = 1\n", c_from1 },
+	{ "[classes]\nmin-clients = 1\n", c_clients1 },
+	{ "[classes]\nmin-clients = 8\n", c_clients8 },
 	{ "[offload]\nwindow-until = 1000000\n", c_until1m },
 	{ "[offload]\nwindow-until = 1000000\nwindow-from = 1000000\n", c_both1m },
 	{ "[offload]\ntcp-ack-only = yes\n", c_ack_yes },
@@ -845,6 +882,7 @@ static const struct good_case good_cases[] = {
 	{ "[agent]\nsocket = /run/0123456789012345678901234567890123456789012345678901234567890123456789"
 	  "01234567890123456789012345678901\n", c_socket107 },
 	{ "[agent]\nsocket-group = g012345678901234567890123456789\n", c_group31 },
+	{ "[agent]\nadmin-group = g012345678901234567890123456789\n", c_admin31 },
 	{ "[devices]\ndevices = auto\n", c_dev_auto },
 	{ "[devices]\ndevices =\n  auto\n", c_dev_auto },
 	{ "[devices]\ndevices = 0123456789abcde\n", c_dev15 },

@@ -426,6 +426,55 @@ static void test_random_full(void **state)
 	run_random(96, 300000);
 }
 
+/* The cursor of a streamed listing under churn: every flow live for the
+ * whole walk is seen exactly once; one removed ahead of the cursor never;
+ * one added into storage ahead of it once; nothing freed is returned. */
+static void test_cursor_churn(void **state)
+{
+	enum { N = 10000 };
+	static uint8_t seen[3 * N];
+	struct flows *t;
+	struct ct_info ct;
+	struct flow *f;
+	uint32_t pos = 0, i, walked = 0;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(flows_create(&t, 3 * N), 0);
+	for (i = 1; i <= N; i++) {
+		ct = mk4(i, 0x010012c6, (uint16_t)i, 80);
+		assert_int_equal(flows_upsert(t, &ct, 1, NULL, NULL), 0);
+	}
+	while ((f = flows_next(t, &pos))) {
+		assert_true(f->ct.id >= 1 && f->ct.id < 3 * N);
+		assert_int_equal(seen[f->ct.id]++, 0);
+		if (++walked == N / 2) {
+			/* Halfway: drop every 10th flow (behind and ahead), then
+			 * add as many new ones (they reuse the freed entries,
+			 * behind and ahead) and N more at the end. */
+			for (i = 10; i <= N; i += 10) {
+				ct = mk4(i, 0x010012c6, (uint16_t)i, 80);
+				assert_int_equal(flows_remove(t, &ct), 0);
+			}
+			for (i = N + 1; i <= 2 * N + N / 10; i++) {
+				ct = mk4(i, 0x010012c6, (uint16_t)i, 80);
+				assert_int_equal(flows_upsert(t, &ct, 1, NULL, NULL), 0);
+			}
+		}
+	}
+	assert_true(flows_cursor_done(t, pos));
+	for (i = 1; i <= N; i++) {
+		if (i % 10)
+			assert_int_equal(seen[i], 1); /* live throughout */
+		else if (i > N / 2)
+			assert_int_equal(seen[i], 0); /* removed before the cursor got there */
+	}
+	/* The N appended at the end lie ahead of the cursor: all seen. */
+	for (i = N + N / 10 + 1; i <= 2 * N + N / 10; i++)
+		assert_int_equal(seen[i], 1);
+	flows_destroy(t);
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -439,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_random_small),
 		cmocka_unit_test(test_random_full),
+		cmocka_unit_test(test_cursor_churn),
 	};
 
 	/* clang-format on */
