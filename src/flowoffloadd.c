@@ -60,7 +60,13 @@ static int print_ruleset(const struct fo_config *cfg, bool probe)
 	return 0;
 }
 
-int main(int argc, char **argv)
+struct cmdline {
+	struct agent_options opt;
+	bool check, dry, verbose;
+};
+
+/* The command line into *cl: -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, struct cmdline *cl)
 {
 	enum { OPT_KEEP = 256, OPT_CHECK, OPT_DRY };
 	static const struct option longopts[] = {
@@ -74,44 +80,41 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct agent_options opt = { .config_path = CONFIG_DEFAULT_PATH };
-	bool check = false, dry = false, verbose = false;
-	struct fo_config cfg;
-	char err[512], *colon;
-	int c, ret;
+	char *colon;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "c:fvu:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			opt.config_path = optarg;
+			cl->opt.config_path = optarg;
 			break;
 		case 'f':
-			opt.foreground = true;
+			cl->opt.foreground = true;
 			break;
 		case 'v':
-			verbose = true;
+			cl->verbose = true;
 			break;
 		case 'u':
 			/* USER[:GROUP]: split in place, argv is ours. */
 			colon = strchr(optarg, ':');
 			if (colon) {
 				*colon = '\0';
-				opt.group = colon + 1;
+				cl->opt.group = colon + 1;
 			}
-			opt.user = optarg;
-			if (!*opt.user) {
+			cl->opt.user = optarg;
+			if (!*cl->opt.user) {
 				fprintf(stderr, "flowoffloadd: -u needs a user name or uid\n");
 				return 2;
 			}
 			break;
 		case OPT_KEEP:
-			opt.keep_ruleset = true;
+			cl->opt.keep_ruleset = true;
 			break;
 		case OPT_CHECK:
-			check = true;
+			cl->check = true;
 			break;
 		case OPT_DRY:
-			dry = true;
+			cl->dry = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -125,14 +128,26 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
 
-	ret = config_load(opt.config_path, &cfg, err, sizeof(err));
+int main(int argc, char **argv)
+{
+	struct cmdline cl = { .opt = { .config_path = CONFIG_DEFAULT_PATH } };
+	struct fo_config cfg;
+	char err[512];
+	int ret;
+
+	ret = parse_args(argc, argv, &cl);
+	if (ret >= 0)
+		return ret;
+	ret = config_load(cl.opt.config_path, &cfg, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "flowoffloadd: %s\n", err);
 		return 1;
 	}
-	if (check || dry)
-		return print_ruleset(&cfg, dry);
+	if (cl.check || cl.dry)
+		return print_ruleset(&cfg, cl.dry);
 
 	/* What the kernel checks is the capability, not the uid: root in a
 	 * container without it fails the same way, and a service manager
@@ -146,10 +161,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "flowoffloadd: needs CAP_NET_ADMIN (missing from the effective set)\n");
 		return 1;
 	}
-	log_init("flowoffloadd", opt.foreground, verbose ? LOG_DEBUG : LOG_INFO);
-	if (!opt.foreground && daemon(0, 0)) {
+	log_init("flowoffloadd", cl.opt.foreground, cl.verbose ? LOG_DEBUG : LOG_INFO);
+	if (!cl.opt.foreground && daemon(0, 0)) {
 		fprintf(stderr, "flowoffloadd: cannot daemonize: %s\n", strerror(errno));
 		return 1;
 	}
-	return agent_run(&opt, &cfg);
+	return agent_run(&cl.opt, &cfg);
 }
