@@ -3,11 +3,13 @@
 #ifndef FLOWOFFLOAD_NFT_BUILD_H
 #define FLOWOFFLOAD_NFT_BUILD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <libnftnl/rule.h>
 
+#include "config.h"
 #include "nft_batch.h"
 #include "nft_rules.h"
 
@@ -18,6 +20,11 @@ int nft_build_tier(struct nft_batch *b, const struct nft_tier_spec *s);
 /* `table x; delete table x`: creating first makes the delete succeed
  * whether or not the table existed, in the same transaction. */
 int nft_build_table_drop(struct nft_batch *b, const char *table);
+
+/* The tier's flowtable gains (add) or loses the n devices in place, in one
+ * message; nothing for n == 0. */
+int nft_build_flowtable_devices(struct nft_batch *b, const char *table, bool hw, bool add,
+				const char (*devs)[CONFIG_IFNAMSIZ], size_t n);
 
 /* A table with a `flags offload` flowtable on dev alone. */
 int nft_build_probe(struct nft_batch *b, const char *table, const char *dev);

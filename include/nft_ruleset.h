@@ -66,6 +66,23 @@ int nft_ruleset_installed(struct nft_ruleset *r, const struct fo_config *cfg,
  * carry it, so the agent can tell its own changes from anyone else's. */
 uint32_t nft_ruleset_portid(const struct nft_ruleset *r);
 
+/* The devices each tier's flowtable hooks in the kernel now, into kernel
+ * (n_hw 0 without a hardware table): NFT_RULESET_SW | NFT_RULESET_HW for
+ * the flowtables found, or a negative errno. */
+#define NFT_RULESET_SW 1
+#define NFT_RULESET_HW 2
+int nft_ruleset_read_devices(struct nft_ruleset *r, struct ruleset_plan *kernel);
+
+/* One batch taking the flowtables from kernel (as read, present as
+ * returned) to want's devices in place: flows through the devices that
+ * stay keep their entries.  A hardware tier that appears or goes is its
+ * table added or dropped.  The number of devices added and removed (0:
+ * nothing sent), -ENOENT without the software flowtable (a restore's job),
+ * or a negative errno with err naming the object. */
+int nft_ruleset_update_devices(struct nft_ruleset *r, const struct fo_config *cfg,
+			       const struct ruleset_plan *kernel, int present,
+			       const struct ruleset_plan *want, char *err, size_t errlen);
+
 void nft_ruleset_close(struct nft_ruleset *r);
 
 #endif

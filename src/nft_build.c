@@ -87,8 +87,14 @@ int nft_build_table_drop(struct nft_batch *b, const char *table)
 	return ret ? ret : table_msg(b, NFT_MSG_DELTABLE, table, NULL);
 }
 
-static int flowtable_msg(struct nft_batch *b, const char *table,
-			 const char (*devs)[CONFIG_IFNAMSIZ], size_t n, uint32_t flags)
+/* NEWFLOWTABLE creates the flowtable or, on an existing one, adds the
+ * devices it lacks (nft_flowtable_update, 6.1: the hook and priority must
+ * be the same, the offload flag too); DELFLOWTABLE with devices removes
+ * only those hooks (nft_delflowtable_hook: ENOENT for a device it lacks).
+ * Flows through the devices that stay keep their entries either way. */
+static int flowtable_msg(struct nft_batch *b, uint16_t type, const char *update_what,
+			 const char *table, const char (*devs)[CONFIG_IFNAMSIZ], size_t n,
+			 uint32_t flags)
 {
 	const char *names[CONFIG_MAX_LIST + 1];
 	struct nftnl_flowtable *ft;
@@ -113,8 +119,12 @@ static int flowtable_msg(struct nft_batch *b, const char *table,
 	    nftnl_flowtable_set_array(ft, NFTNL_FLOWTABLE_DEVICES, names) < 0)
 		goto out;
 	ret = -EMSGSIZE;
-	nlh = nft_batch_msg(b, NFT_MSG_NEWFLOWTABLE, NLM_F_CREATE,
-			    "flowtable inet %s " NFT_FLOWTABLE, table);
+	/* An error names the device when it is the only one (extended ACKs
+	 * of 6.1 do not blame a device of the list). */
+	nlh = nft_batch_msg(b, type, type == NFT_MSG_NEWFLOWTABLE ? NLM_F_CREATE : 0,
+			    "%sflowtable inet %s " NFT_FLOWTABLE "%s%s", update_what, table,
+			    update_what[0] && n == 1 ? " device " : "",
+			    update_what[0] && n == 1 ? devs[0] : "");
 	if (!nlh)
 		goto out;
 	nftnl_flowtable_nlmsg_build_payload(nlh, ft);
@@ -323,16 +333,32 @@ out:
 
 /* ---- a tier ------------------------------------------------------------- */
 
-/* Everything in the table after the table itself. */
-static int tier_contents(struct nft_batch *b, const struct nft_tier_spec *s)
+static uint32_t flowtable_flags(bool hw)
+{
+	return NFT_FLOWTABLE_COUNTER | (hw ? NFT_FLOWTABLE_HW_OFFLOAD : 0);
+}
+
+int nft_build_flowtable_devices(struct nft_batch *b, const char *table, bool hw, bool add,
+				const char (*devs)[CONFIG_IFNAMSIZ], size_t n)
+{
+	if (!n)
+		return 0;
+	return flowtable_msg(b, add ? NFT_MSG_NEWFLOWTABLE : NFT_MSG_DELFLOWTABLE,
+			     add ? "devices into " : "devices out of ", table, devs, n,
+			     flowtable_flags(hw));
+}
+
+/* Everything in the table after the table itself; with_devs false leaves
+ * the flowtable's devices out (the fingerprint). */
+static int tier_contents(struct nft_batch *b, const struct nft_tier_spec *s, bool with_devs)
 {
 	const struct nft_tier *t = s->tier;
-	uint32_t flags = NFT_FLOWTABLE_COUNTER | (t->hw ? NFT_FLOWTABLE_HW_OFFLOAD : 0);
 	uint32_t ids[NFT_SKIP_KINDS] = { 0 };
 	size_t i;
 	int k, ret;
 
-	ret = flowtable_msg(b, t->table, t->devs, t->n_devs, flags);
+	ret = flowtable_msg(b, NFT_MSG_NEWFLOWTABLE, "", t->table, t->devs,
+			    with_devs ? t->n_devs : 0, flowtable_flags(t->hw));
 	if (!ret)
 		ret = chain_msg(b, t->table, NFT_CHAIN, NF_INET_FORWARD, CHAIN_PRIO);
 	if (!ret && nft_rules_has_chain(s, NFT_EVENTS_CHAIN))
@@ -355,7 +381,7 @@ int nft_build_tier(struct nft_batch *b, const struct nft_tier_spec *s)
 
 	if (!ret)
 		ret = table_msg(b, NFT_MSG_NEWTABLE, s->tier->table, s->tier->comment);
-	return ret ? ret : tier_contents(b, s);
+	return ret ? ret : tier_contents(b, s, true);
 }
 
 int nft_build_probe(struct nft_batch *b, const char *table, const char *dev)
@@ -367,7 +393,8 @@ int nft_build_probe(struct nft_batch *b, const char *table, const char *dev)
 		return -EINVAL;
 	strcpy(devs[0], dev);
 	ret = table_msg(b, NFT_MSG_NEWTABLE, table, NULL);
-	return ret ? ret : flowtable_msg(b, table, devs, 1, NFT_FLOWTABLE_HW_OFFLOAD);
+	return ret ? ret : flowtable_msg(b, NFT_MSG_NEWFLOWTABLE, "", table, devs, 1,
+					 NFT_FLOWTABLE_HW_OFFLOAD);
 }
 
 /* ---- the fingerprint ---------------------------------------------------- */
@@ -392,7 +419,10 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
  * of the messages the kernel receives -- the table without its comment,
  * then flowtable, chains, sets, elements, rules, built in a batch of their
  * own -- so a change to the bytecode changes it even when the text stays
- * the same.  Sequence numbers and port ids are left out: they differ
+ * the same.  The flowtable's devices are left out: they follow the links
+ * in place (devices.c), which cannot rewrite the comment (6.1 updates no
+ * table user data), and a restart reconciles them from the kernel's
+ * answer instead of replacing the table.  Sequence numbers and port ids are left out: they differ
  * between batches, not between tables; nothing we send carries a handle.
  */
 int nft_build_fingerprint(const struct nft_tier_spec *s, char *comment, size_t len)
@@ -409,7 +439,7 @@ int nft_build_fingerprint(const struct nft_tier_spec *s, char *comment, size_t l
 		return ret;
 	ret = table_msg(&b, NFT_MSG_NEWTABLE, s->tier->table, NULL);
 	if (!ret)
-		ret = tier_contents(&b, s);
+		ret = tier_contents(&b, s, false);
 	for (i = 0; i < b.n && !ret; i++) {
 		nlh = b.msgs[i].nlh;
 		h = fnv1a(h, &nlh->nlmsg_len, sizeof(nlh->nlmsg_len));

@@ -1,5 +1,5 @@
-/* nft_query: asks nftables whether a table, flowtable or chain exists and
- * reads a table's comment, one request and one answer each. */
+/* nft_query: asks nftables whether a table, flowtable or chain exists,
+ * reads a table's comment and a flowtable's devices, one request each. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
+#include <libnftnl/flowtable.h>
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
@@ -105,4 +106,57 @@ int nft_query_table_comment(struct nft_conn *c, const char *table, char *buf, si
 	if (ret == -ENOENT)
 		return 0;
 	return ret ? ret : req.found;
+}
+
+struct devices_req {
+	char (*names)[CONFIG_IFNAMSIZ];
+	size_t max, n;
+	int found;
+};
+
+static int devices_msg_cb(const struct nlmsghdr *m, void *arg)
+{
+	struct devices_req *req = arg;
+	struct nftnl_flowtable *ft;
+	const char *const *devs;
+	int ret = 0;
+
+	if (NFNL_MSG_TYPE(m->nlmsg_type) != NFT_MSG_NEWFLOWTABLE)
+		return 0;
+	ft = nftnl_flowtable_alloc();
+	if (!ft)
+		return -ENOMEM;
+	if (nftnl_flowtable_nlmsg_parse(m, ft) == 0) {
+		req->found = 1;
+		devs = nftnl_flowtable_get_array(ft, NFTNL_FLOWTABLE_DEVICES);
+		for (; devs && *devs && !ret; devs++) {
+			if (req->n == req->max || strlen(*devs) >= CONFIG_IFNAMSIZ)
+				ret = -E2BIG;
+			else
+				strcpy(req->names[req->n++], *devs);
+		}
+	}
+	nftnl_flowtable_free(ft);
+	return ret;
+}
+
+int nft_query_flowtable_devices(struct nft_conn *c, const char *table, const char *name,
+				char (*names)[CONFIG_IFNAMSIZ], size_t max, size_t *n)
+{
+	struct devices_req req = { .names = names, .max = max };
+	char rbuf[NFT_BATCH_RECV_BUF];
+	struct nlmsghdr *nlh;
+	int ret;
+
+	*n = 0;
+	nlh = nftnl_nlmsg_build_hdr(rbuf, NFT_MSG_GETFLOWTABLE, NFPROTO_INET, NLM_F_ACK, c->seq++);
+	mnl_attr_put_strz(nlh, NFTA_FLOWTABLE_TABLE, table);
+	mnl_attr_put_strz(nlh, NFTA_FLOWTABLE_NAME, name);
+	ret = nft_batch_request(c, nlh, devices_msg_cb, &req);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return ret;
+	*n = req.n;
+	return req.found;
 }

@@ -327,3 +327,127 @@ int nft_ruleset_installed(struct nft_ruleset *r, const struct fo_config *cfg,
 	}
 	return 1;
 }
+
+/* ---- devices in place --------------------------------------------------- */
+
+int nft_ruleset_read_devices(struct nft_ruleset *r, struct ruleset_plan *kernel)
+{
+	int ret, present = 0;
+
+	memset(kernel, 0, sizeof(*kernel));
+	ret = nft_query_flowtable_devices(&r->c, NFT_TABLE_SW, NFT_FLOWTABLE, kernel->sw_devs,
+					  CONFIG_MAX_LIST, &kernel->n_sw);
+	if (ret < 0)
+		return ret;
+	present |= ret ? NFT_RULESET_SW : 0;
+	ret = nft_query_flowtable_devices(&r->c, NFT_TABLE_HW, NFT_FLOWTABLE, kernel->hw_devs,
+					  CONFIG_MAX_LIST, &kernel->n_hw);
+	if (ret < 0)
+		return ret;
+	return present | (ret ? NFT_RULESET_HW : 0);
+}
+
+static bool has_dev(const char (*devs)[CONFIG_IFNAMSIZ], size_t n, const char *dev)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(devs[i], dev))
+			return true;
+	return false;
+}
+
+/* The names of a that b lacks. */
+static size_t devs_minus(const char (*a)[CONFIG_IFNAMSIZ], size_t na,
+			 const char (*b)[CONFIG_IFNAMSIZ], size_t nb, char (*out)[CONFIG_IFNAMSIZ])
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < na; i++)
+		if (!has_dev(b, nb, a[i]))
+			strcpy(out[n++], a[i]);
+	return n;
+}
+
+struct update_arg {
+	const struct ruleset_plan *kernel, *want;
+	int present;
+	const struct tiers *ts;
+	size_t changes;
+};
+
+static int tier_delta(struct nft_batch *b, struct update_arg *u, const char *table, bool hw,
+		      const char (*have)[CONFIG_IFNAMSIZ], size_t n_have,
+		      const char (*want)[CONFIG_IFNAMSIZ], size_t n_want)
+{
+	char diff[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+	size_t n;
+	int ret;
+
+	n = devs_minus(have, n_have, want, n_want, diff);
+	ret = nft_build_flowtable_devices(b, table, hw, false, (const char(*)[CONFIG_IFNAMSIZ])diff,
+					  n);
+	u->changes += n;
+	if (ret)
+		return ret;
+	n = devs_minus(want, n_want, have, n_have, diff);
+	u->changes += n;
+	return nft_build_flowtable_devices(b, table, hw, true, (const char(*)[CONFIG_IFNAMSIZ])diff,
+					   n);
+}
+
+static int update_build(struct nft_batch *b, const void *arg)
+{
+	struct update_arg *u = (struct update_arg *)arg;
+	const struct ruleset_plan *k = u->kernel, *w = u->want;
+	int ret;
+
+	ret = tier_delta(b, u, NFT_TABLE_SW, false, k->sw_devs, k->n_sw, w->sw_devs, w->n_sw);
+	if (ret)
+		return ret;
+	if (w->n_hw && (u->present & NFT_RULESET_HW))
+		return tier_delta(b, u, NFT_TABLE_HW, true, k->hw_devs, k->n_hw, w->hw_devs,
+				  w->n_hw);
+	if (w->n_hw) {
+		/* The first device of the hardware tier: its table, whole. */
+		u->changes += w->n_hw;
+		return nft_build_tier(b, &u->ts->s[1]);
+	}
+	if (u->present & NFT_RULESET_HW) {
+		u->changes += k->n_hw;
+		return nft_build_table_drop(b, NFT_TABLE_HW);
+	}
+	return 0;
+}
+
+int nft_ruleset_update_devices(struct nft_ruleset *r, const struct fo_config *cfg,
+			       const struct ruleset_plan *kernel, int present,
+			       const struct ruleset_plan *want, char *err, size_t errlen)
+{
+	struct update_arg u = { .kernel = kernel, .want = want, .present = present };
+	struct nft_conn scratch = { .nl = NULL, .seq = 0 };
+	struct tiers *ts;
+	struct nft_batch b;
+	int ret;
+
+	err[0] = '\0';
+	if (!(present & NFT_RULESET_SW))
+		return -ENOENT;
+	ret = tiers_describe(cfg, want, &ts);
+	if (ret) {
+		snprintf(err, errlen, "invalid ruleset plan or configuration");
+		return ret;
+	}
+	u.ts = ts;
+	/* Built once aside to learn whether anything changes at all. */
+	ret = nft_batch_init(&scratch, &b);
+	if (!ret)
+		ret = update_build(&b, &u);
+	nft_batch_free(&b);
+	if (!ret && u.changes) {
+		u.changes = 0;
+		ret = batch_run(r, true, update_build, &u, err, errlen);
+	}
+	free(ts);
+	return ret ? ret : (int)u.changes;
+}
