@@ -16,6 +16,18 @@
 int plan_build(const struct fo_config *cfg, struct ruleset_plan *plan, bool probe_hw,
 	       FILE *notes, char *err, size_t errlen);
 
+struct link_info;
+/* The same from a given list of links (the device watcher's dump). */
+int plan_from_links(const struct fo_config *cfg, const struct link_info *links, size_t n,
+		    struct ruleset_plan *plan, bool probe_hw, FILE *notes, char *err,
+		    size_t errlen);
+
+/* The plan as the file says, without looking at this machine's devices
+ * (--check-config): names and wildcards as written, `auto` as the
+ * placeholder below; notes hears how.  0, or -ENODEV for an empty list. */
+#define PLAN_AUTO_PLACEHOLDER "auto"
+int plan_offline(const struct fo_config *cfg, struct ruleset_plan *plan, FILE *notes);
+
 /* Is dev in the plan's hardware tier? */
 bool plan_has_hw(const struct ruleset_plan *plan, const char *dev);
 

@@ -29,7 +29,8 @@ static void usage(FILE *f)
 		"                      socket is open, before touching the ruleset or\n"
 		"                      conntrack (overrides [agent] user and group)\n"
 		"      --keep-ruleset  leave the agent's nftables tables in place on exit\n"
-		"      --check-config  validate the configuration and print the ruleset it gives\n"
+		"      --check-config  validate the configuration and print the ruleset it gives,\n"
+		"                      devices as written (on any machine: nothing is resolved)\n"
 		"      --dry-run       resolve devices, probe hardware offload, print the\n"
 		"                      ruleset that would be installed; change nothing\n"
 		"Needs CAP_NET_ADMIN (root, or a service manager's ambient capability); once\n"
@@ -37,16 +38,22 @@ static void usage(FILE *f)
 		CONFIG_DEFAULT_PATH);
 }
 
-/* --check-config needs no kernel: devices come from the config as written
- * (wildcards and `auto` are resolved against this machine's links). */
+/* --check-config needs neither the kernel nor this machine's devices:
+ * they stay as written (configs are checked on build hosts); --dry-run
+ * resolves them here and probes hardware offload. */
 static int print_ruleset(const struct fo_config *cfg, bool probe)
 {
 	struct ruleset_plan plan;
-	char err[512], *text = NULL;
+	char err[512] = "", *text = NULL;
 	int ret;
 
-	ret = plan_build(cfg, &plan, probe, stderr, err, sizeof(err));
+	if (probe)
+		ret = plan_build(cfg, &plan, probe, stderr, err, sizeof(err));
+	else
+		ret = plan_offline(cfg, &plan, stderr);
 	if (ret) {
+		if (!err[0])
+			snprintf(err, sizeof(err), "[devices] lists no device");
 		fprintf(stderr, "flowoffloadd: %s\n", err);
 		return 1;
 	}

@@ -50,22 +50,15 @@ static int probe_devices(const struct fo_config *cfg, struct ruleset_plan *plan,
 	return 0;
 }
 
-int plan_build(const struct fo_config *cfg, struct ruleset_plan *plan, bool probe_hw,
-	       FILE *notes, char *err, size_t errlen)
+int plan_from_links(const struct fo_config *cfg, const struct link_info *links, size_t n,
+		    struct ruleset_plan *plan, bool probe_hw, FILE *notes, char *err,
+		    size_t errlen)
 {
 	char sel[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
-	struct link_info *links = NULL;
-	size_t n = 0, nsel, i;
-	int ret;
+	size_t nsel, i;
 
 	memset(plan, 0, sizeof(*plan));
-	ret = links_list(&links, &n);
-	if (ret) {
-		snprintf(err, errlen, "cannot list network devices: %s", strerror(-ret));
-		return ret;
-	}
 	nsel = links_select(cfg, links, n, sel, CONFIG_MAX_LIST);
-	free(links);
 	if (nsel == 0) {
 		snprintf(err, errlen,
 			 "no device to offload: [devices] devices = %s matched no %snetwork device",
@@ -78,6 +71,49 @@ int plan_build(const struct fo_config *cfg, struct ruleset_plan *plan, bool prob
 	if (cfg->hw_mode == HW_MODE_OFF)
 		return 0;
 	return probe_devices(cfg, plan, sel, nsel, probe_hw, notes, err, errlen);
+}
+
+int plan_build(const struct fo_config *cfg, struct ruleset_plan *plan, bool probe_hw,
+	       FILE *notes, char *err, size_t errlen)
+{
+	struct link_info *links = NULL;
+	size_t n = 0;
+	int ret;
+
+	memset(plan, 0, sizeof(*plan));
+	ret = links_list(&links, &n);
+	if (ret) {
+		snprintf(err, errlen, "cannot list network devices: %s", strerror(-ret));
+		return ret;
+	}
+	ret = plan_from_links(cfg, links, n, plan, probe_hw, notes, err, errlen);
+	free(links);
+	return ret;
+}
+
+/* The device entries as written stand for the devices: a check of the
+ * file must not depend on the machine it runs on (a build host, a package
+ * build); `auto` becomes one placeholder name. */
+int plan_offline(const struct fo_config *cfg, struct ruleset_plan *plan, FILE *notes)
+{
+	size_t i;
+
+	memset(plan, 0, sizeof(*plan));
+	if (cfg->devices_auto)
+		strcpy(plan->sw_devs[plan->n_sw++], PLAN_AUTO_PLACEHOLDER);
+	for (i = 0; !cfg->devices_auto && i < cfg->n_devices && i < CONFIG_MAX_LIST; i++)
+		strcpy(plan->sw_devs[plan->n_sw++], cfg->devices[i]);
+	if (notes)
+		fprintf(notes, "# devices as written (%s); --dry-run resolves them on this machine\n",
+			cfg->devices_auto ? "auto" : "names and wildcards");
+	/* mode = on puts every device not software-only in hardware; auto
+	 * decides by probing, which needs the devices themselves. */
+	for (i = 0; cfg->hw_mode == HW_MODE_ON && i < plan->n_sw; i++)
+		if (!links_is_sw_only(cfg, plan->sw_devs[i]))
+			strcpy(plan->hw_devs[plan->n_hw++], plan->sw_devs[i]);
+	if (notes && cfg->hw_mode == HW_MODE_AUTO)
+		fprintf(notes, "# [hardware] mode = auto: the hardware tier is decided by probing each device at start\n");
+	return plan->n_sw ? 0 : -ENODEV;
 }
 
 bool plan_has_hw(const struct ruleset_plan *plan, const char *dev)

@@ -1,15 +1,25 @@
-/* Unit tests for links_select and links_is_sw_only: auto, lists, wildcards,
- * exclusions and devices that do not exist, on a made-up set of links. */
+/* Unit tests for links_select, links_is_sw_only and the plans made from them
+ * (resolved, and --check-config's as written, on any machine). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "config.h"
 #include "links.h"
+#include "nft_ruleset.h"
+#include "plan.h"
 
 /* Deliberately not in ifindex order: the dump is in hash order. */
 static const struct link_info links[] = {
@@ -172,6 +182,89 @@ static void test_sw_only(void **state)
 	assert_false(links_is_sw_only(&cfg, "lan0"));
 }
 
+/* --check-config's plan: the file as written, whatever this machine has. */
+static void test_plan_offline(void **state)
+{
+	static const char *const list[] = { "lan0", "eth*", "ppp0", NULL };
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+	char *text = NULL;
+
+	(void)state;
+	cfg_list(&cfg, true, NULL, NULL);
+	assert_int_equal(plan_offline(&cfg, &plan, NULL), 0);
+	assert_int_equal(plan.n_sw, 1);
+	assert_string_equal(plan.sw_devs[0], PLAN_AUTO_PLACEHOLDER);
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &text), 0);
+	free(text);
+
+	cfg_list(&cfg, false, list, NULL);
+	cfg.hw_mode = HW_MODE_ON;
+	strcpy(cfg.sw_only[cfg.n_sw_only++], "ppp*");
+	assert_int_equal(plan_offline(&cfg, &plan, NULL), 0);
+	assert_int_equal(plan.n_sw, 3);
+	assert_string_equal(plan.sw_devs[1], "eth*");
+	/* mode = on: every device not software-only is in hardware. */
+	assert_int_equal(plan.n_hw, 2);
+	assert_string_equal(plan.hw_devs[0], "lan0");
+	assert_string_equal(plan.hw_devs[1], "eth*");
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &text), 0);
+	free(text);
+
+	cfg_list(&cfg, false, NULL, NULL);
+	assert_int_equal(plan_offline(&cfg, &plan, NULL), -ENODEV);
+}
+
+/* The resolving path (--dry-run, the agent) still refuses a selection that
+ * matches nothing here. */
+static void test_plan_from_links_empty(void **state)
+{
+	static const struct link_info only_lo[] = { { "lo", 1, true, true, true } };
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	cfg_list(&cfg, true, NULL, NULL);
+	cfg.hw_mode = HW_MODE_OFF;
+	assert_int_equal(plan_from_links(&cfg, only_lo, 1, &plan, false, NULL, err, sizeof(err)),
+			 -ENODEV);
+	assert_non_null(strstr(err, "devices = auto matched no up, forwarding"));
+	assert_int_equal(plan_from_links(&cfg, links, N_LINKS, &plan, false, NULL, err,
+					 sizeof(err)),
+			 0);
+	assert_int_equal(plan.n_sw, 6);
+}
+
+/* The shipped example, checked by the real binary in a network namespace
+ * with no device but a down loopback: the issue's build host. */
+static void test_check_config_anywhere(void **state)
+{
+	char cmd[1024], line[256];
+	FILE *p;
+	int st, flowtables = 0;
+
+	(void)state;
+	if (unshare(CLONE_NEWNET))
+		skip();
+	snprintf(cmd, sizeof(cmd), "%s/flowoffloadd --check-config -c %s/flowoffload.conf.example 2>&1",
+		 BUILDDIR, SRCDIR);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p))
+		flowtables += strstr(line, "flowtable ft {") != NULL;
+	st = pclose(p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(flowtables >= 1);
+	/* --dry-run resolves devices: here, none. */
+	snprintf(cmd, sizeof(cmd), "%s/flowoffloadd --dry-run -c %s/flowoffload.conf.example >/dev/null 2>&1",
+		 BUILDDIR, SRCDIR);
+	st = system(cmd);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +277,9 @@ int main(void)
 		cmocka_unit_test(test_max),
 		cmocka_unit_test(test_no_links),
 		cmocka_unit_test(test_sw_only),
+		cmocka_unit_test(test_plan_offline),
+		cmocka_unit_test(test_plan_from_links_empty),
+		cmocka_unit_test(test_check_config_anywhere),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
