@@ -16,6 +16,7 @@ struct ct_admit;
 struct ct_sync;
 struct ctl_call;
 struct ctl_stats;
+struct devices;
 struct ruleset_guard;
 struct tracker;
 
@@ -28,6 +29,7 @@ struct commands_ctx {
 	const struct ct_sync *sync;
 	const struct ct_admit *adm;
 	const struct ruleset_guard *guard;
+	const struct devices *devs;
 	const struct agent_stats *agent;
 	uint64_t started_ms;
 	const struct ctl_stats *ctl;	/* the control socket's counters */

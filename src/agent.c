@@ -20,6 +20,7 @@
 #include "ct_admit.h"
 #include "ct_sync.h"
 #include "ctl.h"
+#include "devices.h"
 #include "flows.h"
 #include "log.h"
 #include "loop.h"
@@ -54,6 +55,7 @@ struct agent {
 	struct nft_ruleset *nft;
 	struct ruleset_guard *guard;
 	struct ct_sync *sync;
+	struct devices *devs;
 	struct ctl *ctl;
 	struct commands_ctx cmds;
 	int lock_fd;
@@ -77,6 +79,19 @@ static int set_mark(void *arg, const struct ct_info *ct, uint32_t value, uint32_
 	struct agent *a = arg;
 
 	return ct_admit_set_mark(a->adm, ct, value, mask, err, errlen);
+}
+
+/* The device watcher changed the plan in place: what a reload compares
+ * against is the ruleset as it now stands. */
+static void devices_changed(void *arg)
+{
+	struct agent *a = arg;
+	char *text = NULL;
+
+	if (nft_ruleset_render(&a->cfg, &a->plan, &text) == 0) {
+		free(a->rendered);
+		a->rendered = text;
+	}
 }
 
 /* manage-ruleset = no: the operator's ruleset does the offloading and the
@@ -574,7 +589,11 @@ static int open_data_flow(struct agent *a)
 		return ret;
 	if (ruleset_guard_startup(a->guard))
 		return 1;
-	ret = ct_admit_open(&a->adm);
+	/* Listening to links before the startup dump: nothing between is lost. */
+	ret = devices_open(&a->devs, a->loop, &a->cfg, &a->plan, a->nft, a->guard, devices_changed,
+			   a);
+	if (!ret)
+		ret = ct_admit_open(&a->adm);
 	if (!ret)
 		ret = ct_sync_open(&a->sync, a->loop, &a->cfg, &a->plan, a->trk, a->guard);
 	if (ret)
@@ -583,9 +602,12 @@ static int open_data_flow(struct agent *a)
 	a->cmds.sync = a->sync;
 	a->cmds.adm = a->adm;
 	a->cmds.guard = a->guard;
+	a->cmds.devs = a->devs;
 	ret = ct_sync_start(a->sync);
 	if (!ret)
 		ret = ruleset_guard_start(a->guard);
+	if (!ret)
+		ret = devices_start(a->devs);
 	return ret;
 }
 
@@ -612,6 +634,7 @@ static int agent_free(struct agent *a)
 
 	sd_notify_close(a->notify);
 	ctl_close(a->ctl);
+	devices_close(a->devs);
 	ruleset_guard_close(a->guard);
 	ct_sync_close(a->sync);
 	ct_admit_close(a->adm);

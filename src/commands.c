@@ -12,6 +12,7 @@
 #include "ct_admit.h"
 #include "ct_sync.h"
 #include "ctl.h"
+#include "devices.h"
 #include "flows.h"
 #include "listing.h"
 #include "loop.h"
@@ -154,6 +155,50 @@ static json_t *ruleset_json(const struct commands_ctx *c)
 			 "checks", (json_int_t)gs->checks);
 }
 
+static json_t *devices_json(const struct commands_ctx *c)
+{
+	const struct devices_stats *ds = devices_stats(c->devs);
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "events", (json_int_t)ds->events,
+			 "events_ignored", (json_int_t)ds->events_ignored,
+			 "overruns", (json_int_t)ds->overruns,
+			 "recomputes", (json_int_t)ds->recomputes,
+			 "set_changes", (json_int_t)ds->set_changes,
+			 "flowtable_updates", (json_int_t)ds->updates,
+			 "added", (json_int_t)ds->added,
+			 "removed", (json_int_t)ds->removed,
+			 "readded", (json_int_t)ds->readded,
+			 "repairs", (json_int_t)ds->repairs,
+			 "failures", (json_int_t)ds->failures,
+			 "empty_selections", (json_int_t)ds->empty);
+}
+
+/* The flowtables' devices as the kernel last answered (read back every
+ * status-interval), not as planned. */
+static json_t *kernel_devs_json(const struct commands_ctx *c, bool hw)
+{
+	const struct devices_kernel *k = devices_kernel(c->devs);
+	const struct ruleset_plan *p = &k->devs;
+	json_t *a = json_array();
+	size_t i, n = hw ? p->n_hw : p->n_sw;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(hw ? p->hw_devs[i] : p->sw_devs[i]));
+	return a;
+}
+
+static bool in_kernel(const struct commands_ctx *c, const char *dev)
+{
+	const struct ruleset_plan *p = &devices_kernel(c->devs)->devs;
+	size_t i;
+
+	for (i = 0; i < p->n_sw; i++)
+		if (!strcmp(p->sw_devs[i], dev))
+			return true;
+	return false;
+}
+
 static json_t *process_json(const struct commands_ctx *c)
 {
 	struct rusage ru;
@@ -232,6 +277,7 @@ static json_t *stats_json(const struct commands_ctx *c)
 	if (j) {
 		json_object_set_new(j, "classes", classes_json(c));
 		json_object_set_new(j, "control", control_json(c));
+		json_object_set_new(j, "devices", devices_json(c));
 	}
 	return j;
 }
@@ -271,10 +317,11 @@ static json_t *status_json(const struct commands_ctx *c)
 	for (i = 0; i < plan->n_sw; i++) {
 		bool cap = plan_has_hw(plan, plan->sw_devs[i]);
 
-		json_array_append_new(devs, json_pack("{s:s, s:b, s:s, s:o}", "name",
+		json_array_append_new(devs, json_pack("{s:s, s:b, s:s, s:o, s:b}", "name",
 						      plan->sw_devs[i], "hardware", cap, "tiers",
 						      cap ? "sw,hw" : "sw", "hw_group",
-						      cap ? hw_group_json(c) : json_null()));
+						      cap ? hw_group_json(c) : json_null(),
+						      "in_kernel", in_kernel(c, plan->sw_devs[i])));
 	}
 	hw = hw_group_json(c);
 	json_object_set_new(hw, "available", json_boolean(plan->n_hw > 0));
@@ -292,7 +339,26 @@ static json_t *status_json(const struct commands_ctx *c)
 		      "flows_tracked", (json_int_t)flows_count(tracker_flows(c->trk)));
 	snprintf(mask, sizeof(mask), "0x%08x", c->cfg->mark_mask);
 	json_object_set_new(j, "mark_mask", json_string(mask));
+	json_object_set_new(j, "kernel", json_pack("{s:o, s:o, s:I}",
+						   "software", kernel_devs_json(c, false),
+						   "hardware", kernel_devs_json(c, true),
+						   "read_ms_ago",
+						   (json_int_t)(loop_now_ms() -
+								devices_kernel(c->devs)->read_ms)));
 	return j;
+}
+
+/* A list of names on one line ("kernel.software lan0 wan0"). */
+static void print_strings(FILE *out, const char *name, json_t *arr)
+{
+	size_t i;
+	json_t *e;
+
+	fprintf(out, "%-40s", name);
+	json_array_foreach(arr, i, e)
+		if (json_is_string(e))
+			fprintf(out, " %s", json_string_value(e));
+	fputc('\n', out);
 }
 
 /* Text form of a two-level JSON object: "section.key value" per line. */
@@ -315,6 +381,8 @@ static void print_flat(FILE *out, json_t *obj, const char *prefix)
 			fprintf(out, "%-40s %s\n", name, json_string_value(v));
 		else if (json_is_boolean(v))
 			fprintf(out, "%-40s %s\n", name, json_is_true(v) ? "yes" : "no");
+		else if (json_is_array(v) && strcmp(name, "devices"))
+			print_strings(out, name, v);
 	}
 }
 
@@ -329,12 +397,13 @@ static void print_devices(FILE *out, json_t *devs)
 	size_t i;
 	json_t *d;
 
-	fprintf(out, "\n%-16s %-8s %-6s %9s %7s %8s %7s %14s\n", "DEVICE", "HARDWARE", "TIERS",
-		"CAPACITY", "IN_USE", "PENDING", "FAILED", "FAILED_INSERTS");
+	fprintf(out, "\n%-16s %-9s %-8s %-6s %9s %7s %8s %7s %14s\n", "DEVICE", "IN_KERNEL",
+		"HARDWARE", "TIERS", "CAPACITY", "IN_USE", "PENDING", "FAILED", "FAILED_INSERTS");
 	json_array_foreach(devs, i, d) {
 		json_t *g = json_object_get(d, "hw_group");
 
-		fprintf(out, "%-16s %-8s %-6s", json_string_value(json_object_get(d, "name")),
+		fprintf(out, "%-16s %-9s %-8s %-6s", json_string_value(json_object_get(d, "name")),
+			json_is_true(json_object_get(d, "in_kernel")) ? "yes" : "NO",
 			json_is_true(json_object_get(d, "hardware")) ? "yes" : "no",
 			json_string_value(json_object_get(d, "tiers")));
 		if (json_is_object(g))
