@@ -3,6 +3,7 @@
 #ifndef FLOWOFFLOAD_DEVICES_H
 #define FLOWOFFLOAD_DEVICES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -27,6 +28,8 @@ struct devices_stats {
 				 * link event to explain it (someone removed it) */
 	uint64_t failures;	/* recomputes or transactions that failed */
 	uint64_t empty;		/* selections matching nothing (previous set kept) */
+	uint64_t path_slow;	/* [OFFLOAD] flows entering on a device the
+				 * flowtable does not hook: not reported offloaded */
 };
 
 /* What the kernel's flowtables hooked at the last read-back. */
@@ -47,6 +50,12 @@ int devices_open(struct devices **out, struct loop *l, const struct fo_config *c
  * flowtables back every status-interval. */
 int devices_start(struct devices *d);
 void devices_close(struct devices *d);
+
+/* Can the flow's packets take the fast path: are the devices both of its
+ * directions enter on hooked by the (hw: hardware) flowtable, as last read
+ * back?  Two route lookups; true when they cannot tell. */
+struct ct_info;
+bool devices_path_fast(struct devices *d, const struct ct_info *ct, bool hw);
 
 const struct devices_stats *devices_stats(const struct devices *d);
 const struct devices_kernel *devices_kernel(const struct devices *d);

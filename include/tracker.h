@@ -23,6 +23,11 @@ struct tracker_ops {
 	int (*set_mark)(void *arg, const struct ct_info *ct, uint32_t value, uint32_t mask,
 			char *err, size_t errlen);
 	void *arg;
+	/* Optional: can this [OFFLOAD] flow's packets take the fast path
+	 * (hw: the hardware flowtable's)?  Asked at each dump that shows a
+	 * software flow newly offloaded; until it says yes the flow is not
+	 * reported offloaded. */
+	bool (*path_fast)(void *arg, const struct ct_info *ct, bool hw);
 };
 
 struct tracker_stats {

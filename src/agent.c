@@ -94,6 +94,14 @@ static void devices_changed(void *arg)
 	}
 }
 
+/* The tracker's path check: the device watcher's read-back and routes. */
+static bool path_fast(void *arg, const struct ct_info *ct, bool hw)
+{
+	struct agent *a = arg;
+
+	return devices_path_fast(a->devs, ct, hw);
+}
+
 /* manage-ruleset = no: the operator's ruleset does the offloading and the
  * agent only tracks, reports and marks.  It cannot know which devices of
  * that ruleset offload to hardware, so it keeps no hardware tier. */
@@ -565,7 +573,7 @@ static int drop_privileges(struct agent *a)
  * reason is logged already. */
 static int open_data_flow(struct agent *a)
 {
-	static const struct tracker_ops ops_tmpl = { set_mark, NULL };
+	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast };
 	struct tracker_ops ops = ops_tmpl;
 	char err[512] = "";
 	int ret;

@@ -159,7 +159,8 @@ static json_t *devices_json(const struct commands_ctx *c)
 {
 	const struct devices_stats *ds = devices_stats(c->devs);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "path_slow", (json_int_t)ds->path_slow,
 			 "events", (json_int_t)ds->events,
 			 "events_ignored", (json_int_t)ds->events_ignored,
 			 "overruns", (json_int_t)ds->overruns,

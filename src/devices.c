@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <net/if.h>
+#include <sys/socket.h>
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
 #include <libmnl/libmnl.h>
 
+#include "ct_parse.h"
 #include "devices.h"
 #include "links.h"
 #include "log.h"
@@ -47,6 +50,7 @@ struct devices {
 	void (*changed)(void *arg);
 	void *arg;
 	struct nl_sock *nl;
+	struct nl_sock *req;		/* route lookups of devices_path_fast */
 	struct loop_timer *settle;	/* the debounced recompute */
 	struct loop_timer *verify;	/* the periodic read-back */
 	uint64_t first_event_ms;	/* first event of the pending burst, 0: none */
@@ -344,6 +348,84 @@ static void on_verify(struct loop *l, struct loop_timer *t, void *arg)
 	loop_timer_set(d->settle, 1, 0);
 }
 
+/* ---- a flow's path ---------------------------------------------------------- */
+
+/* The kernel answers a route lookup at once; this bounds the impossible. */
+#define ROUTE_TIMEOUT_MS 1000
+
+static int oif_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *a;
+	int *oif = arg;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtmsg))
+		return 0;
+	mnl_attr_for_each (a, nlh, sizeof(struct rtmsg))
+		if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			*oif = (int)mnl_attr_get_u32(a);
+	return 0;
+}
+
+/* The device of the route toward addr: where packets from addr come in on a
+ * router that routes symmetrically.  0 when there is none. */
+static int route_oif(struct devices *d, uint8_t family, const uint8_t *addr)
+{
+	char req[128] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	int oif = 0;
+
+	nlh = mnl_nlmsg_put_header(req);
+	nlh->nlmsg_type = RTM_GETROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = nl_seq_next(d->req);
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = family;
+	rtm->rtm_dst_len = family == AF_INET ? 32 : 128;
+	mnl_attr_put(nlh, RTA_DST, family == AF_INET ? 4 : 16, addr);
+	if (nl_request(d->req, nlh, ROUTE_TIMEOUT_MS, oif_cb, &oif, NULL))
+		return 0;
+	return oif;
+}
+
+static bool dev_hooked(struct devices *d, int ifindex, bool hw)
+{
+	const struct ruleset_plan *k = &d->kernel.devs;
+	char name[IF_NAMESIZE] = "";
+	const struct link_info *l = cached(d, ifindex);
+
+	if (l)
+		snprintf(name, sizeof(name), "%s", l->name);
+	else if (!if_indextoname((unsigned int)ifindex, name))
+		return false;
+	return hw ? in_list(k->hw_devs, k->n_hw, name) : in_list(k->sw_devs, k->n_sw, name);
+}
+
+/*
+ * The kernel hooks the flowtable on devices, and `flow add` does not look
+ * at them: a flow whose packets enter on a device outside the flowtable is
+ * [OFFLOAD] in conntrack while those packets take the slow path (a device
+ * excluded, or re-created and not yet back).  nft_flow_route takes a
+ * direction's ingress device from the route back toward its source; the
+ * same lookups, from here.  Without a read-back (manage-ruleset = no) the
+ * kernel's word stands.
+ */
+bool devices_path_fast(struct devices *d, const struct ct_info *ct, bool hw)
+{
+	int in_orig, in_reply;
+
+	if (!d || !d->cfg->manage_ruleset || d->kernel.present <= 0)
+		return true;
+	in_orig = route_oif(d, ct->family, ct->orig.src);
+	in_reply = route_oif(d, ct->family, ct->reply.src);
+	if (!in_orig || !in_reply)
+		return true;	/* no answer is no evidence */
+	if (dev_hooked(d, in_orig, hw) && dev_hooked(d, in_reply, hw))
+		return true;
+	d->st.path_slow++;
+	return false;
+}
+
 /* ---- lifecycle ------------------------------------------------------------- */
 
 int devices_open(struct devices **out, struct loop *l, const struct fo_config *cfg,
@@ -353,6 +435,7 @@ int devices_open(struct devices **out, struct loop *l, const struct fo_config *c
 	static const unsigned int groups[] = { RTNLGRP_LINK, RTNLGRP_IPV4_NETCONF,
 					       RTNLGRP_IPV6_NETCONF };
 	struct nl_opts o = { .bufsize = EVENT_BUF, .batch = 1, .groups = groups, .n_groups = 3 };
+	struct nl_opts req_o = { .bufsize = EVENT_BUF, .batch = 1 };
 	struct devices *d;
 	int ret;
 
@@ -362,7 +445,10 @@ int devices_open(struct devices **out, struct loop *l, const struct fo_config *c
 	*d = (struct devices){ .loop = l, .cfg = cfg, .plan = plan, .nft = nft, .guard = guard,
 			       .changed = changed, .arg = arg };
 	ret = nl_open(&d->nl, NETLINK_ROUTE, &o);
+	if (!ret)
+		ret = nl_open(&d->req, NETLINK_ROUTE, &req_o);
 	if (ret) {
+		nl_close(d->nl);
 		free(d);
 		return ret;
 	}
@@ -393,6 +479,7 @@ void devices_close(struct devices *d)
 	if (!d)
 		return;
 	nl_close(d->nl);
+	nl_close(d->req);
 	free(d->links);
 	free(d);
 }

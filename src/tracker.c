@@ -396,6 +396,12 @@ static void refresh(struct tracker *t, struct flow *f, const struct ct_info *ct,
 		f->state = FLOW_OFFLOADED;
 	else if (old == FLOW_OFFLOADED || old == FLOW_HW_OFFLOADED)
 		f->state = FLOW_ADMITTED;
+	/* [OFFLOAD] says the flow is in the flowtable, not that its packets
+	 * enter on devices the flowtable hooks.  (The hardware tier is left
+	 * to its confirm clock: its budget counts on the state.) */
+	if (f->state == FLOW_OFFLOADED && old != FLOW_OFFLOADED && t->ops.path_fast &&
+	    !t->ops.path_fast(t->ops.arg, ct, false))
+		f->state = old;
 	if (f->state != old)
 		state_changed(t, f, now);
 	if (hw_slot_of(t, f) != slot) {

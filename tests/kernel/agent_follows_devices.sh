@@ -3,7 +3,9 @@
 # start is in the flowtable within 1 s and its flows are offloaded at packet
 # N; deleted and re-created under the same name (new ifindex, as ppp0 on a
 # reconnect) it is back within 1 s and a new flow is offloaded at N and
-# stays on the fast path while reported offloaded; meanwhile the elephants
+# stays on the fast path while reported offloaded; a flow entering on an
+# excluded device is [OFFLOAD] in conntrack but not in the agent's report;
+# meanwhile the elephants
 # on the other devices keep their flowtable entries through the agent's
 # transactions (IPv6: not one more slow-path packet; IPv4: the kernel's
 # route-cache flush on any device coming up tears its entry down by itself,
@@ -16,6 +18,7 @@ P4=7401		# IPv4 elephant, client -- server
 P6=7402		# IPv6 elephant, client -- server
 PN1=7403	# flow over the new device
 PN2=7404	# flow over the re-created device
+PX=7405		# flow entering on an excluded device
 NS_X=${TAG}x
 X4=198.18.2.2 R4X=198.18.2.1
 
@@ -31,6 +34,7 @@ nsx ip link set lo up
 cat >"$TMP/agent.conf" <<EOF
 [devices]
 devices = auto
+exclude = ex0
 [agent]
 socket = $AGENT_SOCK
 status-interval = 200ms
@@ -57,6 +61,7 @@ table inet probe {
 		meta l4proto tcp ct original proto-dst $P6 counter comment "slow-$P6"
 		meta l4proto tcp ct original proto-dst $PN1 counter comment "slow-$PN1"
 		meta l4proto tcp ct original proto-dst $PN2 counter comment "slow-$PN2"
+		meta l4proto tcp ct original proto-dst $PX counter comment "slow-$PX"
 	}
 }
 EOF
@@ -181,8 +186,40 @@ flow_via_x $PN2
 elephants_stage
 elephants_kept "after the re-creation"
 
+info "---- a flow entering on a device outside the flowtable (exclude = ex0)"
+# flow add does not look at devices: conntrack says [OFFLOAD] while every
+# packet entering on ex0 takes the slow path.  The agent must not say so.
+ip -n "$NS_R" link add ex0 type veth peer name eth1 netns "$NS_X" || fail "cannot create ex0"
+nsr ip addr add 198.18.3.1/24 dev ex0
+nsx ip addr add 198.18.3.2/24 dev eth1
+nsx ip link set eth1 up
+nsr ip link set ex0 up
+nsx ip route replace 198.18.1.0/24 via 198.18.3.1 dev eth1
+wait_for 10 nsx ping -c1 -W1 -q $S4 >/dev/null || fail "no path X -> server through ex0"
+sleep 1
+check "ex0 stays out of the flowtable" lacks ex0 "$(ft_devs)"
+nss "$FLOWGEN" server -a $S4 -p $PX -t 120 >"$TMP/srv$PX" 2>&1 &
+wait_for 10 grep -q listening "$TMP/srv$PX" || fail "server $PX did not start"
+mkfifo "$TMP/ctlx$PX"
+nsx "$FLOWGEN" client -a $S4 -p $PX -s 256k -s 256k -w -t 120 <"$TMP/ctlx$PX" >"$TMP/clix$PX" 2>&1 &
+exec {XFD}>"$TMP/ctlx$PX"
+wait_for 60 grep -q "stage 1 done" "$TMP/clix$PX" || fail "flow $PX: no stage 1"
+before=$(slow $PX)
+echo go >&"$XFD"
+wait_for 60 grep -q "stage 2 done" "$TMP/clix$PX" || fail "flow $PX: no stage 2"
+sleep 0.5	# two status dumps
+info "flow $PX: $(ct_line tcp $PX)"
+check "conntrack says flow $PX is [OFFLOAD]" grep -q OFFLOAD <<<"$(ct_line tcp $PX)"
+check "while its packets from ex0 take the slow path ($(( $(slow $PX) - before )) in stage 2)" \
+	test "$(slow $PX)" -gt $((before + 50))
+check "the agent does not report it offloaded ($(agent_flow_field tcp $PX state))" \
+	test "$(agent_flow_field tcp $PX state)" = admitted
+echo go >&"$XFD"
+exec {XFD}>&-
+
 st=$(agentctl stats --json)
 info "devices: $(jq -c .devices <<<"$st")"
+check "the path check counted it ($(jq .devices.path_slow <<<"$st"))" test "$(jq .devices.path_slow <<<"$st")" -ge 1
 check "device events were counted ($(jq .devices.events <<<"$st"))" test "$(jq .devices.events <<<"$st")" -gt 0
 # The deletion needs no transaction: the kernel drops the hook itself.
 check "three device-set changes (added, gone, back): $(jq .devices.set_changes <<<"$st")" \

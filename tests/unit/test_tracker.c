@@ -168,6 +168,52 @@ static void test_software_flow(void **state)
 	tracker_destroy(fx.t);
 }
 
+static bool path_is_fast;
+static unsigned int path_asked;
+
+static bool fake_path_fast(void *arg, const struct ct_info *ct, bool hw)
+{
+	(void)arg;
+	(void)ct;
+	(void)hw;
+	path_asked++;
+	return path_is_fast;
+}
+
+/* [OFFLOAD] while the flow enters on a device the flowtable does not hook
+ * is not reported offloaded; once the path is fast, it is. */
+static void test_offloaded_only_on_a_fast_path(void **state)
+{
+	static const struct step slow[] = {
+		{ CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, FLOW_ADMITTED, TIER_SW, 0 },
+		{ CT_MSG_DUMP, 20, OFF, ADMIT_SW, 6, 0, FLOW_ADMITTED, TIER_SW, 0 },
+		{ CT_MSG_DUMP, 30, OFF, ADMIT_SW, 200, 0, FLOW_ADMITTED, TIER_SW, 0 },
+	};
+	static const struct step fast[] = {
+		{ CT_MSG_DUMP, 40, OFF, ADMIT_SW, 300, 0, FLOW_OFFLOADED, TIER_SW, 0 },
+		{ CT_MSG_DUMP, 50, OFF, ADMIT_SW, 400, 0, FLOW_OFFLOADED, TIER_SW, 0 },
+	};
+	struct tracker_ops ops = { fake_set_mark, NULL, fake_path_fast };
+	struct fixture fx;
+
+	(void)state;
+	setup_fx(&fx, false, false);
+	tracker_destroy(fx.t);
+	ops.arg = &fx.w;
+	assert_int_equal(tracker_create(&fx.t, &fx.cfg, &fx.plan, &ops), 0);
+	path_is_fast = false;
+	path_asked = 0;
+	replay(&fx, 1, slow, ARRAY_SIZE(slow));
+	assert_int_equal(path_asked, 2);
+	assert_int_equal(st_of(&fx)->offloaded, 0);
+	path_is_fast = true;
+	replay(&fx, 1, fast, ARRAY_SIZE(fast));
+	/* Asked once more: an offloaded flow is not asked again. */
+	assert_int_equal(path_asked, 3);
+	assert_int_equal(st_of(&fx)->offloaded, 1);
+	tracker_destroy(fx.t);
+}
+
 /* Hardware: our bit is written alone (mask = the bit), the flow holds a
  * pending slot until [HW_OFFLOAD], then an in-use one until DESTROY. */
 static void test_hardware_flow(void **state)
@@ -458,6 +504,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_software_flow),
+		cmocka_unit_test(test_offloaded_only_on_a_fast_path),
 		cmocka_unit_test(test_hardware_flow),
 		cmocka_unit_test(test_hardware_lost_race),
 		cmocka_unit_test(test_lost_race_write_fails),
