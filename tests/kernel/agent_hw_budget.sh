@@ -358,7 +358,7 @@ check "status shows them failed, their slots free (in_use $(group_field in_use) 
 	"$(group_field in_use)" = "$(fonic_counter flows_in_use)"
 agentctl status | sed -n '/^DEVICE/,$p' | sed 's/^/#   /'
 check "the text status has a device table with the failures" \
-	grep -qE "^lan0 +yes +sw,hw +$CAP +[0-9]+ +[0-9]+ +$nref +$((failed0 + nref))\$" <<<"$(agentctl status)"
+	grep -qE "^lan0 +yes +yes +sw,hw +$CAP +[0-9]+ +[0-9]+ +$nref +$((failed0 + nref))\$" <<<"$(agentctl status)"
 echo 0 >"$FONIC_DBG/fail_for_ms"
 # Traffic makes the kernel offer the refused flows to the chip again.
 for sp in "${third[@]}"; do step "$sp"; done
