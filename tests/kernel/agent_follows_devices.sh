@@ -5,6 +5,7 @@
 # reconnect) it is back within 1 s and a new flow is offloaded at N and
 # stays on the fast path while reported offloaded; a flow entering on an
 # excluded device is [OFFLOAD] in conntrack but not in the agent's report;
+# a planned device another program removes from the flowtable is put back;
 # meanwhile the elephants
 # on the other devices keep their flowtable entries through the agent's
 # transactions (IPv6: not one more slow-path packet; IPv4: the kernel's
@@ -217,15 +218,25 @@ check "the agent does not report it offloaded ($(agent_flow_field tcp $PX state)
 echo go >&"$XFD"
 exec {XFD}>&-
 
+info "---- another program takes a planned device out of the flowtable"
+T_UP=${EPOCHREALTIME/./}
+nsr nft delete flowtable inet flowoffload ft "{ devices = { lan0 }; }" || fail "cannot remove lan0 by hand"
+check "the agent puts lan0 back (read back every status-interval)" \
+	wait_for 5 sh -c "ip netns exec $NS_R nft list flowtable inet flowoffload ft | grep devices | grep -q lan0"
+t=$(awk -v t0="$T_UP" '$1 >= t0 && /new generation .*flowoffloadd/ { print $1; exit }' "$TMP/mon.ts")
+info "lan0 back $(( (${t:-$T_UP} - T_UP) / 1000 )) ms after its removal; $(grep -c 'planned device lan0 is missing' "$TMP/agent.log") warning(s) logged"
+check "the agent logged the missing device" grep -q "planned device lan0 is missing in the kernel" "$TMP/agent.log"
+
 st=$(agentctl stats --json)
 info "devices: $(jq -c .devices <<<"$st")"
+check "the repair was counted ($(jq .devices.repairs <<<"$st"))" test "$(jq .devices.repairs <<<"$st")" -eq 1
 check "the path check counted it ($(jq .devices.path_slow <<<"$st"))" test "$(jq .devices.path_slow <<<"$st")" -ge 1
 check "device events were counted ($(jq .devices.events <<<"$st"))" test "$(jq .devices.events <<<"$st")" -gt 0
 # The deletion needs no transaction: the kernel drops the hook itself.
 check "three device-set changes (added, gone, back): $(jq .devices.set_changes <<<"$st")" \
 	test "$(jq .devices.set_changes <<<"$st")" -eq 3
-check "two in-place flowtable transactions (add, add again): $(jq .devices.flowtable_updates <<<"$st")" \
-	test "$(jq .devices.flowtable_updates <<<"$st")" -eq 2
+check "three in-place flowtable transactions (add, add again, repair): $(jq .devices.flowtable_updates <<<"$st")" \
+	test "$(jq .devices.flowtable_updates <<<"$st")" -eq 3
 check "no device update failed" test "$(jq .devices.failures <<<"$st")" -eq 0
 check "the ruleset was never reinstalled (installs $(jq .ruleset.installs <<<"$st"))" \
 	test "$(jq .ruleset.installs <<<"$st")" -eq 1
