@@ -62,14 +62,15 @@ struct devices {
 
 static void schedule(struct devices *d)
 {
-	uint64_t now = loop_now_ms(), delay = SETTLE_MS;
+	uint64_t now = loop_now_ms(), deadline;
 
 	if (!d->first_event_ms)
 		d->first_event_ms = now;
-	if (d->first_event_ms + MAX_DELAY_MS < now + delay)
-		delay = d->first_event_ms + MAX_DELAY_MS > now ? d->first_event_ms + MAX_DELAY_MS - now
-							       : 1;
-	loop_timer_set(d->settle, delay, 0);
+	deadline = d->first_event_ms + MAX_DELAY_MS;
+	if (now + SETTLE_MS <= deadline)
+		loop_timer_set(d->settle, SETTLE_MS, 0);
+	else
+		loop_timer_set(d->settle, deadline > now ? deadline - now : 1, 0);
 }
 
 static const struct link_info *cached(const struct devices *d, int ifindex)

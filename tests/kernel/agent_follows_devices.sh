@@ -1,16 +1,16 @@
 #!/bin/bash
 # Proves the agent follows devices with devices = auto: a device added after
 # start is in the flowtable within 1 s and its flows are offloaded at packet
-# N; deleted and re-created under the same name (new ifindex, as ppp0 on a
-# reconnect) it is back within 1 s and a new flow is offloaded at N and
-# stays on the fast path while reported offloaded; a flow entering on an
-# excluded device is [OFFLOAD] in conntrack but not in the agent's report;
-# a planned device another program removes from the flowtable is put back;
-# meanwhile the elephants
-# on the other devices keep their flowtable entries through the agent's
-# transactions (IPv6: not one more slow-path packet; IPv4: the kernel's
-# route-cache flush on any device coming up tears its entry down by itself,
-# and the readmit rule takes it back).
+# N; down, it leaves the flowtable in place; deleted and re-created under
+# the same name (new ifindex, as ppp0 on a reconnect) it is back within 1 s,
+# a new flow is offloaded at N and stays on the fast path while reported
+# offloaded; a flow entering on an excluded device is [OFFLOAD] in conntrack
+# but not in the agent's report; a planned device another program removes
+# from the flowtable is put back.  Meanwhile the elephants on the other
+# devices keep their flowtable entries through the agent's transactions
+# (IPv6: not one more slow-path packet; IPv4: the kernel's route-cache flush
+# on any device coming up tears its entry down by itself, and the readmit
+# rule takes it back).
 . "$(dirname "$0")/lib.sh"
 
 N=12
@@ -175,6 +175,12 @@ flow_via_x $PN1
 elephants_stage
 elephants_kept "after the add"
 
+info "---- the device goes down: no longer selected, taken out in place"
+nsr ip link set new0 down
+check "new0 left the flowtable (the agent's delete in place)" \
+	wait_for 5 sh -c "! ip netns exec $NS_R nft list flowtable inet flowoffload ft | grep devices | grep -q new0"
+check "lan0 and wan0 stayed" grep -q "lan0, wan0" <<<"$(ft_devs)"
+
 info "---- the device deleted and re-created under the same name"
 nsr ip link del new0
 check "the deleted device left the flowtable" wait_for 5 sh -c "! ip netns exec $NS_R nft list flowtable inet flowoffload ft | grep devices | grep -q new0"
@@ -232,11 +238,11 @@ info "devices: $(jq -c .devices <<<"$st")"
 check "the repair was counted ($(jq .devices.repairs <<<"$st"))" test "$(jq .devices.repairs <<<"$st")" -eq 1
 check "the path check counted it ($(jq .devices.path_slow <<<"$st"))" test "$(jq .devices.path_slow <<<"$st")" -ge 1
 check "device events were counted ($(jq .devices.events <<<"$st"))" test "$(jq .devices.events <<<"$st")" -gt 0
-# The deletion needs no transaction: the kernel drops the hook itself.
-check "three device-set changes (added, gone, back): $(jq .devices.set_changes <<<"$st")" \
+# The deletion needs no transaction: the device was out already.
+check "three device-set changes (added, down, back): $(jq .devices.set_changes <<<"$st")" \
 	test "$(jq .devices.set_changes <<<"$st")" -eq 3
-check "three in-place flowtable transactions (add, add again, repair): $(jq .devices.flowtable_updates <<<"$st")" \
-	test "$(jq .devices.flowtable_updates <<<"$st")" -eq 3
+check "four in-place flowtable transactions (add, delete, add again, repair): $(jq .devices.flowtable_updates <<<"$st")" \
+	test "$(jq .devices.flowtable_updates <<<"$st")" -eq 4
 check "no device update failed" test "$(jq .devices.failures <<<"$st")" -eq 0
 check "the ruleset was never reinstalled (installs $(jq .ruleset.installs <<<"$st"))" \
 	test "$(jq .ruleset.installs <<<"$st")" -eq 1
