@@ -351,8 +351,9 @@ static void on_verify(struct loop *l, struct loop_timer *t, void *arg)
 
 /* ---- a flow's path ---------------------------------------------------------- */
 
-/* The kernel answers a route lookup at once; this bounds the impossible. */
-#define ROUTE_TIMEOUT_MS 1000
+/* The kernel answers a route lookup at once; this bounds the impossible
+ * (the loop waits meanwhile). */
+#define ROUTE_TIMEOUT_MS 100
 
 static int oif_cb(const struct nlmsghdr *nlh, void *arg)
 {
@@ -378,7 +379,8 @@ static int route_oif(struct devices *d, uint8_t family, const uint8_t *addr)
 
 	nlh = mnl_nlmsg_put_header(req);
 	nlh->nlmsg_type = RTM_GETROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
+	/* The ACK after the route ends the answer (nl_request waits for it). */
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 	nlh->nlmsg_seq = nl_seq_next(d->req);
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = family;
