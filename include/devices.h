@@ -28,8 +28,10 @@ struct devices_stats {
 				 * link event to explain it (someone removed it) */
 	uint64_t failures;	/* recomputes or transactions that failed */
 	uint64_t empty;		/* selections matching nothing (previous set kept) */
-	uint64_t path_slow;	/* [OFFLOAD] flows entering on a device the
-				 * flowtable does not hook: not reported offloaded */
+	uint64_t path_slow;	/* checks of an [OFFLOAD] flow that found it
+				 * entering on a device the flowtable does not
+				 * hook (not reported offloaded; asked again at
+				 * each dump until its path is fast) */
 };
 
 /* What the kernel's flowtables hooked at the last read-back. */

@@ -247,10 +247,12 @@ check "no device update failed" test "$(jq .devices.failures <<<"$st")" -eq 0
 check "the ruleset was never reinstalled (installs $(jq .ruleset.installs <<<"$st"))" \
 	test "$(jq .ruleset.installs <<<"$st")" -eq 1
 status=$(agentctl status --json)
+jqe() { jq -e "$1" >/dev/null <<<"$status"; }
 check "status reads new0 back from the kernel ($(jq -c .kernel.software <<<"$status"))" \
-	jq -e '.kernel.software | index("new0")' <<<"$status" >/dev/null
+	jqe '.kernel.software | index("new0")'
 check "status: every planned device is in the kernel" \
-	jq -e '[.devices[] | select(.in_kernel | not)] | length == 0' <<<"$status" >/dev/null
+	jqe '[.devices[] | select(.in_kernel | not)] | length == 0'
+agentctl status | sed -n '/^kernel/p;/^DEVICE/,$p' | sed 's/^/#   /'
 for p in $P4 $P6; do eval "fd=\$ctl_$p"; echo go >&"$fd"; exec {fd}>&-; done
 agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
 info "time in the flowtable after coming up:$LATENCIES"
