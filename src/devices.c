@@ -14,6 +14,7 @@
 
 #include <libmnl/libmnl.h>
 
+#include "backoff.h"
 #include "ct_parse.h"
 #include "devices.h"
 #include "links.h"
@@ -35,8 +36,11 @@
  */
 #define SETTLE_MS 200
 #define MAX_DELAY_MS 500
-/* A recompute or transaction that failed is tried again this much later. */
+/* A recompute or transaction that failed is tried again this much later,
+ * twice as long after each further failure, up to RETRY_MAX_MS; its 1st,
+ * 2nd, 4th... failure in a row is logged. */
 #define RETRY_MS 1000
+#define RETRY_MAX_MS 60000
 /* Notifications handled per wakeup; a link message is about 1.5 KiB. */
 #define EVENT_BUDGET 64
 #define EVENT_BUF 16384
@@ -57,6 +61,8 @@ struct devices {
 	struct link_info *links;	/* the last dump, to tell noise from change */
 	size_t n_links;
 	struct devices_kernel kernel;
+	struct backoff retry;		/* failed recomputes and updates */
+	bool quiet;			/* this attempt's failure goes unlogged */
 	struct devices_stats st;
 };
 
@@ -229,7 +235,8 @@ static int apply(struct devices *d, const struct ruleset_plan *want, bool after_
 		return 0;
 	ret = read_kernel(d);
 	if (ret) {
-		log_err("cannot read the flowtables' devices: %s", strerror(-ret));
+		if (!d->quiet)
+			log_err("cannot read the flowtables' devices: %s", strerror(-ret));
 		return ret;
 	}
 	if (!(d->kernel.present & NFT_RULESET_SW)) {
@@ -245,7 +252,10 @@ static int apply(struct devices *d, const struct ruleset_plan *want, bool after_
 		return 0;
 	}
 	if (ret < 0) {
-		log_err("cannot update the flowtables' devices: %s", err[0] ? err : strerror(-ret));
+		if (!d->quiet)
+			log_err("cannot update the flowtables' devices: %s (%llu failures in a row)",
+				err[0] ? err : strerror(-ret),
+				(unsigned long long)d->retry.failures + 1);
 		return ret;
 	}
 	if (ret > 0) {
@@ -282,7 +292,8 @@ static int recompute(struct devices *d, struct ruleset_plan *want)
 	d->n_links = 0;
 	ret = links_list(&d->links, &d->n_links);
 	if (ret) {
-		log_err("cannot list network devices: %s", strerror(-ret));
+		if (!d->quiet)
+			log_err("cannot list network devices: %s", strerror(-ret));
 		return ret;
 	}
 	d->st.recomputes++;
@@ -295,7 +306,7 @@ static int recompute(struct devices *d, struct ruleset_plan *want)
 			log_warn("%s; keeping the flowtables' devices as they are", err);
 		return 1;
 	}
-	if (ret)
+	if (ret && !d->quiet)
 		log_err("devices: %s; keeping the flowtables' devices as they are", err);
 	return ret;
 }
@@ -310,16 +321,20 @@ static void on_settle(struct loop *l, struct loop_timer *t, void *arg)
 	(void)l;
 	(void)t;
 	d->first_event_ms = 0;
+	d->quiet = !backoff_next_log_due(&d->retry);
 	ret = recompute(d, &want);
-	if (ret == 1)
+	if (ret == 1) {
+		backoff_succeeded(&d->retry);
 		return;
+	}
 	if (!ret)
 		ret = apply(d, &want, after_event);
 	if (ret) {
 		d->st.failures++;
-		loop_timer_set(d->settle, RETRY_MS, 0);
+		loop_timer_set(d->settle, backoff_failed(&d->retry), 0);
 		return;
 	}
+	backoff_succeeded(&d->retry);
 	if (plans_equal(&want, d->plan))
 		return;
 	d->st.set_changes++;
@@ -447,6 +462,7 @@ int devices_open(struct devices **out, struct loop *l, const struct fo_config *c
 		return -ENOMEM;
 	*d = (struct devices){ .loop = l, .cfg = cfg, .plan = plan, .nft = nft, .guard = guard,
 			       .changed = changed, .arg = arg };
+	backoff_init(&d->retry, RETRY_MS, RETRY_MAX_MS);
 	ret = nl_open(&d->nl, NETLINK_ROUTE, &o);
 	if (!ret)
 		ret = nl_open(&d->req, NETLINK_ROUTE, &req_o);
