@@ -212,13 +212,18 @@ nsx "$FLOWGEN" client -a $S4 -p $PX -s 256k -s 256k -w -t 120 <"$TMP/ctlx$PX" >"
 exec {XFD}>"$TMP/ctlx$PX"
 wait_for 60 grep -q "stage 1 done" "$TMP/clix$PX" || fail "flow $PX: no stage 1"
 before=$(slow $PX)
+before_b=$(nft_counter inet probe forward "slow-$PX" bytes)
 echo go >&"$XFD"
 wait_for 60 grep -q "stage 2 done" "$TMP/clix$PX" || fail "flow $PX: no stage 2"
 sleep 0.5	# two status dumps
 info "flow $PX: $(ct_line tcp $PX)"
 check "conntrack says flow $PX is [OFFLOAD]" grep -q OFFLOAD <<<"$(ct_line tcp $PX)"
-check "while its packets from ex0 take the slow path ($(( $(slow $PX) - before )) in stage 2)" \
-	test "$(slow $PX)" -gt $((before + 50))
+# Bytes, not packets: veth hands the forward path GSO packets whose size
+# depends on timing (140 packets for this stage in one run, 20 under the
+# ASan agent), while the 256 KiB the client sends through ex0 are fixed.
+slow_b=$(( $(nft_counter inet probe forward "slow-$PX" bytes) - before_b ))
+check "while its packets from ex0 take the slow path ($slow_b bytes of the 256 KiB stage, $(( $(slow $PX) - before )) packets)" \
+	test "$slow_b" -ge $((200 * 1024))
 check "the agent does not report it offloaded ($(agent_flow_field tcp $PX state))" \
 	test "$(agent_flow_field tcp $PX state)" = admitted
 echo go >&"$XFD"
