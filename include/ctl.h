@@ -12,6 +12,10 @@
 struct loop;
 struct ctl;
 struct ctl_call;
+struct sockaddr_un;
+
+/* The socket's address for path (both ends use it): 0, or -ENAMETOOLONG. */
+int ctl_sockaddr(struct sockaddr_un *sun, const char *path);
 
 /* Bounds of a request: its bytes (NUL-separated arguments ended by an
  * empty one) and its arguments. */

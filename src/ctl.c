@@ -107,7 +107,7 @@ int ctl_request_parse(char *buf, size_t len, char **argv)
 	}
 }
 
-static int fill_addr(struct sockaddr_un *sun, const char *path)
+int ctl_sockaddr(struct sockaddr_un *sun, const char *path)
 {
 	memset(sun, 0, sizeof(*sun));
 	sun->sun_family = AF_UNIX;
@@ -481,7 +481,7 @@ static bool path_alive(const char *path)
 	bool alive;
 	int fd;
 
-	if (fill_addr(&sun, path))
+	if (ctl_sockaddr(&sun, path))
 		return false;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -583,7 +583,7 @@ int ctl_open(struct ctl **out, struct loop *l, const struct ctl_options *o)
 	struct ctl *c;
 	int err;
 
-	err = fill_addr(&sun, o->path);
+	err = ctl_sockaddr(&sun, o->path);
 	if (err)
 		return err;
 	c = calloc(1, sizeof(*c));

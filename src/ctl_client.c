@@ -12,16 +12,6 @@
 #include "ctl.h"
 #include "ctl_client.h"
 
-static int fill_addr(struct sockaddr_un *sun, const char *path)
-{
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sun->sun_path, path);
-	return 0;
-}
-
 /* The client may wait on a daemon busy with a resync or a reload (a
  * hardware probe takes up to 10 s): a generous bound per wait. */
 #define CTL_CLIENT_TIMEOUT_MS 30000
@@ -96,7 +86,7 @@ int ctl_client_request(const char *path, int argc, char **argv, FILE *out)
 	size_t len = 0;
 	int fd, i, err;
 
-	err = fill_addr(&sun, path);
+	err = ctl_sockaddr(&sun, path);
 	if (err)
 		return err;
 	if (argc > CTL_MAX_ARGS)
