@@ -420,6 +420,55 @@ static void test_admission_write_fails(void **state)
 	tracker_destroy(fx.t);
 }
 
+/* A burst: more new flows than the budget holds, every one decided before
+ * the first reaches the flowtable (a fast machine sees a SYN flood of
+ * elephants so).  The pending slots alone must stop the hardware admissions
+ * at the watermark; the rest go to software.  Then the first ones reach the
+ * chip: pending slots become in-use slots, no new room appears. */
+static void test_hardware_burst(void **state)
+{
+	static const struct step born = { CT_MSG_NEW, 10, 0, ADMIT_NONE, 1, 0, -2, 0, 0 };
+	static const struct step in_hw = { CT_MSG_UPDATE, 20, HWOFF, ADMIT_HW, 14, 0, -2, 0, 0 };
+	const struct hw_budget *b;
+	struct fixture fx;
+	uint32_t id, hw = 0, sw = 0, limit;
+
+	(void)state;
+	setup_fx(&fx, true, false);
+	fx.cfg.hw_capacity = 10;
+	fx.cfg.hw_watermark = 80;
+	limit = 8;
+	for (id = 100; id < 130; id++) {
+		struct ct_info ct = mkct(&fx, id, &born);
+		const struct flow *f;
+
+		tracker_event(fx.t, CT_MSG_NEW, &ct, born.at);
+		f = flows_lookup(tracker_flows(fx.t), &ct);
+		assert_non_null(f);
+		assert_int_equal(f->state, FLOW_ADMITTED);
+		if (f->tier == TIER_HW)
+			hw++;
+		else if (f->tier == TIER_SW)
+			sw++;
+	}
+	b = tracker_budget(fx.t);
+	assert_int_equal(hw, limit);
+	assert_int_equal(sw, 30 - limit);
+	assert_int_equal(b->pending, limit);
+	assert_int_equal(b->in_use, 0);
+	assert_int_equal(fx.w.n, limit);	/* one mark per hardware admission */
+	assert_int_equal(st_of(&fx)->verdicts[VERDICT_ADMIT_HW], limit);
+	for (id = 100; id < 104; id++) {
+		struct ct_info ct = mkct(&fx, id, &in_hw);
+
+		tracker_event(fx.t, CT_MSG_UPDATE, &ct, in_hw.at);
+	}
+	assert_int_equal(b->pending, limit - 4);
+	assert_int_equal(b->in_use, 4);
+	assert_int_equal(b->max_in_use, limit);
+	tracker_destroy(fx.t);
+}
+
 /* A closed TCP connection teaches its class when a dump first shows it
  * closed; its DESTROY (after TIME_WAIT) then teaches nothing again. */
 static void test_learns_at_close(void **state)
@@ -512,6 +561,7 @@ int main(void)
 		cmocka_unit_test(test_hardware_refused_then_late),
 		cmocka_unit_test(test_adopts_marks),
 		cmocka_unit_test(test_admission_write_fails),
+		cmocka_unit_test(test_hardware_burst),
 		cmocka_unit_test(test_learns_at_close),
 		cmocka_unit_test(test_events_window_dump),
 		cmocka_unit_test(test_sweep_and_ignored),
