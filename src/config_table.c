@@ -68,13 +68,15 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 	/* window-until >= window-from is checked once the file is read: the
 	 * two may come in either order. */
 	[CONFIG_KEY_WINDOW_FROM] = { AT("offload", "window-from"), .type = CONFIG_UINT,
-		FIELD(window_from), RANGE(1, 1000000), .def = "5",
+		FIELD(window_from), RANGE(1, 1000000), .def = "16",
 		.allowed = "a whole number 1..1000000, at most window-until",
 		.help = "The offload window, in packets of both directions together: a flow is "
 			"added on packet window-from and never after packet window-until.  "
-			"For window-from, 1..1000000, default 5: the TCP handshake and the first "
-			"request and answer stay on the slow path where the firewall sees them, "
-			"and flows that end sooner never take a flowtable entry." },
+			"For window-from, 1..1000000, default 16: a request/response exchange "
+			"(handshake, request, answer, about 12 packets before its FIN) ends "
+			"before it and never takes a flowtable entry, which would cost about as "
+			"much as the packets it saves (bench/cost_model); a flow alive at packet "
+			"16 pays its entry back, and a transfer loses 16 packets of thousands." },
 	[CONFIG_KEY_WINDOW_UNTIL] = { AT("offload", "window-until"), .type = CONFIG_UINT,
 		FIELD(window_until), RANGE(1, 1000000), .def = "1000",
 		.allowed = "a whole number 1..1000000, at least window-from",
@@ -105,7 +107,8 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		FIELD(min_avgpkt), RANGE(0, 65535), .def = "400",
 		.allowed = "0 (off) or 1..65535 bytes: the average packet size a flow needs at "
 			   "window-from",
-		.help = "Mice signal: at window-from a flow is offloaded only if its average "
+		.help = "Mice signal of the hardware tier: at window-from a flow is offloaded to "
+			"the hardware flowtable only if its average "
 			"packet size so far (both directions, `ct avgpkt`) is at least this many "
 			"bytes; 0..65535, 0 turns the test off.  A request/response mouse "
 			"(handshake, a small request, a small answer) averages 100-200 bytes at "
@@ -116,7 +119,9 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"mice average 130-430 bytes per packet at packet 12 (most near 280), bulk "
 			"and medium transfers 600 and more; at packet 5 a transfer's handshake "
 			"still weighs (about 370), and its next full-size segment lifts it past "
-			"400 (packet 6)." },
+			"400 (packet 6).  The software tier has no size test: its entry costs "
+			"about as much as a few slow-path packets (bench/cost_model), which a "
+			"small-packet flow alive at window-from pays back." },
 	[CONFIG_KEY_SMALL_WINDOW_FROM] = { AT("offload", "small-packet-window-from"),
 		.type = CONFIG_UINT, FIELD(small_window_from), RANGE(0, 1000000), .def = "0",
 		.allowed = "0 (auto: 64 moved into the window) or a whole number between "

@@ -144,9 +144,10 @@ static void describe_skip(const struct fo_config *cfg, struct nft_tier_spec *s)
 }
 
 /*
- * RULE_OFFLOAD: the offload rule of a tier and protocol.  With min-avgpkt
- * it also wants `ct avgpkt >= A` (a request/response mouse moves small
- * packets; a transfer's full-size segments lift the average well above),
+ * RULE_OFFLOAD: the offload rule of a tier and protocol.  In the hardware
+ * tier, with min-avgpkt, it also wants `ct avgpkt >= A` (a request/response
+ * mouse moves small packets; a transfer's full-size segments lift the
+ * average well above),
  * and RULE_SMALL takes flows of small packets that are still alive at
  * small-packet-window-from.  The software rule marks what it offloads
  * (value ADMIT_SW): no event fires when a flow enters the flowtable, and a
@@ -194,7 +195,7 @@ static void describe_rule(const struct fo_config *cfg, const struct nft_tier *t,
 			    kind == RULE_SMALL ? nft_plan_small_from(cfg) : cfg->window_from);
 	if (window)
 		term_ct_cmp(r, NFT_CT_PKTS, NFT_CMP_LTE, cfg->window_until);
-	if (kind == RULE_OFFLOAD && cfg->min_avgpkt)
+	if (kind == RULE_OFFLOAD && cfg->min_avgpkt && t->hw)
 		term_ct_cmp(r, NFT_CT_AVGPKT, NFT_CMP_GTE, cfg->min_avgpkt);
 	proto_match(r, cfg, proto);
 	term(r, NFT_TERM_COUNTER);
@@ -220,7 +221,11 @@ void nft_rules_describe(const struct fo_config *cfg, const struct nft_tier *t,
 	nft_plan_skip_sets(cfg, out->sets);
 	describe_skip(cfg, out);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		if (kinds[i] == RULE_SMALL && !cfg->min_avgpkt)
+		/* The size test is the hardware tier's: a software entry
+		 * costs about two slow-path packets (bench/cost_model), which
+		 * any flow alive at window-from pays back; a hardware slot is
+		 * scarce and goes to flows that look like transfers. */
+		if (kinds[i] == RULE_SMALL && (!cfg->min_avgpkt || !t->hw))
 			continue;
 		if (kinds[i] >= RULE_READMIT && t->hw)
 			continue;
