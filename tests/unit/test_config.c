@@ -233,7 +233,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[offload]\nwindow-until = 5\n\nwindow-from = 10\n",
 	  ":4: [offload] window-from: 10 is above window-until 5 (line 2); allowed: " A_FROM },
 	{ "[offload]\nwindow-until = 3\n",
-	  ":2: [offload] window-until: 3 is below window-from 5 (the default); allowed: " A_UNTIL },
+	  ":2: [offload] window-until: 3 is below window-from 16 (the default); allowed: " A_UNTIL },
 	{ "[offload]\nwindow-from = 2000\n",
 	  ":2: [offload] window-from: 2000 is above window-until 1000 (the default); allowed: "
 	  A_FROM },
@@ -241,7 +241,7 @@ static const struct bad_case bad_cases[] = {
 	  ":3: [offload] small-packet-window-from: 6 is outside the window 10..1000; allowed: "
 	  "0 (auto: 64 moved into the window) or a whole number between window-from and window-until" },
 	{ "[offload]\nsmall-packet-window-from = 40\nwindow-until = 30\n",
-	  ":2: [offload] small-packet-window-from: 40 is outside the window 5..30; allowed: "
+	  ":2: [offload] small-packet-window-from: 40 is outside the window 16..30; allowed: "
 	  "0 (auto: 64 moved into the window) or a whole number between window-from and window-until" },
 	{ "[offload]\nmin-avgpkt = 70000\n",
 	  ":2: [offload] min-avgpkt: \"70000\" is out of range; allowed: "
@@ -529,7 +529,7 @@ static void test_defaults(void **state)
 	assert_int_equal(d.n_exclude, 0);
 	assert_true(d.proto_tcp);
 	assert_true(d.proto_udp);
-	assert_int_equal(d.window_from, 5);
+	assert_int_equal(d.window_from, 16);
 	assert_int_equal(d.window_until, 1000);
 	assert_true(d.tcp_ack_only);
 	assert_false(d.udp_require_reply);
