@@ -52,8 +52,8 @@ check "probe on veth says EOPNOTSUPP (exit 3)" test "$rc" -eq 3
 check "probe reports 'Operation not supported'" grep -q "Operation not supported" <<<"$out"
 check "the probe's transaction was aborted (no table flowoffload_probe)" lacks flowoffload_probe "$(tables)"
 
-info "---- install, software tier (the plain packet window: min-avgpkt 0)"
-rt install --sw lan0,wan0 --min-avgpkt 0 || fail "install refused"
+info "---- install, software tier (the plain packet window 5-1000)"
+rt install --sw lan0,wan0 --from 5 --min-avgpkt 0 || fail "install refused"
 L=$(listing flowoffload)
 while IFS= read -r line; do info "$line"; done <<<"$L"
 check "present says present" present --sw lan0,wan0
@@ -85,14 +85,14 @@ check "no skip sets or rules when none are configured" lacks "skip" "$L"
 check "no hardware table without hardware devices" lacks flowoffload_hw "$(tables)"
 check "the user's table is untouched by install" test "$(listing userfw)" = "$USERFW"
 
-info "---- the defaults add the mice signal"
+info "---- the defaults: window 16-1000; the size test (min-avgpkt) is the hardware tier's"
 rt install --sw lan0,wan0 || fail "install with the defaults refused"
 L3=$(listing flowoffload)
 while IFS= read -r line; do info "$line"; done <<<"$L3"
-check "both window rules want ct avgpkt >= 400" \
-	test "$(grep 'ct packets 5-1000' <<<"$L3" | grep -c 'ct avgpkt >= 400')" -eq 2
-check "two small-packet rules from packet 64, without the avgpkt test" \
-	test "$(grep 'ct packets 64-1000' <<<"$L3" | grep -v avgpkt | grep -c 'comment "offload-small-')" -eq 2
+check "both software window rules start at packet 16" \
+	test "$(grep -c 'ct packets 16-1000 .*comment "offload-' <<<"$L3")" -eq 2
+check "the software tier has no avgpkt test" lacks "avgpkt" "$L3"
+check "and no small-packet rules" lacks "offload-small" "$L3"
 
 info "---- install again: replaced, not added to"
 rt install --sw lan0,wan0 --from 3 --until 50 --min-avgpkt 0 || fail "second install refused"
