@@ -150,7 +150,7 @@ static void describe_skip(const struct fo_config *cfg, struct nft_tier_spec *s)
  * average well above),
  * and RULE_SMALL takes flows of small packets that are still alive at
  * small-packet-window-from.  The software rule marks what it offloads
- * (value ADMIT_SW): no event fires when a flow enters the flowtable, and a
+ * (value ADMIT_SW, after the add, which a refusal ends): no event fires when a flow enters the flowtable, and a
  * dump filtered on this mark finds exactly the flows the rule took.  The
  * hardware tier's flows carry the agent's mark already.
  *
@@ -201,11 +201,14 @@ static void describe_rule(const struct fo_config *cfg, const struct nft_tier *t,
 	term(r, NFT_TERM_COUNTER);
 	if (window && nft_plan_events_quiet(cfg, t))
 		term_ab(r, NFT_TERM_EVENT_SET, WINDOW_EVENTS, 0);
-	if (window && !t->hw)
-		term_ab(r, NFT_TERM_MARK_OR, 0, sw);
 	if (kind == RULE_HW_RETURN)
 		term_ab(r, NFT_TERM_MARK_KEEP, ~cfg->mark_mask, sw);
 	term(r, NFT_TERM_FLOW_ADD);
+	/* After the add: a refused add ends the rule (the kernel takes no
+	 * closing TCP flow, and a request/response mouse's last ACK reaches
+	 * packet N after its FIN), so the mark means "in the flowtable". */
+	if (window && !t->hw)
+		term_ab(r, NFT_TERM_MARK_OR, 0, sw);
 }
 
 void nft_rules_describe(const struct fo_config *cfg, const struct nft_tier *t,

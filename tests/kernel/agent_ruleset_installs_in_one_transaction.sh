@@ -66,9 +66,9 @@ check "forward chain at filter + 10, policy accept" \
 # Software tier: any flow whose mark is not HW (0x08000000) or SKIP
 # (0x0c000000), admitted or not: no wait for the agent's mark write.
 check "one TCP rule: not HW/SKIP, window 5-1000, ACK only, flow add" \
-	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets 5-1000 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 ct mark set ct mark | 0x04000000 flow add @ft comment "offload-tcp"' <<<"$L")" -eq 1
+	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets 5-1000 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 flow add @ft ct mark set ct mark | 0x04000000 comment "offload-tcp"' <<<"$L")" -eq 1
 check "one UDP rule" \
-	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets 5-1000 meta l4proto udp counter packets 0 bytes 0 ct mark set ct mark | 0x04000000 flow add @ft comment "offload-udp"' <<<"$L")" -eq 1
+	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets 5-1000 meta l4proto udp counter packets 0 bytes 0 flow add @ft ct mark set ct mark | 0x04000000 comment "offload-udp"' <<<"$L")" -eq 1
 # Flows the rule offloaded once (mark SW) go back after an eviction (a flush,
 # a firewall reload, an idle timeout), past the window's end too.
 check "one TCP readmit rule: mark SW, from packet 5 with no upper bound, ACK only" \
@@ -158,7 +158,7 @@ check "four skip-prefix rules per family" \
 check "the skip rules come before the offload rules" \
 	test "$(grep -E 'comment "(skip|offload)-' <<<"$L" | sed -E 's/.*comment "([a-z]+)-.*/\1/' | uniq | tr '\n' ' ')" = "skip offload "
 check "the UDP rule requires a reply" \
-	grep -q 'meta l4proto udp ct status & seen-reply == seen-reply counter packets 0 bytes 0 ct mark set ct mark | 0x04000000 flow add @ft comment "offload-udp"' <<<"$L"
+	grep -q 'meta l4proto udp ct status & seen-reply == seen-reply counter packets 0 bytes 0 flow add @ft ct mark set ct mark | 0x04000000 comment "offload-udp"' <<<"$L"
 
 info "---- render == install"
 # Each variant is a set of install/render options; bytecode is compared
