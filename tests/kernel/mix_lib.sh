@@ -149,7 +149,7 @@ mix_run() {
 	nsr sysctl -qw net.netfilter.nf_conntrack_acct=1 ||
 		fail "cannot turn on conntrack accounting in the router"
 	# Not through nsr: the pid must be conntrack's own for the signal.
-	ip netns exec "$NS_R" conntrack -E -e DESTROY -o extended,id >"$d/ct.events" 2>"$d/ct.events.err" &
+	ip netns exec "$NS_R" conntrack -E -e DESTROY -b 8388608 -o extended,id >"$d/ct.events" 2>"$d/ct.events.err" &
 	watch=$!
 	ip netns exec "$NS_S" "$MIXGEN" server -t $((MIX_TIMEOUT + 60)) >"$d/server.out" 2>&1 &
 	srv=$!
