@@ -225,9 +225,10 @@ void nft_rules_describe(const struct fo_config *cfg, const struct nft_tier *t,
 	describe_skip(cfg, out);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		/* The size test is the hardware tier's: a software entry
-		 * costs about two slow-path packets (bench/cost_model), which
-		 * any flow alive at window-from pays back; a hardware slot is
-		 * scarce and goes to flows that look like transfers. */
+		 * costs at most a few slow-path packets (below what
+		 * bench/cost_model resolves), which a flow alive at
+		 * window-from pays back; a hardware slot is scarce and goes
+		 * to flows that look like transfers. */
 		if (kinds[i] == RULE_SMALL && (!cfg->min_avgpkt || !t->hw))
 			continue;
 		if (kinds[i] >= RULE_READMIT && t->hw)
