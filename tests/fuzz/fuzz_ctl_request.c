@@ -2,6 +2,7 @@
  * control requests (ctl_request_parse, listing_parse), and the scrape
  * endpoint's request heads and listen addresses (metrics_http.c). */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
