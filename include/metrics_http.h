@@ -25,7 +25,7 @@ int metrics_http_parse_listen(const char *s, struct sockaddr_storage *ss, sockle
 /* What a request head asks, once complete. */
 struct metrics_http_request {
 	int status;		/* 200, 400, 404, 405 or 505 */
-	bool head;		/* HEAD: the headers without the body */
+	bool head;		/* HEAD: the headers without the body, whatever the status */
 };
 
 /* Parse the head of a request in buf[0..len): the request line

@@ -209,6 +209,8 @@ static int request_line(const char *p, size_t n, bool *head)
 	for (i = 0; i < tlen; i++)
 		if ((unsigned char)target[i] <= 0x20 || (unsigned char)target[i] >= 0x7f)
 			return 400;
+	/* HEAD is answered without a body whatever the status (RFC 9110 9.3.2). */
+	*head = mlen == 4 && !memcmp(p, "HEAD", 4);
 	version = sp2 + 1;
 	vlen = n - mlen - tlen - 2;
 	if (vlen != 8 || memcmp(version, "HTTP/", 5) || !isdigit((unsigned char)version[5]) ||
@@ -220,7 +222,6 @@ static int request_line(const char *p, size_t n, bool *head)
 		  (tlen > 8 && !memcmp(target, "/metrics?", 9));
 	if (!metrics)
 		return 404;
-	*head = mlen == 4 && !memcmp(p, "HEAD", 4);
 	if (!*head && !(mlen == 3 && !memcmp(p, "GET", 3)))
 		return 405;
 	return 200;

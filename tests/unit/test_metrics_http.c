@@ -31,8 +31,7 @@ static void expect(const char *s, int status, bool head)
 
 	assert_int_equal(parse(s, &req), (int)strlen(s));
 	assert_int_equal(req.status, status);
-	if (status == 200)
-		assert_int_equal(req.head, head);
+	assert_int_equal(req.head, head);
 }
 
 static void test_parse_answers(void **state)
@@ -64,6 +63,8 @@ static void test_parse_answers(void **state)
 	expect("GET /metrics HTTP/1.1\r\nno colon\r\n\r\n", 400, false);
 	expect("GET /metrics HTTP/1.1\r\n: empty name\r\n\r\n", 400, false);
 	expect("GET /metrics HTTP/1.1\r\nX: a\x01b\r\n\r\n", 400, false);
+	expect("HEAD /metrics HTTP/1.1\r\nno colon\r\n\r\n", 400, true);
+	expect("HEAD /other HTTP/1.1\r\n\r\n", 404, true);
 	expect("GET /metr\x7f HTTP/1.1\r\n\r\n", 400, false);
 }
 
