@@ -16,6 +16,10 @@ LISTEN=127.0.0.1:9811
 PROM=127.0.0.1:9090
 ELEPHANTS="6811 6812 6813"
 
+# The system's python3, not a shim in front of it (pyenv's costs seconds
+# per call under emulation).
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 # http METHOD URL: "STATUS CONTENT-TYPE" on the first line, then the body;
 # python3's urllib (curl is not among the packages scripts/setup installs),
 # never through a proxy from the environment.
@@ -30,7 +34,7 @@ try:
 except urllib.error.HTTPError as e:
     print(e.code, e.headers.get("Content-Type"))
 EOF
-http() { nsr python3 "$TMP/httpget.py" "$@"; }
+http() { nsr "$PY" "$TMP/httpget.py" "$@"; }
 
 agent_config "$TMP/agent.conf" "metrics-listen = $LISTEN" \
 	"[offload]" "min-avgpkt = 0" "[hardware]" "mode = off"
@@ -77,7 +81,7 @@ info "Prometheus ready $(( ($(date +%s%N) - t0) / 1000000 )) ms after its start"
 
 # promql EXPR: the value of the query's first sample, or "none".
 promql() {
-	nsr python3 - "http://$PROM/api/v1/query" "$1" <<'EOF'
+	nsr "$PY" - "http://$PROM/api/v1/query" "$1" <<'EOF'
 import json, sys, urllib.parse, urllib.request
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 url = sys.argv[1] + "?" + urllib.parse.urlencode({"query": sys.argv[2]})
@@ -116,7 +120,7 @@ answered() { [ "$scrapes" -ge 3 ] && [ "$served" -ge "$scrapes" ]; }
 check "Prometheus recorded scrapes ($scrapes), each answered by the agent ($served)" answered
 
 info "---- 8 scrapers that send nothing hold every slot for 7 s (at ${SECONDS} s)"
-nsr python3 - "$LISTEN" >"$TMP/holders" 2>&1 <<'EOF' &
+nsr "$PY" - "$LISTEN" >"$TMP/holders" 2>&1 <<'EOF' &
 import socket, sys, time
 host, port = sys.argv[1].rsplit(":", 1)
 held = [socket.create_connection((host, int(port)), timeout=5) for _ in range(8)]
