@@ -113,7 +113,11 @@ kernel=$(kernel_offloaded)
 all_three() { [ "$prom" = 3 ] && [ "$cli" = 3 ] && [ "$stats" = 3 ] && [ "$kernel" = 3 ]; }
 check "PromQL ($prom), flows ($cli), stats ($stats) and the kernel's [OFFLOAD] entries ($kernel) agree" \
 	all_three
-scrapes=$(promql 'count_over_time(up{job="flowoffload"}[1m])')
+# At least 3 samples, however fast the machine got here.
+samples() { promql 'count_over_time(up{job="flowoffload"}[1m])'; }
+three_samples() { [ "$(samples)" -ge 3 ] 2>/dev/null; }
+wait_for 10 three_samples || fail "Prometheus recorded fewer than 3 scrapes in 10 s: $(samples)"
+scrapes=$(samples)
 served=$(agentctl stats --json | jq .metrics_http.scrapes)
 info "Prometheus took $scrapes samples of up; the agent answered $served scrapes"
 answered() { [ "$scrapes" -ge 3 ] && [ "$served" -ge "$scrapes" ]; }
