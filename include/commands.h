@@ -17,6 +17,7 @@ struct ct_sync;
 struct ctl_call;
 struct ctl_stats;
 struct devices;
+struct metrics_http_stats;
 struct ruleset_guard;
 struct tracker;
 
@@ -33,6 +34,7 @@ struct commands_ctx {
 	const struct agent_stats *agent;
 	uint64_t started_ms;
 	const struct ctl_stats *ctl;	/* the control socket's counters */
+	const struct metrics_http_stats *http;	/* the scrape endpoint's; NULL: none */
 	/* reload: the agent's; writes its outcome to out, 0 or -errno. */
 	int (*reload)(void *arg, FILE *out);
 	void *reload_arg;

@@ -95,6 +95,7 @@ struct fo_config {
 					 * flows that reach the window */
 	char metrics_dir[200];		/* textfile directory; empty: no file */
 	uint64_t metrics_interval_ms;	/* how often the metrics file is written */
+	char metrics_listen[64];	/* scrape endpoint ADDR:PORT; empty: none */
 };
 
 void config_defaults(struct fo_config *cfg);

@@ -49,6 +49,7 @@ enum config_key_id {
 	CONFIG_KEY_EVENTS,
 	CONFIG_KEY_METRICS_DIR,
 	CONFIG_KEY_METRICS_INTERVAL,
+	CONFIG_KEY_METRICS_LISTEN,
 	CONFIG_KEY_MAX,
 };
 
@@ -63,6 +64,7 @@ enum config_type {
 	CONFIG_PATH,		/* an absolute path that fits the field */
 	CONFIG_GROUP,		/* a portable group name that fits the field */
 	CONFIG_USER,		/* a portable user name (or uid) that fits the field */
+	CONFIG_LISTEN,		/* IPV4:PORT or [IPV6]:PORT, numeric; empty: none */
 	/* Lists: entries separated by blanks or commas, continued on
 	 * indented lines; given in the file, a list replaces its default. */
 	CONFIG_FLAGS,		/* words[]: each sets the bool at its value (offset) */

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "nft_ruleset.h"
 #include "plan.h"
 #include "privs.h"
@@ -64,6 +65,7 @@ struct agent {
 	struct loop_timer *notify_status, *notify_watchdog;
 	struct loop_timer *metrics_timer;	/* [agent] metrics-dir */
 	int metrics_err;			/* last write's error, logged once */
+	struct metrics_http *http;		/* [agent] metrics-listen */
 	const char *user_opt, *group_opt; /* -u USER[:GROUP], over the config */
 	struct privs_user user;
 
@@ -204,6 +206,47 @@ static void on_metrics(struct loop *l, struct loop_timer *t, void *arg)
 	a->metrics_err = ret;
 }
 
+/* ---- the scrape endpoint ------------------------------------------------------ */
+
+/* A scrape: the same text as the file and `flowoffloadctl metrics`. */
+static int render_metrics(FILE *out, void *arg)
+{
+	struct agent *a = arg;
+	json_t *stats = commands_stats_json(&a->cmds), *status = commands_status_json(&a->cmds);
+	int ret = stats && status ? metrics_write_all(out, stats, status) : -ENOMEM;
+
+	json_decref(stats);
+	json_decref(status);
+	return ret;
+}
+
+/* Opened with the control socket, before the privileges go: a port below
+ * 1024 needs CAP_NET_BIND_SERVICE, which the running agent no longer has. */
+static int open_metrics_http(struct agent *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char why[256];
+	int ret;
+
+	if (!a->cfg.metrics_listen[0])
+		return 0;
+	if (metrics_http_parse_listen(a->cfg.metrics_listen, &ss, &sslen, why, sizeof(why))) {
+		log_err("[agent] metrics-listen: %s", why);
+		return -1;
+	}
+	ret = metrics_http_open(&a->http, a->loop, &ss, sslen, render_metrics, a);
+	if (ret) {
+		log_err("metrics listener %s: %s%s", a->cfg.metrics_listen, strerror(-ret),
+			ret == -EAFNOSUPPORT || ret == -EPERM || ret == -EACCES ?
+				" (under systemd: RestrictAddressFamilies= and IPAddressAllow= must allow it)" : "");
+		return -1;
+	}
+	a->cmds.http = metrics_http_stats(a->http);
+	log_info("serving metrics on http://%s/metrics", a->cfg.metrics_listen);
+	return 0;
+}
+
 /* Start, re-time or stop the writer after a start or a reload; the first
  * file comes at once (1 ms), not an interval later. */
 static int metrics_schedule(struct agent *a)
@@ -264,8 +307,9 @@ static void reload_tell(struct agent *a, const struct fo_config *cfg)
 	    strcmp(cfg->socket_path, a->cfg.socket_path) ||
 	    strcmp(cfg->socket_group, a->cfg.socket_group) ||
 	    strcmp(cfg->admin_group, a->cfg.admin_group) ||
-	    strcmp(cfg->run_user, a->cfg.run_user) || strcmp(cfg->run_group, a->cfg.run_group))
-		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket, socket-group, admin-group, user and group take effect at the next start");
+	    strcmp(cfg->run_user, a->cfg.run_user) || strcmp(cfg->run_group, a->cfg.run_group) ||
+	    strcmp(cfg->metrics_listen, a->cfg.metrics_listen))
+		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket, socket-group, admin-group, user, group and metrics-listen take effect at the next start");
 }
 
 /* Control-socket reloads (out set) are rate-limited; SIGHUP, root's, not. */
@@ -406,7 +450,7 @@ static int open_front(struct agent *a)
 		return -1;
 	}
 	a->cmds.ctl = ctl_stats(a->ctl);
-	return 0;
+	return open_metrics_http(a);
 }
 
 /* The user to become, from -u or the config; resolved before anything is
@@ -532,6 +576,7 @@ static int agent_free(struct agent *a)
 	int code = a->exit_code;
 
 	sd_notify_close(a->notify);
+	metrics_http_close(a->http);
 	ctl_close(a->ctl);
 	devices_close(a->devs);
 	ruleset_guard_close(a->guard);

@@ -16,6 +16,7 @@
 #include "flows.h"
 #include "listing.h"
 #include "loop.h"
+#include "metrics_http.h"
 #include "plan.h"
 #include "policy.h"
 #include "privs.h"
@@ -263,6 +264,30 @@ static json_t *control_json(const struct commands_ctx *c)
 	return j;
 }
 
+/* The scrape endpoint's counters (metrics_http.h says what each counts). */
+static json_t *metrics_http_json(const struct metrics_http_stats *hs)
+{
+	json_t *j = json_object();
+
+#define HTTP_STAT(k) json_object_set_new(j, #k, json_integer((json_int_t)hs->k))
+	HTTP_STAT(scrapes);
+	HTTP_STAT(not_found);
+	HTTP_STAT(bad_method);
+	HTTP_STAT(bad_requests);
+	HTTP_STAT(request_too_long);
+	HTTP_STAT(request_timeouts);
+	HTTP_STAT(request_closed);
+	HTTP_STAT(reply_timeouts);
+	HTTP_STAT(reply_errors);
+	HTTP_STAT(render_errors);
+	HTTP_STAT(busy_refused);
+	HTTP_STAT(accept_errors);
+	HTTP_STAT(clients);
+	HTTP_STAT(max_clients);
+#undef HTTP_STAT
+	return j;
+}
+
 static json_t *stats_json(const struct commands_ctx *c)
 {
 	json_t *j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
@@ -279,6 +304,8 @@ static json_t *stats_json(const struct commands_ctx *c)
 		json_object_set_new(j, "classes", classes_json(c));
 		json_object_set_new(j, "control", control_json(c));
 		json_object_set_new(j, "devices", devices_json(c));
+		if (c->http)
+			json_object_set_new(j, "metrics_http", metrics_http_json(c->http));
 	}
 	return j;
 }

@@ -324,6 +324,21 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		.def = "15s", .allowed = "1s..1h " DURATION_UNITS,
 		.help = "How often the metrics file is written.  Default 15s: Prometheus' "
 			"usual scrape interval; each write walks the flow table once." },
+	[CONFIG_KEY_METRICS_LISTEN] = { AT("agent", "metrics-listen"), .type = CONFIG_LISTEN,
+		FIELD(metrics_listen), .def = "",
+		.allowed = "IPV4:PORT or [IPV6]:PORT, numeric, port 1..65535; empty for none",
+		.help = "An address where the agent answers Prometheus scrapes itself: GET "
+			"/metrics over HTTP returns the text of `flowoffloadctl metrics`, served "
+			"from the agent's event loop (at most 8 scrapers at once, 5 s for a "
+			"request, 10 s for an answer; never blocks the agent).  For example "
+			"127.0.0.1:9811 or [::1]:9811 (9811 is only the examples' choice: "
+			"Prometheus' exporter port range, 9100-9999, is allocated in full; take "
+			"a port free on the router).  Changes take effect at the next start.  Under "
+			"the systemd unit the sandbox allows no IP sockets: a drop-in must add "
+			"RestrictAddressFamilies=AF_INET AF_INET6 and IPAddressAllow=.  No TLS "
+			"and no authentication: listen on loopback or a management address.  "
+			"Default empty: no listener (metrics-dir and the control socket need "
+			"no open port)." },
 };
 
 /* Sections with prose of their own, beyond their keys'. */

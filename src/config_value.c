@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "config_value.h"
+#include "metrics_http.h"
 #include "units.h"
 
 /* Entries of a list key are separated by blanks or commas, so both
@@ -237,6 +238,21 @@ static int parse_path(struct value *x, const char *v)
 	return 0;
 }
 
+/* A listen address, checked as the agent will bind it; empty is off. */
+static int parse_listen(struct value *x, const char *v)
+{
+	struct sockaddr_storage ss;
+	size_t len = strlen(v);
+	socklen_t sslen;
+
+	if (len && metrics_http_parse_listen(v, &ss, &sslen, x->why, x->whylen))
+		return -EINVAL;
+	if (len >= x->k->size)
+		return bad(x, "\"%s\" is too long", v);
+	memcpy(field(x->cfg, x->k->off), v, len + 1);
+	return 0;
+}
+
 /* The portable POSIX user and group name characters; names are resolved
  * when the agent starts (the socket's group when the socket is created),
  * so a typo is caught there, not here. */
@@ -396,6 +412,7 @@ static const parse_fn parsers[] = {
 	[CONFIG_PATH] = parse_path,
 	[CONFIG_GROUP] = parse_group,
 	[CONFIG_USER] = parse_group,
+	[CONFIG_LISTEN] = parse_listen,
 	[CONFIG_FLAGS] = parse_flag,
 	[CONFIG_IFNAMES] = parse_ifname,
 	[CONFIG_PORTS] = parse_port,

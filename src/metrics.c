@@ -325,8 +325,7 @@ int metrics_write_flowtable(FILE *out, FILE *proc)
 	return 0;
 }
 
-/* The text to f; the kernel's work queue only where the kernel has it. */
-static int write_all(FILE *f, const json_t *stats, const json_t *status)
+int metrics_write_all(FILE *f, const json_t *stats, const json_t *status)
 {
 	FILE *proc;
 	int ret;
@@ -364,7 +363,7 @@ int metrics_write_file(const char *dir, const json_t *stats, const json_t *statu
 		close(fd);
 		goto err_unlink;
 	}
-	ret = write_all(f, stats, status);
+	ret = metrics_write_all(f, stats, status);
 	if (fclose(f) && !ret)
 		ret = -errno;
 	if (!ret && rename(tmp, path))

@@ -40,6 +40,7 @@
 #define A_STATUS "100ms..1h (ms, s, m, h; a bare number is seconds)"
 #define A_RESYNC "1s..24h (ms, s, m, h; a bare number is seconds)"
 #define A_EVBUF "64k..1G bytes (k, M and G suffixes)"
+#define A_LISTEN "IPV4:PORT or [IPV6]:PORT, numeric, port 1..65535; empty for none"
 #define A_SOCKET "an absolute path of at most 107 characters"
 #define A_GROUP "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
 		"with '-'; empty for root's group"
@@ -128,7 +129,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "
 	  "resync-interval event-buffer socket socket-group admin-group user group keep-ruleset manage-ruleset "
-	  "events metrics-dir metrics-interval" },
+	  "events metrics-dir metrics-interval metrics-listen" },
 	{ "[offload]\nmode = on\n",
 	  ":2: [offload] mode: unknown key; allowed: protocols window-from window-until "
 	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
@@ -402,6 +403,14 @@ static const struct bad_case bad_cases[] = {
 	{ "[agent]\nmetrics-dir = var/lib\n",
 	  ":2: [agent] metrics-dir: \"var/lib\" is not an absolute path; allowed: an absolute "
 	  "directory path of at most 199 characters; empty for none" },
+	{ "[agent]\nmetrics-listen = localhost:9811\n",
+	  ":2: [agent] metrics-listen: \"localhost\" is not an IPv4 address (names are not looked "
+	  "up); allowed: " A_LISTEN },
+	{ "[agent]\nmetrics-listen = ::1:9811\n",
+	  ":2: [agent] metrics-listen: \"::1:9811\": an IPv6 address is written [ADDRESS]:PORT; "
+	  "allowed: " A_LISTEN },
+	{ "\n[agent]\nmetrics-listen = 127.0.0.1:0\n",
+	  ":3: [agent] metrics-listen: \"0\" is not a port 1..65535; allowed: " A_LISTEN },
 	{ "[agent]\nmetrics-interval = 500ms\n",
 	  ":2: [agent] metrics-interval: \"500ms\" is out of range; allowed: 1s..1h (ms, s, m, h; "
 	  "a bare number is seconds)" },
@@ -817,6 +826,9 @@ CHECK_FN(c_status_bare, c->status_interval_ms == 2000)
 CHECK_FN(c_metrics_dir, !strcmp(c->metrics_dir, "/var/lib/node-exporter") &&
 	 c->metrics_interval_ms == 60000)
 CHECK_FN(c_metrics_off, c->metrics_dir[0] == '\0')
+CHECK_FN(c_listen4, !strcmp(c->metrics_listen, "127.0.0.1:9811"))
+CHECK_FN(c_listen6, !strcmp(c->metrics_listen, "[::1]:9811"))
+CHECK_FN(c_listen_off, c->metrics_listen[0] == '\0')
 CHECK_FN(c_resync_min, c->resync_interval_ms == 1000)
 CHECK_FN(c_resync_max, c->resync_interval_ms == 86400000)
 CHECK_FN(c_evbuf_min, c->event_buffer == 65536)
@@ -875,6 +887,9 @@ static const struct good_case good_cases[] = {
 	{ "[agent]\nstatus-interval = 2\n", c_status_bare },
 	{ "[agent]\nmetrics-dir = /var/lib/node-exporter\nmetrics-interval = 1m\n", c_metrics_dir },
 	{ "[agent]\nmetrics-dir =\n", c_metrics_off },
+	{ "[agent]\nmetrics-listen = 127.0.0.1:9811\n", c_listen4 },
+	{ "[agent]\nmetrics-listen = [::1]:9811\n", c_listen6 },
+	{ "[agent]\nmetrics-listen =\n", c_listen_off },
 	{ "[agent]\nresync-interval = 1s\n", c_resync_min },
 	{ "[agent]\nresync-interval = 24h\n", c_resync_max },
 	{ "[agent]\nevent-buffer = 64k\n", c_evbuf_min },
