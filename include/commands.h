@@ -17,6 +17,7 @@ struct ct_sync;
 struct ctl_call;
 struct ctl_stats;
 struct devices;
+struct routes;
 struct ruleset_guard;
 struct tracker;
 
@@ -30,6 +31,7 @@ struct commands_ctx {
 	const struct ct_admit *adm;
 	const struct ruleset_guard *guard;
 	const struct devices *devs;
+	const struct routes *routes;	/* [routes]; NULL or idle without tables */
 	const struct agent_stats *agent;
 	uint64_t started_ms;
 	const struct ctl_stats *ctl;	/* the control socket's counters */

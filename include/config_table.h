@@ -28,6 +28,13 @@ enum config_key_id {
 	CONFIG_KEY_HW_CONFIRM,
 	CONFIG_KEY_SKIP_PORTS,
 	CONFIG_KEY_SKIP_PREFIXES,
+	CONFIG_KEY_ROUTES_PREFER_HW,
+	CONFIG_KEY_ROUTES_ONLY,
+	CONFIG_KEY_ROUTES_NEVER,
+	CONFIG_KEY_ROUTES_MAX,
+	CONFIG_KEY_ROUTES_SETTLE,
+	CONFIG_KEY_ROUTES_RESYNC,
+	CONFIG_KEY_ROUTES_HW_RESERVE,
 	CONFIG_KEY_CLASSES_LEARN,
 	CONFIG_KEY_CLASSES_MAX,
 	CONFIG_KEY_CLASSES_HALF_LIFE,
@@ -69,6 +76,7 @@ enum config_type {
 	CONFIG_IFNAMES,		/* interface names or fnmatch(3) wildcards */
 	CONFIG_PORTS,		/* ports and ranges lo-hi */
 	CONFIG_PREFIXES,	/* IPv4 and IPv6 prefixes, host bits zero */
+	CONFIG_ROUTE_TABLES,	/* routing tables: id or rt_tables name, ":proto" */
 };
 
 struct config_word {

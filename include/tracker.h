@@ -28,6 +28,9 @@ struct tracker_ops {
 	 * software flow newly offloaded; until it says yes the flow is not
 	 * reported offloaded. */
 	bool (*path_fast)(void *arg, const struct ct_info *ct, bool hw);
+	/* Optional: the [routes] roles of the flow's addresses (bits
+	 * 1 << ROUTE_*), asked when the flow is decided. */
+	unsigned int (*route_roles)(void *arg, const struct ct_info *ct);
 };
 
 struct tracker_stats {

@@ -13,6 +13,7 @@
 #include "ct_sync.h"
 #include "ctl.h"
 #include "devices.h"
+#include "routes.h"
 #include "flows.h"
 #include "listing.h"
 #include "loop.h"
@@ -175,6 +176,76 @@ static json_t *devices_json(const struct commands_ctx *c)
 			 "empty_selections", (json_int_t)ds->empty);
 }
 
+static json_t *routes_stats_json(const struct commands_ctx *c)
+{
+	const struct routes_stats *rs = routes_stats(c->routes);
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "events", (json_int_t)rs->events,
+			 "events_ignored", (json_int_t)rs->events_ignored,
+			 "overruns", (json_int_t)rs->overruns,
+			 "resyncs", (json_int_t)rs->resyncs,
+			 "resync_swept", (json_int_t)rs->resync_swept,
+			 "dump_errors", (json_int_t)rs->dump_errors,
+			 "set_updates", (json_int_t)rs->applies,
+			 "full_replaces", (json_int_t)rs->full_replaces,
+			 "intervals_added", (json_int_t)rs->added,
+			 "intervals_removed", (json_int_t)rs->removed,
+			 "failures", (json_int_t)rs->failures,
+			 "over_limit", (json_int_t)rs->over_limit,
+			 "sync_lag_ms", (json_int_t)rs->lag_last_ms,
+			 "sync_lag_max_ms", (json_int_t)rs->lag_max_ms);
+}
+
+static json_t *ms_ago(uint64_t then)
+{
+	return then ? json_integer((json_int_t)(loop_now_ms() - then)) : json_null();
+}
+
+/* Per role: the tables it follows ("100", "100:bird"), the routes followed
+ * and the merged intervals its set holds, per family. */
+static json_t *routes_status_json(const struct commands_ctx *c)
+{
+	static const char *const roles[ROUTE_ROLES] = { "prefer_hardware", "only", "never" };
+	const struct fo_config *cfg = c->cfg;
+	struct routes_view v;
+	json_t *j, *r, *tables;
+	char name[32];
+	size_t i;
+	int role;
+
+	routes_view(c->routes, &v);
+	j = json_pack("{s:o, s:o, s:o, s:b, s:I, s:I}",
+		      "last_change_ms_ago", ms_ago(v.last_change_ms),
+		      "last_apply_ms_ago", ms_ago(v.last_apply_ms),
+		      "last_resync_ms_ago", ms_ago(v.last_resync_ms),
+		      "pending", v.pending,
+		      "sync_lag_ms", (json_int_t)routes_stats(c->routes)->lag_last_ms,
+		      "max_prefixes", (json_int_t)cfg->routes_max);
+	for (role = 0; role < ROUTE_ROLES; role++) {
+		if (!cfg->n_routes[role])
+			continue;
+		tables = json_array();
+		for (i = 0; i < cfg->n_routes[role]; i++) {
+			const struct route_table_sel *s = &cfg->routes[role][i];
+
+			if (s->proto >= 0)
+				snprintf(name, sizeof(name), "%u:%d", s->table, s->proto);
+			else
+				snprintf(name, sizeof(name), "%u", s->table);
+			json_array_append_new(tables, json_string(name));
+		}
+		r = json_pack("{s:o, s:I, s:I, s:I, s:I, s:b}", "tables", tables,
+			      "ipv4_routes", (json_int_t)v.routes[role][0],
+			      "ipv6_routes", (json_int_t)v.routes[role][1],
+			      "ipv4_intervals", (json_int_t)v.intervals[role][0],
+			      "ipv6_intervals", (json_int_t)v.intervals[role][1],
+			      "over_limit", v.over[role][0] || v.over[role][1]);
+		json_object_set_new(j, roles[role], r);
+	}
+	return j;
+}
+
 /* The flowtables' devices as the kernel last answered (read back every
  * status-interval), not as planned. */
 static json_t *kernel_devs_json(const struct commands_ctx *c, bool hw)
@@ -279,6 +350,8 @@ static json_t *stats_json(const struct commands_ctx *c)
 		json_object_set_new(j, "classes", classes_json(c));
 		json_object_set_new(j, "control", control_json(c));
 		json_object_set_new(j, "devices", devices_json(c));
+		if (routes_enabled(c->routes))
+			json_object_set_new(j, "routes", routes_stats_json(c));
 	}
 	return j;
 }
@@ -346,6 +419,8 @@ static json_t *status_json(const struct commands_ctx *c)
 						   "read_ms_ago",
 						   (json_int_t)(loop_now_ms() -
 								devices_kernel(c->devs)->read_ms)));
+	if (routes_enabled(c->routes))
+		json_object_set_new(j, "routes", routes_status_json(c));
 	return j;
 }
 

@@ -254,6 +254,8 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 		return;
 	}
 	b.class_verdict = class_input(t, &f->ct, now);
+	if (t->ops.route_roles)
+		b.route_roles = t->ops.route_roles(t->ops.arg, &f->ct);
 	d = policy_decide(t->cfg, &f->ct, &b, now);
 	t->st.verdicts[d.verdict]++;
 	t->st.reasons[d.reason]++;
