@@ -18,6 +18,7 @@ struct ctl_call;
 struct ctl_stats;
 struct devices;
 struct routes;
+struct prefix_stats;
 struct ruleset_guard;
 struct tracker;
 
@@ -32,6 +33,7 @@ struct commands_ctx {
 	const struct ruleset_guard *guard;
 	const struct devices *devs;
 	const struct routes *routes;	/* [routes]; NULL or idle without tables */
+	const struct prefix_stats *pstats;	/* slots NULL: analysis off */
 	const struct agent_stats *agent;
 	uint64_t started_ms;
 	const struct ctl_stats *ctl;	/* the control socket's counters */

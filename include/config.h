@@ -86,6 +86,8 @@ struct fo_config {
 	uint64_t routes_resync_ms;	/* full dump of the tables */
 	uint32_t routes_hw_reserve;	/* percent of the hardware budget only
 					 * preferred flows may take */
+	uint32_t analysis_len4, analysis_len6;	/* flowoffloadctl prefixes */
+	uint32_t analysis_max;		/* prefixes tracked; 0: no analysis */
 
 	/* [classes] */
 	bool classes_learn;		/* learn service classes from finished flows */

@@ -31,6 +31,9 @@ struct tracker_ops {
 	/* Optional: the [routes] roles of the flow's addresses (bits
 	 * 1 << ROUTE_*), asked when the flow is decided. */
 	unsigned int (*route_roles)(void *arg, const struct ct_info *ct);
+	/* Optional: a tracked flow ended with these final counters (its
+	 * DESTROY event); hw: the agent had it in the hardware tier. */
+	void (*flow_finished)(void *arg, const struct ct_info *ct, bool hw);
 };
 
 struct tracker_stats {

@@ -21,6 +21,7 @@
 #include "ct_sync.h"
 #include "ctl.h"
 #include "devices.h"
+#include "prefix_stats.h"
 #include "routes.h"
 #include "flows.h"
 #include "instance.h"
@@ -59,6 +60,7 @@ struct agent {
 	struct ct_sync *sync;
 	struct devices *devs;
 	struct routes *routes;		/* [routes] */
+	struct prefix_stats pstats;	/* flowoffloadctl prefixes */
 	struct ctl *ctl;
 	struct commands_ctx cmds;
 	int lock_fd;
@@ -118,6 +120,17 @@ static unsigned int route_roles(void *arg, const struct ct_info *ct)
 	       routes_roles(a->routes, ct->family, ct->orig.dst) |
 	       routes_roles(a->routes, ct->family, ct->reply.src) |
 	       routes_roles(a->routes, ct->family, ct->reply.dst);
+}
+
+/* flowoffloadctl prefixes: the remote end is the reply's source (the
+ * real server under DNAT). */
+static void flow_finished(void *arg, const struct ct_info *ct, bool hw)
+{
+	struct agent *a = arg;
+
+	if (a->pstats.slots)
+		pstats_observe(&a->pstats, ct->family, ct->reply.src, ct->bytes[0] + ct->bytes[1], hw,
+			       loop_now_ms());
 }
 
 /* Our tables were installed anew: their [routes] sets are empty. */
@@ -490,7 +503,8 @@ static int drop_privileges(struct agent *a)
  * reason is logged already. */
 static int open_data_flow(struct agent *a)
 {
-	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast, route_roles };
+	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast, route_roles,
+						       flow_finished };
 	struct tracker_ops ops = ops_tmpl;
 	char err[512] = "";
 	int ret;
@@ -515,6 +529,12 @@ static int open_data_flow(struct agent *a)
 	ruleset_guard_on_install(a->guard, tables_installed, a);
 	if (ruleset_guard_startup(a->guard))
 		return 1;
+	if (a->cfg.analysis_max &&
+	    pstats_init(&a->pstats, a->cfg.analysis_max, (uint8_t)a->cfg.analysis_len4,
+			(uint8_t)a->cfg.analysis_len6, a->cfg.classes_half_life_ms)) {
+		log_err("cannot allocate the prefix analysis (%u prefixes)", a->cfg.analysis_max);
+		return 1;
+	}
 	/* Following routes before the first dump: nothing between is lost. */
 	ret = routes_open(&a->routes, a->loop, &a->cfg, &a->plan, a->nft);
 	if (ret) {
@@ -536,6 +556,7 @@ static int open_data_flow(struct agent *a)
 	a->cmds.guard = a->guard;
 	a->cmds.devs = a->devs;
 	a->cmds.routes = a->routes;
+	a->cmds.pstats = &a->pstats;
 	ret = ct_sync_start(a->sync);
 	if (!ret)
 		ret = ruleset_guard_start(a->guard);
@@ -571,6 +592,7 @@ static int agent_free(struct agent *a)
 	ctl_close(a->ctl);
 	devices_close(a->devs);
 	routes_close(a->routes);
+	pstats_free(&a->pstats);
 	ruleset_guard_close(a->guard);
 	ct_sync_close(a->sync);
 	ct_admit_close(a->adm);

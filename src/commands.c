@@ -1,5 +1,6 @@
 /* commands: the control socket's commands (status, flows, classes, stats,
  * reload): what each answers, in text and in JSON (--json). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include "ct_sync.h"
 #include "ctl.h"
 #include "devices.h"
+#include "prefix_stats.h"
 #include "routes.h"
 #include "flows.h"
 #include "listing.h"
@@ -491,6 +493,69 @@ static void print_devices(FILE *out, json_t *devs)
 	}
 }
 
+/* ---- prefixes ---------------------------------------------------------------- */
+
+/* flowoffloadctl prefixes [--json] [--limit N]: finished flows per remote
+ * prefix, heaviest first, decayed to now. */
+static int prefixes_cmd(const struct commands_ctx *c, int argc, char **argv, FILE *out)
+{
+	unsigned long limit = 50;
+	struct pstat *v = NULL;
+	bool json = false;
+	char addr[64], *end;
+	json_t *a;
+	long n, i;
+	int k;
+
+	for (k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[k], "--limit") && k + 1 < argc) {
+			limit = strtoul(argv[++k], &end, 10);
+			if (*end || !limit || limit > 100000) {
+				fprintf(out, "prefixes: --limit takes 1..100000\n");
+				return -EINVAL;
+			}
+		} else {
+			fprintf(out, "prefixes: unknown option '%s'\n", argv[k]);
+			return -EINVAL;
+		}
+	}
+	if (!c->pstats || !c->pstats->slots) {
+		fprintf(out, "prefixes: the analysis is off ([routes] analysis-max = 0)\n");
+		return -ENOENT;
+	}
+	n = pstats_top(c->pstats, loop_now_ms(), limit, &v);
+	if (n < 0)
+		return (int)n;
+	a = json_array();
+	if (!json)
+		fprintf(out, "%-45s %10s %14s %8s %12s\n", "PREFIX", "FLOWS", "BYTES", "HW_SHARE",
+			"FLOWS_TOTAL");
+	for (i = 0; i < n; i++) {
+		double share = v[i].bytes > 0 ? v[i].hw_bytes / v[i].bytes : 0;
+		char pfx[80];
+
+		inet_ntop(v[i].family, v[i].addr, addr, sizeof(addr));
+		snprintf(pfx, sizeof(pfx), "%s/%u", addr, v[i].len);
+		if (json)
+			json_array_append_new(a, json_pack("{s:s, s:f, s:f, s:f, s:I}", "prefix", pfx,
+							   "flows", v[i].flows, "bytes", v[i].bytes,
+							   "hw_share", share, "flows_total",
+							   (json_int_t)v[i].flows_total));
+		else
+			fprintf(out, "%-45s %10.1f %14.0f %7.1f%% %12llu\n", pfx, v[i].flows,
+				v[i].bytes, share * 100, (unsigned long long)v[i].flows_total);
+	}
+	if (json) {
+		json_dumpf(a, out, JSON_FLAGS);
+		fputc('\n', out);
+	}
+	json_decref(a);
+	free(v);
+	return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 /* reload changes state: root or the admin group only (SO_PEERCRED). */
@@ -516,6 +581,8 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 	/* The long answers take options of their own and are streamed. */
 	if (strcmp(cmd, "flows") == 0)
 		return listing_flows(call, tracker_flows(c->trk), argc, argv, out);
+	if (strcmp(cmd, "prefixes") == 0)
+		return prefixes_cmd(c, argc, argv, out);
 	if (strcmp(cmd, "classes") == 0)
 		return listing_classes(call, tracker_classes(c->trk), loop_now_ms(), argc, argv,
 				       out);
@@ -535,7 +602,7 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 		i = reload_allowed(call, c, out);
 		return i ? i : c->reload(c->reload_arg, out);
 	} else {
-		fprintf(out, "unknown command '%s'; commands: status flows classes stats reload\n",
+		fprintf(out, "unknown command '%s'; commands: status flows classes prefixes stats reload\n",
 			cmd);
 		return -EINVAL;
 	}

@@ -229,6 +229,25 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"flows alone.  The kernel cannot move a flow from the NIC back to software "
 			"without tearing it down, so a preferred flow never takes a slot another "
 			"flow holds; the reserve keeps room for it.  Default 25." },
+	[CONFIG_KEY_ANALYSIS_LEN4] = { AT("routes", "analysis-ipv4-length"), .type = CONFIG_UINT,
+		FIELD(analysis_len4), RANGE(8, 32), .def = "24",
+		.allowed = "a prefix length 8..32",
+		.help = "flowoffloadctl prefixes adds up finished flows per remote prefix of this "
+			"length (the flow's real server: the reply direction's source).  8..32.  "
+			"Default 24: the smallest prefix BGP carries." },
+	[CONFIG_KEY_ANALYSIS_LEN6] = { AT("routes", "analysis-ipv6-length"), .type = CONFIG_UINT,
+		FIELD(analysis_len6), RANGE(16, 128), .def = "48",
+		.allowed = "a prefix length 16..128",
+		.help = "The same for IPv6, 16..128.  Default 48: the smallest prefix BGP "
+			"carries." },
+	[CONFIG_KEY_ANALYSIS_MAX] = { AT("routes", "analysis-max"), .type = CONFIG_SIZE,
+		FIELD(analysis_max), RANGE(0, 4194304), .def = "64k",
+		.allowed = "0 (off) or up to 4194304 prefixes (k and M suffixes)",
+		.help = "Remote prefixes flowoffloadctl prefixes tracks, about 80 bytes each, "
+			"allocated at start; when full, prefixes whose decayed flows fell below "
+			"0.05 make room, and flows of new prefixes are otherwise not counted.  "
+			"Their weight halves every [classes] half-life.  0 turns the analysis "
+			"off.  Default 64k." },
 
 	[CONFIG_KEY_CLASSES_LEARN] = BOOL("classes", "learn", classes_learn, "yes",
 		"Learn from finished flows, per service class, and skip the classes of "

@@ -500,7 +500,9 @@ static int apply(struct routes *r)
 			if (ret)
 				break;
 			q->apply = true;
-			if (role == ROUTE_PREFER_HW || !r->cfg->manage_ruleset)
+			/* A role without tables has no set in the ruleset. */
+			if (role == ROUTE_PREFER_HW || !r->cfg->manage_ruleset ||
+			    !r->cfg->n_routes[role])
 				continue;
 			ret = diff(r->applied[role][fam], r->n_applied[role][fam], q->next,
 				   q->n_next, fam ? 16 : 4, &q->del, &u[n_u].n_del, &q->add,

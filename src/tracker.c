@@ -451,6 +451,8 @@ static void destroyed(struct tracker *t, const struct ct_info *ct, uint64_t now)
 		 * its close did already. */
 		if (t->cls && ct->has_counters && !f->class_seen)
 			classes_observe(t->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
+		if (t->ops.flow_finished && ct->has_counters)
+			t->ops.flow_finished(t->ops.arg, ct, f->tier == TIER_HW);
 	}
 	flows_remove(t->flows, ct);
 }
