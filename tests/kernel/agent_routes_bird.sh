@@ -178,6 +178,9 @@ check "flow 5802 is still in software" is_sw 5802
 check "flow 5803 (IPv6) is still in the NIC" is_hw 5803 ipv6
 check "the chip holds the three preferred flows" test "$(fonic_counter flows_in_use)" = 3
 
+# Closed connections are DESTROYed soon after, for the prefix analysis.
+nsr sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 ||
+	fail "cannot shorten TIME_WAIT"
 for p in 5801 5802 5803 5804 5805 5806; do
 	echo >&"${CTL[$p]}"
 done
@@ -185,6 +188,14 @@ for p in 5801 5802 5803 5804 5805 5806; do
 	echo >&"${CTL[$p]}"
 	wait "${CLI[$p]}" || fail "flow $p did not complete"
 done
+pfx() { agentctl prefixes --json | jq -r --arg p "$1" "[.[] | select(.prefix == \$p)][0] | $2"; }
+pfx_is() { test "$(pfx "$1" "$2")" = "$3"; }
+check "flowoffloadctl prefixes: 3 finished flows to 198.19.1.0/24" \
+	wait_for 40 pfx_is 198.19.1.0/24 .flows_total 3
+check "... two of them in hardware: a hardware share of bytes in 0.5..0.8" \
+	sh -c "echo '$(pfx 198.19.1.0/24 .hw_share)' | awk '{ exit !(\$1 > 0.5 && \$1 < 0.8) }'"
+check "... 198.19.2.0/24 none in hardware" test "$(pfx 198.19.2.0/24 .hw_share)" = 0
+info "prefixes: $(agentctl prefixes | tr '\n' '|')"
 info "stats: $(agentctl stats --json | jq -c .routes)"
 check "no set transaction failed" test "$(agentctl stats --json | jq .routes.failures)" = 0
 agent_stop || fail "flowoffloadd exited with an error"
