@@ -530,8 +530,8 @@ static int apply(struct routes *r)
 		if (ret > 0) {
 			r->st.applies++;
 			r->st.full_replaces += full;
-			r->last_apply_ms = loop_now_ms();
 		}
+		r->last_apply_ms = loop_now_ms();
 		for (size_t i = 0; i < n_u; i++) {
 			r->st.added += u[i].n_add;
 			r->st.removed += full ? 0 : u[i].n_del;
