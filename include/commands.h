@@ -18,6 +18,8 @@ struct ctl_call;
 struct ctl_stats;
 struct devices;
 struct metrics_http_stats;
+struct routes;
+struct prefix_stats;
 struct ruleset_guard;
 struct tracker;
 
@@ -31,6 +33,8 @@ struct commands_ctx {
 	const struct ct_admit *adm;
 	const struct ruleset_guard *guard;
 	const struct devices *devs;
+	const struct routes *routes;	/* [routes]; NULL or idle without tables */
+	const struct prefix_stats *pstats;	/* slots NULL: analysis off */
 	const struct agent_stats *agent;
 	uint64_t started_ms;
 	const struct ctl_stats *ctl;	/* the control socket's counters */

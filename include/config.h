@@ -33,6 +33,16 @@ struct prefix {
 	uint8_t addr[16];	/* network byte order, host bits zeroed */
 };
 
+/* A kernel routing table followed by [routes], optionally only its routes
+ * of one protocol (RTPROT_*). */
+struct route_table_sel {
+	uint32_t table;		/* RT_TABLE_* id, 1..2^32-1 */
+	int16_t proto;		/* RTPROT_* to keep, -1: every protocol */
+};
+
+/* The roles a followed table's prefixes play (src/routes.c). */
+enum route_role { ROUTE_PREFER_HW, ROUTE_ONLY, ROUTE_NEVER, ROUTE_ROLES };
+
 struct fo_config {
 	/* [devices] */
 	bool devices_auto;	/* devices = auto */
@@ -67,6 +77,17 @@ struct fo_config {
 	struct port_range skip_ports[CONFIG_MAX_LIST];
 	size_t n_skip_prefixes;	/* flows with either endpoint inside are never offloaded */
 	struct prefix skip_prefixes[CONFIG_MAX_LIST];
+
+	/* [routes] */
+	size_t n_routes[ROUTE_ROLES];	/* tables per role */
+	struct route_table_sel routes[ROUTE_ROLES][CONFIG_MAX_LIST];
+	uint32_t routes_max;		/* routes per role and family, at most */
+	uint64_t routes_settle_ms;	/* debounce of route changes */
+	uint64_t routes_resync_ms;	/* full dump of the tables */
+	uint32_t routes_hw_reserve;	/* percent of the hardware budget only
+					 * preferred flows may take */
+	uint32_t analysis_len4, analysis_len6;	/* flowoffloadctl prefixes */
+	uint32_t analysis_max;		/* prefixes tracked; 0: no analysis */
 
 	/* [classes] */
 	bool classes_learn;		/* learn service classes from finished flows */

@@ -46,6 +46,9 @@ struct policy_budget {
 	uint32_t hw_pending;	/* admitted to hardware, not yet confirmed */
 	/* What the agent learned of the flow's service class. */
 	enum class_verdict class_verdict;
+	/* [routes]: the roles of the flow's addresses (ROUTES_BIT(ROUTE_*)),
+	 * as the kernel's sets hold them. */
+	unsigned int route_roles;
 };
 
 struct policy_decision {

@@ -43,6 +43,9 @@ int ruleset_guard_install(struct ruleset_guard *g, const struct fo_config *cfg,
 void ruleset_guard_poll(struct ruleset_guard *g);
 void ruleset_guard_recheck(struct ruleset_guard *g);
 
+/* cb(arg) after every install that succeeded (startup, restore, reload). */
+void ruleset_guard_on_install(struct ruleset_guard *g, void (*cb)(void *arg), void *arg);
+
 const struct ruleset_guard_stats *ruleset_guard_stats(const struct ruleset_guard *g);
 
 #endif

@@ -21,6 +21,8 @@
 #include "ct_sync.h"
 #include "ctl.h"
 #include "devices.h"
+#include "prefix_stats.h"
+#include "routes.h"
 #include "flows.h"
 #include "instance.h"
 #include "log.h"
@@ -58,6 +60,8 @@ struct agent {
 	struct ruleset_guard *guard;
 	struct ct_sync *sync;
 	struct devices *devs;
+	struct routes *routes;		/* [routes] */
+	struct prefix_stats pstats;	/* flowoffloadctl prefixes */
 	struct ctl *ctl;
 	struct commands_ctx cmds;
 	int lock_fd;
@@ -95,6 +99,8 @@ static void devices_changed(void *arg)
 		free(a->rendered);
 		a->rendered = text;
 	}
+	/* The hardware table may have come (or gone) with the devices. */
+	routes_tables_installed(a->routes);
 }
 
 /* The tracker's path check: the device watcher's read-back and routes. */
@@ -103,6 +109,38 @@ static bool path_fast(void *arg, const struct ct_info *ct, bool hw)
 	struct agent *a = arg;
 
 	return devices_path_fast(a->devs, ct, hw);
+}
+
+/* The tracker's [routes] roles: any of the four addresses counts, as in
+ * the ruleset's set lookups (under NAT the reply tuple holds the real
+ * server or client). */
+static unsigned int route_roles(void *arg, const struct ct_info *ct)
+{
+	struct agent *a = arg;
+
+	return routes_roles(a->routes, ct->family, ct->orig.src) |
+	       routes_roles(a->routes, ct->family, ct->orig.dst) |
+	       routes_roles(a->routes, ct->family, ct->reply.src) |
+	       routes_roles(a->routes, ct->family, ct->reply.dst);
+}
+
+/* flowoffloadctl prefixes: the remote end is the reply's source (the
+ * real server under DNAT). */
+static void flow_finished(void *arg, const struct ct_info *ct, bool hw)
+{
+	struct agent *a = arg;
+
+	if (a->pstats.slots)
+		pstats_observe(&a->pstats, ct->family, ct->reply.src, ct->bytes[0] + ct->bytes[1], hw,
+			       loop_now_ms());
+}
+
+/* Our tables were installed anew: their [routes] sets are empty. */
+static void tables_installed(void *arg)
+{
+	struct agent *a = arg;
+
+	routes_tables_installed(a->routes);
 }
 
 /* manage-ruleset = no: the operator's ruleset does the offloading and the
@@ -358,6 +396,7 @@ static int reload(void *arg, FILE *out)
 	free(a->rendered);
 	a->rendered = text;
 	ct_sync_reconfigure(a->sync);
+	routes_reload(a->routes);
 	if (metrics_schedule(a))
 		log_err("cannot schedule the metrics file");
 	a->st.reloads++;
@@ -508,7 +547,8 @@ static int drop_privileges(struct agent *a)
  * reason is logged already. */
 static int open_data_flow(struct agent *a)
 {
-	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast };
+	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast, route_roles,
+						       flow_finished };
 	struct tracker_ops ops = ops_tmpl;
 	char err[512] = "";
 	int ret;
@@ -530,8 +570,21 @@ static int open_data_flow(struct agent *a)
 		ret = ruleset_guard_open(&a->guard, a->loop, a->nft, &a->cfg, &a->plan);
 	if (ret)
 		return ret;
+	ruleset_guard_on_install(a->guard, tables_installed, a);
 	if (ruleset_guard_startup(a->guard))
 		return 1;
+	if (a->cfg.analysis_max &&
+	    pstats_init(&a->pstats, a->cfg.analysis_max, (uint8_t)a->cfg.analysis_len4,
+			(uint8_t)a->cfg.analysis_len6, a->cfg.classes_half_life_ms)) {
+		log_err("cannot allocate the prefix analysis (%u prefixes)", a->cfg.analysis_max);
+		return 1;
+	}
+	/* Following routes before the first dump: nothing between is lost. */
+	ret = routes_open(&a->routes, a->loop, &a->cfg, &a->plan, a->nft);
+	if (ret) {
+		log_err("cannot open the route notification sockets: %s", strerror(-ret));
+		return 1;
+	}
 	/* Listening to links before the startup dump: nothing between is lost. */
 	ret = devices_open(&a->devs, a->loop, &a->cfg, &a->plan, a->nft, a->guard, devices_changed,
 			   a);
@@ -546,11 +599,15 @@ static int open_data_flow(struct agent *a)
 	a->cmds.adm = a->adm;
 	a->cmds.guard = a->guard;
 	a->cmds.devs = a->devs;
+	a->cmds.routes = a->routes;
+	a->cmds.pstats = &a->pstats;
 	ret = ct_sync_start(a->sync);
 	if (!ret)
 		ret = ruleset_guard_start(a->guard);
 	if (!ret)
 		ret = devices_start(a->devs);
+	if (!ret)
+		ret = routes_start(a->routes);
 	return ret;
 }
 
@@ -579,6 +636,8 @@ static int agent_free(struct agent *a)
 	metrics_http_close(a->http);
 	ctl_close(a->ctl);
 	devices_close(a->devs);
+	routes_close(a->routes);
+	pstats_free(&a->pstats);
 	ruleset_guard_close(a->guard);
 	ct_sync_close(a->sync);
 	ct_admit_close(a->adm);

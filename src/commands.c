@@ -1,5 +1,6 @@
 /* commands: the control socket's commands (status, flows, classes, stats,
  * reload): what each answers, in text and in JSON (--json). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -13,6 +14,8 @@
 #include "ct_sync.h"
 #include "ctl.h"
 #include "devices.h"
+#include "prefix_stats.h"
+#include "routes.h"
 #include "flows.h"
 #include "listing.h"
 #include "loop.h"
@@ -176,6 +179,76 @@ static json_t *devices_json(const struct commands_ctx *c)
 			 "empty_selections", (json_int_t)ds->empty);
 }
 
+static json_t *routes_stats_json(const struct commands_ctx *c)
+{
+	const struct routes_stats *rs = routes_stats(c->routes);
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "events", (json_int_t)rs->events,
+			 "events_ignored", (json_int_t)rs->events_ignored,
+			 "overruns", (json_int_t)rs->overruns,
+			 "resyncs", (json_int_t)rs->resyncs,
+			 "resync_swept", (json_int_t)rs->resync_swept,
+			 "dump_errors", (json_int_t)rs->dump_errors,
+			 "set_updates", (json_int_t)rs->applies,
+			 "full_replaces", (json_int_t)rs->full_replaces,
+			 "intervals_added", (json_int_t)rs->added,
+			 "intervals_removed", (json_int_t)rs->removed,
+			 "failures", (json_int_t)rs->failures,
+			 "over_limit", (json_int_t)rs->over_limit,
+			 "sync_lag_ms", (json_int_t)rs->lag_last_ms,
+			 "sync_lag_max_ms", (json_int_t)rs->lag_max_ms);
+}
+
+static json_t *ms_ago(uint64_t then)
+{
+	return then ? json_integer((json_int_t)(loop_now_ms() - then)) : json_null();
+}
+
+/* Per role: the tables it follows ("100", "100:bird"), the routes followed
+ * and the merged intervals its set holds, per family. */
+static json_t *routes_status_json(const struct commands_ctx *c)
+{
+	static const char *const roles[ROUTE_ROLES] = { "prefer_hardware", "only", "never" };
+	const struct fo_config *cfg = c->cfg;
+	struct routes_view v;
+	json_t *j, *r, *tables;
+	char name[32];
+	size_t i;
+	int role;
+
+	routes_view(c->routes, &v);
+	j = json_pack("{s:o, s:o, s:o, s:b, s:I, s:I}",
+		      "last_change_ms_ago", ms_ago(v.last_change_ms),
+		      "last_apply_ms_ago", ms_ago(v.last_apply_ms),
+		      "last_resync_ms_ago", ms_ago(v.last_resync_ms),
+		      "pending", v.pending,
+		      "sync_lag_ms", (json_int_t)routes_stats(c->routes)->lag_last_ms,
+		      "max_prefixes", (json_int_t)cfg->routes_max);
+	for (role = 0; role < ROUTE_ROLES; role++) {
+		if (!cfg->n_routes[role])
+			continue;
+		tables = json_array();
+		for (i = 0; i < cfg->n_routes[role]; i++) {
+			const struct route_table_sel *s = &cfg->routes[role][i];
+
+			if (s->proto >= 0)
+				snprintf(name, sizeof(name), "%u:%d", s->table, s->proto);
+			else
+				snprintf(name, sizeof(name), "%u", s->table);
+			json_array_append_new(tables, json_string(name));
+		}
+		r = json_pack("{s:o, s:I, s:I, s:I, s:I, s:b}", "tables", tables,
+			      "ipv4_routes", (json_int_t)v.routes[role][0],
+			      "ipv6_routes", (json_int_t)v.routes[role][1],
+			      "ipv4_intervals", (json_int_t)v.intervals[role][0],
+			      "ipv6_intervals", (json_int_t)v.intervals[role][1],
+			      "over_limit", v.over[role][0] || v.over[role][1]);
+		json_object_set_new(j, roles[role], r);
+	}
+	return j;
+}
+
 /* The flowtables' devices as the kernel last answered (read back every
  * status-interval), not as planned. */
 static json_t *kernel_devs_json(const struct commands_ctx *c, bool hw)
@@ -306,6 +379,8 @@ static json_t *stats_json(const struct commands_ctx *c)
 		json_object_set_new(j, "devices", devices_json(c));
 		if (c->http)
 			json_object_set_new(j, "metrics_http", metrics_http_json(c->http));
+		if (routes_enabled(c->routes))
+			json_object_set_new(j, "routes", routes_stats_json(c));
 	}
 	return j;
 }
@@ -373,6 +448,8 @@ static json_t *status_json(const struct commands_ctx *c)
 						   "read_ms_ago",
 						   (json_int_t)(loop_now_ms() -
 								devices_kernel(c->devs)->read_ms)));
+	if (routes_enabled(c->routes))
+		json_object_set_new(j, "routes", routes_status_json(c));
 	return j;
 }
 
@@ -443,6 +520,69 @@ static void print_devices(FILE *out, json_t *devs)
 	}
 }
 
+/* ---- prefixes ---------------------------------------------------------------- */
+
+/* flowoffloadctl prefixes [--json] [--limit N]: finished flows per remote
+ * prefix, heaviest first, decayed to now. */
+static int prefixes_cmd(const struct commands_ctx *c, int argc, char **argv, FILE *out)
+{
+	unsigned long limit = 50;
+	struct pstat *v = NULL;
+	bool json = false;
+	char addr[64], *end;
+	json_t *a;
+	long n, i;
+	int k;
+
+	for (k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[k], "--limit") && k + 1 < argc) {
+			limit = strtoul(argv[++k], &end, 10);
+			if (*end || !limit || limit > 100000) {
+				fprintf(out, "prefixes: --limit takes 1..100000\n");
+				return -EINVAL;
+			}
+		} else {
+			fprintf(out, "prefixes: unknown option '%s'\n", argv[k]);
+			return -EINVAL;
+		}
+	}
+	if (!c->pstats || !c->pstats->slots) {
+		fprintf(out, "prefixes: the analysis is off ([routes] analysis-max = 0)\n");
+		return -ENOENT;
+	}
+	n = pstats_top(c->pstats, loop_now_ms(), limit, &v);
+	if (n < 0)
+		return (int)n;
+	a = json_array();
+	if (!json)
+		fprintf(out, "%-45s %10s %14s %8s %12s\n", "PREFIX", "FLOWS", "BYTES", "HW_SHARE",
+			"FLOWS_TOTAL");
+	for (i = 0; i < n; i++) {
+		double share = v[i].bytes > 0 ? v[i].hw_bytes / v[i].bytes : 0;
+		char pfx[80];
+
+		inet_ntop(v[i].family, v[i].addr, addr, sizeof(addr));
+		snprintf(pfx, sizeof(pfx), "%s/%u", addr, v[i].len);
+		if (json)
+			json_array_append_new(a, json_pack("{s:s, s:f, s:f, s:f, s:I}", "prefix", pfx,
+							   "flows", v[i].flows, "bytes", v[i].bytes,
+							   "hw_share", share, "flows_total",
+							   (json_int_t)v[i].flows_total));
+		else
+			fprintf(out, "%-45s %10.1f %14.0f %7.1f%% %12llu\n", pfx, v[i].flows,
+				v[i].bytes, share * 100, (unsigned long long)v[i].flows_total);
+	}
+	if (json) {
+		json_dumpf(a, out, JSON_FLAGS);
+		fputc('\n', out);
+	}
+	json_decref(a);
+	free(v);
+	return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 /* reload changes state: root or the admin group only (SO_PEERCRED). */
@@ -468,6 +608,8 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 	/* The long answers take options of their own and are streamed. */
 	if (strcmp(cmd, "flows") == 0)
 		return listing_flows(call, tracker_flows(c->trk), argc, argv, out);
+	if (strcmp(cmd, "prefixes") == 0)
+		return prefixes_cmd(c, argc, argv, out);
 	if (strcmp(cmd, "classes") == 0)
 		return listing_classes(call, tracker_classes(c->trk), loop_now_ms(), argc, argv,
 				       out);
@@ -487,7 +629,7 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 		i = reload_allowed(call, c, out);
 		return i ? i : c->reload(c->reload_arg, out);
 	} else {
-		fprintf(out, "unknown command '%s'; commands: status flows classes stats reload\n",
+		fprintf(out, "unknown command '%s'; commands: status flows classes prefixes stats reload\n",
 			cmd);
 		return -EINVAL;
 	}

@@ -85,7 +85,27 @@ static bool prefix_skipped(const struct fo_config *cfg, const struct ct_info *ct
 	return false;
 }
 
-static bool hw_room(const struct policy_budget *b)
+/* [routes] never, and only without a followed prefix: the sets in the
+ * ruleset keep such flows out already; the agent agrees with them. */
+static bool routes_skipped(const struct fo_config *cfg, const struct policy_budget *b)
+{
+	unsigned int roles = b ? b->route_roles : 0;
+
+	if (roles & (1u << ROUTE_NEVER))
+		return true;
+	return cfg->n_routes[ROUTE_ONLY] && !(roles & (1u << ROUTE_ONLY));
+}
+
+/*
+ * With prefer-hardware tables, flows of other prefixes leave hw-reserve
+ * percent of the budget free for preferred ones.  A slot is never taken
+ * back: the kernel cannot move a flow from the NIC to the software path
+ * without tearing its flowtable entry down (nf_flow_offload_del, then the
+ * next packet takes the slow path and `flow add` again), and the hardware
+ * rule would put it right back; so preferred flows wait for slots that
+ * free up, and the reserve makes sure some do.
+ */
+static bool hw_room(const struct fo_config *cfg, const struct policy_budget *b)
 {
 	uint64_t used, limit;
 
@@ -95,6 +115,8 @@ static bool hw_room(const struct policy_budget *b)
 	 * near UINT32_MAX, must not wrap. */
 	used = (uint64_t)b->hw_in_use + b->hw_pending;
 	limit = (uint64_t)b->hw_capacity * b->hw_watermark / 100;
+	if (cfg->n_routes[ROUTE_PREFER_HW] && !(b->route_roles & (1u << ROUTE_PREFER_HW)))
+		limit = limit * (100 - cfg->routes_hw_reserve) / 100;
 	return used < limit;
 }
 
@@ -110,7 +132,7 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 		d.reason = REASON_STATE;
 	else if (port_skipped(cfg, ct->orig.dport))
 		d.reason = REASON_PORT;
-	else if (prefix_skipped(cfg, ct))
+	else if (prefix_skipped(cfg, ct) || routes_skipped(cfg, budget))
 		d.reason = REASON_PREFIX;
 	else if (budget && budget->class_verdict == CLASS_MICE)
 		d.reason = REASON_MICE;
@@ -121,7 +143,7 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 		/* The window keeps its flows out, with no mark to write; a
 		 * hardware admission would hold a slot until each one ends. */
 		d.verdict = VERDICT_ADMIT_SW;
-	else if (hw_room(budget))
+	else if (hw_room(cfg, budget))
 		d.verdict = VERDICT_ADMIT_HW;
 	else
 		d.verdict = VERDICT_ADMIT_SW;

@@ -44,7 +44,15 @@ struct ruleset_guard {
 	unsigned int restore_next;
 	struct backoff retry;		/* checks and restores that failed */
 	struct ruleset_guard_stats st;
+	void (*installed)(void *arg);
+	void *installed_arg;
 };
+
+void ruleset_guard_on_install(struct ruleset_guard *g, void (*cb)(void *arg), void *arg)
+{
+	g->installed = cb;
+	g->installed_arg = arg;
+}
 
 static int install(struct ruleset_guard *g, const char *why, bool log)
 {
@@ -59,6 +67,8 @@ static int install(struct ruleset_guard *g, const char *why, bool log)
 		return ret;
 	}
 	g->st.installs++;
+	if (g->installed)
+		g->installed(g->installed_arg);
 	return 0;
 }
 
@@ -69,6 +79,8 @@ int ruleset_guard_install(struct ruleset_guard *g, const struct fo_config *cfg,
 
 	if (!ret)
 		g->st.installs++;
+	if (!ret && g->installed)
+		g->installed(g->installed_arg);
 	return ret;
 }
 

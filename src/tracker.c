@@ -254,6 +254,8 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 		return;
 	}
 	b.class_verdict = class_input(t, &f->ct, now);
+	if (t->ops.route_roles)
+		b.route_roles = t->ops.route_roles(t->ops.arg, &f->ct);
 	d = policy_decide(t->cfg, &f->ct, &b, now);
 	t->st.verdicts[d.verdict]++;
 	t->st.reasons[d.reason]++;
@@ -435,8 +437,12 @@ static void learn_at_close(struct tracker *t, struct flow *f, const struct ct_in
 			   uint64_t now)
 {
 	f->class_seen = 1;
-	t->st.class_learned_at_close++;
-	classes_observe(t->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
+	if (t->cls) {
+		t->st.class_learned_at_close++;
+		classes_observe(t->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
+	}
+	if (t->ops.flow_finished)
+		t->ops.flow_finished(t->ops.arg, ct, f->tier == TIER_HW);
 }
 
 static void destroyed(struct tracker *t, const struct ct_info *ct, uint64_t now)
@@ -449,6 +455,8 @@ static void destroyed(struct tracker *t, const struct ct_info *ct, uint64_t now)
 		 * its close did already. */
 		if (t->cls && ct->has_counters && !f->class_seen)
 			classes_observe(t->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
+		if (t->ops.flow_finished && ct->has_counters && !f->class_seen)
+			t->ops.flow_finished(t->ops.arg, ct, f->tier == TIER_HW);
 	}
 	flows_remove(t->flows, ct);
 }
@@ -482,7 +490,7 @@ void tracker_event(struct tracker *t, enum ct_msg type, const struct ct_info *ct
 		decide(t, f, now);
 	if (created && f->state != FLOW_WAITING && f->state != FLOW_SKIPPED)
 		refresh(t, f, ct, now);
-	if (t->cls && !f->class_seen && ct_closed(ct))
+	if ((t->cls || t->ops.flow_finished) && !f->class_seen && ct_closed(ct))
 		learn_at_close(t, f, ct, now);
 }
 

@@ -46,7 +46,8 @@
 		"with '-'; empty for root's group"
 #define A_ADMIN "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
 		"with '-'; empty for root only"
-#define A_SECTIONS "[devices] [offload] [hardware] [skip] [classes] [agent]"
+#define A_SECTIONS "[devices] [offload] [hardware] [skip] [routes] [classes] [agent]"
+#define A_RT "routing tables by id 1..4294967295 or rt_tables name, each optionally with :protocol (100 100:bird isp:186); empty for none"
 #define A_INDENT "allowed: keys and [sections] at the start of a line; only lists continue " \
 		 "on indented lines"
 
@@ -323,6 +324,22 @@ static const struct bad_case bad_cases[] = {
 	  ":2: [hardware] watermark: \"%\" is not a percentage; allowed: " A_WM },
 	{ "[hardware]\nwatermark = 0.9\n",
 	  ":2: [hardware] watermark: \"0.9\" is not a percentage; allowed: " A_WM },
+
+	/* [routes] */
+	{ "[routes]\nonly = 100 nosuchtable\n",
+	  ":2: [routes] only: \"nosuchtable\" is neither a table id 1..4294967295 nor a name in /etc/iproute2/rt_tables; allowed: " A_RT },
+	{ "[routes]\nnever = 0\n",
+	  ":2: [routes] never: \"0\" is neither a table id 1..4294967295 nor a name in /etc/iproute2/rt_tables; allowed: " A_RT },
+	{ "[routes]\nnever = 100:birdy\n",
+	  ":2: [routes] never: \"birdy\" is not a route protocol (0..255 or a name such as bird, bgp, static); allowed: " A_RT },
+	{ "[routes]\nnever = 100:256\n",
+	  ":2: [routes] never: \"256\" is not a route protocol (0..255 or a name such as bird, bgp, static); allowed: " A_RT },
+	{ "[routes]\nnever = 100 100\n",
+	  ":2: [routes] never: \"100\" is listed twice; allowed: " A_RT },
+	{ "[routes]\nprefer-hardware = 100:bird\nnever = 100\n",
+	  ":3: [routes] never: table 100 is already followed by prefer-hardware; allowed: " A_RT },
+	{ "[routes]\nonly = 5000:12\n\nnever = 5000:bird\n",
+	  ":4: [routes] never: table 5000 is already followed by only; allowed: " A_RT },
 
 	/* [skip] */
 	{ "[skip]\nports = 0\n", ":2: [skip] ports: \"0\" is out of range; allowed: " A_PORTS },
@@ -1058,6 +1075,30 @@ static void test_parsed_prefix_matches(void **state)
 	assert_false(config_prefix_contains(&cfg.skip_prefixes[1], AF_INET6, a));
 }
 
+static void test_routes(void **state)
+{
+	struct fo_config cfg;
+
+	(void)state;
+	load_text("[routes]\nprefer-hardware = 100:bird main:static\nonly = 4000000000\n"
+		  "never = 100:bgp local\nmax-prefixes = 1M\nsettle = 50ms\nhw-reserve = 100%\n",
+		  &cfg, NULL);
+	assert_int_equal(cfg.n_routes[ROUTE_PREFER_HW], 2);
+	assert_int_equal(cfg.routes[ROUTE_PREFER_HW][0].table, 100);
+	assert_int_equal(cfg.routes[ROUTE_PREFER_HW][0].proto, 12);
+	assert_int_equal(cfg.routes[ROUTE_PREFER_HW][1].table, 254);
+	assert_int_equal(cfg.routes[ROUTE_PREFER_HW][1].proto, 4);
+	assert_int_equal(cfg.n_routes[ROUTE_ONLY], 1);
+	assert_int_equal(cfg.routes[ROUTE_ONLY][0].table, 4000000000u);
+	assert_int_equal(cfg.routes[ROUTE_ONLY][0].proto, -1);
+	assert_int_equal(cfg.n_routes[ROUTE_NEVER], 2);
+	assert_int_equal(cfg.routes[ROUTE_NEVER][0].proto, 186);
+	assert_int_equal(cfg.routes[ROUTE_NEVER][1].table, 255);
+	assert_int_equal(cfg.routes_max, 1048576);
+	assert_int_equal(cfg.routes_settle_ms, 50);
+	assert_int_equal(cfg.routes_hw_reserve, 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1075,6 +1116,7 @@ int main(void)
 		cmocka_unit_test(test_mark_value),
 		cmocka_unit_test(test_prefix_contains),
 		cmocka_unit_test(test_parsed_prefix_matches),
+		cmocka_unit_test(test_routes),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);
