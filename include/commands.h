@@ -30,6 +30,7 @@ struct commands_ctx {
 	const struct ct_admit *adm;
 	const struct ruleset_guard *guard;
 	const struct devices *devs;
+	const struct shaping *shaping;
 	const struct agent_stats *agent;
 	uint64_t started_ms;
 	const struct ctl_stats *ctl;	/* the control socket's counters */

@@ -28,6 +28,9 @@ struct tracker_ops {
 	 * software flow newly offloaded; until it says yes the flow is not
 	 * reported offloaded. */
 	bool (*path_fast)(void *arg, const struct ct_info *ct, bool hw);
+	/* Optional: the shapers on the flow's path (shaping_flow), asked
+	 * once, when the flow is decided. */
+	void (*shaped)(void *arg, const struct ct_info *ct, int *off_hw, int *off_sw);
 };
 
 struct tracker_stats {

@@ -31,6 +31,7 @@
 #include "privs.h"
 #include "ruleset_guard.h"
 #include "sd_notify.h"
+#include "shaping.h"
 #include "tracker.h"
 
 /* The only capability the running daemon keeps: nftables transactions,
@@ -57,6 +58,7 @@ struct agent {
 	struct ruleset_guard *guard;
 	struct ct_sync *sync;
 	struct devices *devs;
+	struct shaping *shaping;
 	struct ctl *ctl;
 	struct commands_ctx cmds;
 	int lock_fd;
@@ -101,6 +103,17 @@ static bool path_fast(void *arg, const struct ct_info *ct, bool hw)
 	struct agent *a = arg;
 
 	return devices_path_fast(a->devs, ct, hw);
+}
+
+/* The tracker's shaper check: the qdisc watcher and routes. */
+static void flow_shaped(void *arg, const struct ct_info *ct, int *off_hw, int *off_sw)
+{
+	struct agent *a = arg;
+	struct shaping_verdict v;
+
+	shaping_flow(a->shaping, ct, &v);
+	*off_hw = v.off_hw;
+	*off_sw = v.off_sw;
 }
 
 /* manage-ruleset = no: the operator's ruleset does the offloading and the
@@ -464,7 +477,7 @@ static int drop_privileges(struct agent *a)
  * reason is logged already. */
 static int open_data_flow(struct agent *a)
 {
-	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast };
+	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast, flow_shaped };
 	struct tracker_ops ops = ops_tmpl;
 	char err[512] = "";
 	int ret;
@@ -492,6 +505,8 @@ static int open_data_flow(struct agent *a)
 	ret = devices_open(&a->devs, a->loop, &a->cfg, &a->plan, a->nft, a->guard, devices_changed,
 			   a);
 	if (!ret)
+		ret = shaping_open(&a->shaping, a->loop, &a->cfg, &a->plan);
+	if (!ret)
 		ret = ct_admit_open(&a->adm);
 	if (!ret)
 		ret = ct_sync_open(&a->sync, a->loop, &a->cfg, &a->plan, a->trk, a->guard);
@@ -502,7 +517,11 @@ static int open_data_flow(struct agent *a)
 	a->cmds.adm = a->adm;
 	a->cmds.guard = a->guard;
 	a->cmds.devs = a->devs;
-	ret = ct_sync_start(a->sync);
+	a->cmds.shaping = a->shaping;
+	/* Shapers first: the startup dump's flows are decided with them. */
+	ret = shaping_start(a->shaping);
+	if (!ret)
+		ret = ct_sync_start(a->sync);
 	if (!ret)
 		ret = ruleset_guard_start(a->guard);
 	if (!ret)
@@ -534,6 +553,7 @@ static int agent_free(struct agent *a)
 	sd_notify_close(a->notify);
 	ctl_close(a->ctl);
 	devices_close(a->devs);
+	shaping_close(a->shaping);
 	ruleset_guard_close(a->guard);
 	ct_sync_close(a->sync);
 	ct_admit_close(a->adm);

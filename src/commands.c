@@ -20,6 +20,7 @@
 #include "policy.h"
 #include "privs.h"
 #include "ruleset_guard.h"
+#include "shaping.h"
 #include "tracker.h"
 
 #define JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
@@ -175,6 +176,20 @@ static json_t *devices_json(const struct commands_ctx *c)
 			 "empty_selections", (json_int_t)ds->empty);
 }
 
+static json_t *shaping_json(const struct commands_ctx *c)
+{
+	const struct shaping_stats *s = shaping_stats(c->shaping);
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "shaped_devices", (json_int_t)s->shaped_devs,
+			 "flows_off_hardware", (json_int_t)s->off_hw,
+			 "flows_off_flowtable", (json_int_t)s->off_sw,
+			 "path_lookups", (json_int_t)s->lookups,
+			 "events", (json_int_t)s->events,
+			 "reads", (json_int_t)s->reads,
+			 "read_failures", (json_int_t)s->failures);
+}
+
 /* The flowtables' devices as the kernel last answered (read back every
  * status-interval), not as planned. */
 static json_t *kernel_devs_json(const struct commands_ctx *c, bool hw)
@@ -279,6 +294,8 @@ static json_t *stats_json(const struct commands_ctx *c)
 		json_object_set_new(j, "classes", classes_json(c));
 		json_object_set_new(j, "control", control_json(c));
 		json_object_set_new(j, "devices", devices_json(c));
+		if (c->shaping)
+			json_object_set_new(j, "shaping", shaping_json(c));
 	}
 	return j;
 }
