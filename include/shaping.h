@@ -97,6 +97,8 @@ void shaping_close(struct shaping *s);
  * while some device shapes and the policy is not ignore). */
 void shaping_flow(struct shaping *s, const struct ct_info *ct, struct shaping_verdict *v);
 const struct shaping_stats *shaping_stats(const struct shaping *s);
+/* The devices and qdiscs as last read. */
+const struct shaping_set *shaping_current(const struct shaping *s);
 
 /* A flow records its shaper's device in 3 bits: slots 1..7 name the first
  * seven shaped devices the agent met (by ifindex, the name as then), 0 is

@@ -190,6 +190,31 @@ static json_t *shaping_json(const struct commands_ctx *c)
 			 "read_failures", (json_int_t)s->failures);
 }
 
+/* The devices that shape ("wan0:tbf", "lan0:ingress") and the policy. */
+static json_t *shaping_status_json(const struct commands_ctx *c)
+{
+	static const char *const policies[] = { [SHAPING_KEEP] = "keep",
+						[SHAPING_SW_ONLY] = "software-only",
+						[SHAPING_IGNORE] = "ignore" };
+	const struct shaping_set *s = shaping_current(c->shaping);
+	json_t *devs = json_array();
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		char buf[64];
+
+		if (!shaping_dev_shaped(s, &s->devs[i]))
+			continue;
+		snprintf(buf, sizeof(buf), "%s:%s", s->devs[i].name,
+			 s->devs[i].shaper[0] ? s->devs[i].shaper : "ingress");
+		json_array_append_new(devs, json_string(buf));
+	}
+	return json_pack("{s:s, s:o}", "policy",
+			 (unsigned int)c->cfg->shaping_policy < 3 ? policies[c->cfg->shaping_policy] :
+								     "?",
+			 "devices", devs);
+}
+
 /* The flowtables' devices as the kernel last answered (read back every
  * status-interval), not as planned. */
 static json_t *kernel_devs_json(const struct commands_ctx *c, bool hw)
@@ -355,6 +380,8 @@ static json_t *status_json(const struct commands_ctx *c)
 		      "devices", devs,
 		      "hardware", hw,
 		      "flows_tracked", (json_int_t)flows_count(tracker_flows(c->trk)));
+	if (c->shaping)
+		json_object_set_new(j, "shaping", shaping_status_json(c));
 	snprintf(mask, sizeof(mask), "0x%08x", c->cfg->mark_mask);
 	json_object_set_new(j, "mark_mask", json_string(mask));
 	json_object_set_new(j, "kernel", json_pack("{s:o, s:o, s:I}",

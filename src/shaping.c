@@ -509,6 +509,11 @@ const struct shaping_stats *shaping_stats(const struct shaping *s)
 	return &s->st;
 }
 
+const struct shaping_set *shaping_current(const struct shaping *s)
+{
+	return &s->set;
+}
+
 #define SLOTS 8
 static struct {
 	int ifindex;

@@ -64,12 +64,19 @@ measure() {
 	echo "RATE $label: $r Mbit/s (shaper $SHAPE), forward chain saw $slow packets"
 }
 
-topo_reset() { netns_down; TAG=fo$$x$RANDOM; NS_C=${TAG}c; NS_R=${TAG}r; NS_S=${TAG}s; }
+topo_reset() {
+	netns_down
+	TAG=fo$$x$RANDOM
+	# shellcheck disable=SC2034 # read by lib.sh
+	NS_C=${TAG}c
+	NS_R=${TAG}r
+	NS_S=${TAG}s
+}
 
 # ---- WAN device (veth) --------------------------------------------------------
 SRV=$S4
 topology_up
-nsr tc qdisc add dev wan0 root tbf rate $SHAPE burst 32kbit latency 50ms
+nsr tc qdisc add dev wan0 root tbf rate $SHAPE burst 16kb latency 50ms
 noflowtable; measure "veth wan0 tbf, no flowtable"
 ruleset "lan0, wan0"; measure "veth wan0 tbf, software flowtable"
 nsr tc qdisc del dev wan0 root
@@ -77,8 +84,10 @@ ruleset "lan0, wan0"; measure "veth, no shaper, software flowtable (TCG ceiling)
 noflowtable; measure "veth, no shaper, no flowtable (TCG ceiling)"
 
 # ---- ingress shaping through IFB on wan0 (download: server -> client) -----------
-nsr ip link add ifb0 type ifb && nsr ip link set ifb0 up || skip "no ifb"
-nsr tc qdisc add dev ifb0 root tbf rate $SHAPE burst 32kbit latency 50ms
+if ! nsr ip link add ifb0 type ifb || ! nsr ip link set ifb0 up; then
+	skip "no ifb"
+fi
+nsr tc qdisc add dev ifb0 root tbf rate $SHAPE burst 16kb latency 50ms
 nsr tc qdisc add dev wan0 handle ffff: ingress
 nsr tc filter add dev wan0 parent ffff: matchall action mirred egress redirect dev ifb0
 noflowtable; measure "IFB ingress on wan0, no flowtable, download" -R
@@ -96,7 +105,7 @@ vlan_links() {
 }
 topo_reset
 topology_up vlan_links
-nsr tc qdisc add dev wan0 root tbf rate $SHAPE burst 32kbit latency 50ms
+nsr tc qdisc add dev wan0 root tbf rate $SHAPE burst 16kb latency 50ms
 noflowtable; measure "VLAN upper wan0 tbf, no flowtable"
 ruleset "lan0, wanl"; measure "VLAN upper wan0 tbf, software flowtable on the lower"
 ruleset "lan0, wan0"; measure "VLAN upper wan0 tbf, software flowtable on the upper"
@@ -112,13 +121,13 @@ bridge_links() {
 }
 topo_reset
 topology_up bridge_links
-nsr tc qdisc add dev wan0 root tbf rate $SHAPE burst 32kbit latency 50ms
+nsr tc qdisc add dev wan0 root tbf rate $SHAPE burst 16kb latency 50ms
 noflowtable; measure "bridge wan0 tbf, no flowtable"
 ruleset "lan0, wanp"; measure "bridge wan0 tbf, software flowtable on the port"
 ruleset "lan0, wan0"; measure "bridge wan0 tbf, software flowtable on the bridge"
 ruleset "lan0, wan0, wanp"; measure "bridge wan0 tbf, software flowtable on bridge and port"
 nsr tc qdisc del dev wan0 root
-nsr tc qdisc add dev wanp root tbf rate $SHAPE burst 32kbit latency 50ms
+nsr tc qdisc add dev wanp root tbf rate $SHAPE burst 16kb latency 50ms
 ruleset "lan0, wanp"; measure "bridge port wanp tbf, software flowtable on the port"
 netns_down
 
@@ -126,7 +135,7 @@ netns_down
 topo_reset
 fonic_load capacity=64
 fonic_topology_up
-nsr tc qdisc add dev wan0 root tbf rate $SHAPE burst 32kbit latency 50ms
+nsr tc qdisc add dev wan0 root tbf rate $SHAPE burst 16kb latency 50ms
 noflowtable; measure "fonic wan0 tbf, no flowtable"
 ruleset "lan0, wan0"; measure "fonic wan0 tbf, software flowtable"
 ruleset "lan0, wan0" offload; measure "fonic wan0 tbf, flags offload"
