@@ -35,6 +35,7 @@ struct commands_ctx {
 	const struct devices *devs;
 	const struct routes *routes;	/* [routes]; NULL or idle without tables */
 	const struct prefix_stats *pstats;	/* slots NULL: analysis off */
+	const struct shaping *shaping;
 	const struct agent_stats *agent;
 	uint64_t started_ms;
 	const struct ctl_stats *ctl;	/* the control socket's counters */

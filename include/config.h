@@ -23,6 +23,14 @@ enum hw_mode {
 	HW_MODE_ON,	/* every offload device must accept it, or refuse to start */
 };
 
+/* [shaping] policy: what a shaper on a flow's path does to its tier. */
+enum shaping_policy {
+	SHAPING_KEEP = 0,	/* off hardware; off the flowtable where its fast
+				 * path would skip the shaper (shaping.c) */
+	SHAPING_SW_ONLY,	/* off hardware only */
+	SHAPING_IGNORE,		/* shapers change nothing */
+};
+
 struct port_range {
 	uint16_t lo, hi;
 };
@@ -69,6 +77,7 @@ struct fo_config {
 	enum hw_mode hw_mode;
 	uint32_t hw_capacity;	/* entries the NIC table holds */
 	uint32_t hw_watermark;	/* percent of capacity the agent fills at most */
+	enum shaping_policy shaping_policy; /* [shaping] policy */
 	uint64_t hw_confirm_ms;	/* a hardware admission not [HW_OFFLOAD] this long
 				 * after entering the flowtable failed */
 

@@ -34,6 +34,9 @@ struct tracker_ops {
 	/* Optional: a tracked flow ended with these final counters (its
 	 * DESTROY event); hw: the agent had it in the hardware tier. */
 	void (*flow_finished)(void *arg, const struct ct_info *ct, bool hw);
+	/* Optional: the shapers on the flow's path (shaping_flow), asked
+	 * once, when the flow is decided. */
+	void (*shaped)(void *arg, const struct ct_info *ct, int *off_hw, int *off_sw);
 };
 
 struct tracker_stats {

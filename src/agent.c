@@ -34,6 +34,7 @@
 #include "privs.h"
 #include "ruleset_guard.h"
 #include "sd_notify.h"
+#include "shaping.h"
 #include "tracker.h"
 
 /* The only capability the running daemon keeps: nftables transactions,
@@ -62,6 +63,7 @@ struct agent {
 	struct devices *devs;
 	struct routes *routes;		/* [routes] */
 	struct prefix_stats pstats;	/* flowoffloadctl prefixes */
+	struct shaping *shaping;
 	struct ctl *ctl;
 	struct commands_ctx cmds;
 	int lock_fd;
@@ -141,6 +143,17 @@ static void tables_installed(void *arg)
 	struct agent *a = arg;
 
 	routes_tables_installed(a->routes);
+}
+
+/* The tracker's shaper check: the qdisc watcher and routes. */
+static void flow_shaped(void *arg, const struct ct_info *ct, int *off_hw, int *off_sw)
+{
+	struct agent *a = arg;
+	struct shaping_verdict v;
+
+	shaping_flow(a->shaping, ct, &v);
+	*off_hw = v.off_hw;
+	*off_sw = v.off_sw;
 }
 
 /* manage-ruleset = no: the operator's ruleset does the offloading and the
@@ -548,7 +561,7 @@ static int drop_privileges(struct agent *a)
 static int open_data_flow(struct agent *a)
 {
 	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast, route_roles,
-						       flow_finished };
+						       flow_finished, flow_shaped };
 	struct tracker_ops ops = ops_tmpl;
 	char err[512] = "";
 	int ret;
@@ -589,6 +602,8 @@ static int open_data_flow(struct agent *a)
 	ret = devices_open(&a->devs, a->loop, &a->cfg, &a->plan, a->nft, a->guard, devices_changed,
 			   a);
 	if (!ret)
+		ret = shaping_open(&a->shaping, a->loop, &a->cfg, &a->plan);
+	if (!ret)
 		ret = ct_admit_open(&a->adm);
 	if (!ret)
 		ret = ct_sync_open(&a->sync, a->loop, &a->cfg, &a->plan, a->trk, a->guard);
@@ -601,7 +616,11 @@ static int open_data_flow(struct agent *a)
 	a->cmds.devs = a->devs;
 	a->cmds.routes = a->routes;
 	a->cmds.pstats = &a->pstats;
-	ret = ct_sync_start(a->sync);
+	a->cmds.shaping = a->shaping;
+	/* Shapers first: the startup dump's flows are decided with them. */
+	ret = shaping_start(a->shaping);
+	if (!ret)
+		ret = ct_sync_start(a->sync);
 	if (!ret)
 		ret = ruleset_guard_start(a->guard);
 	if (!ret)
@@ -638,6 +657,7 @@ static int agent_free(struct agent *a)
 	devices_close(a->devs);
 	routes_close(a->routes);
 	pstats_free(&a->pstats);
+	shaping_close(a->shaping);
 	ruleset_guard_close(a->guard);
 	ct_sync_close(a->sync);
 	ct_admit_close(a->adm);

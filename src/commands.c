@@ -24,6 +24,7 @@
 #include "policy.h"
 #include "privs.h"
 #include "ruleset_guard.h"
+#include "shaping.h"
 #include "tracker.h"
 
 #define JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
@@ -249,6 +250,45 @@ static json_t *routes_status_json(const struct commands_ctx *c)
 	return j;
 }
 
+static json_t *shaping_json(const struct commands_ctx *c)
+{
+	const struct shaping_stats *s = shaping_stats(c->shaping);
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "shaped_devices", (json_int_t)s->shaped_devs,
+			 "flows_off_hardware", (json_int_t)s->off_hw,
+			 "flows_off_flowtable", (json_int_t)s->off_sw,
+			 "path_lookups", (json_int_t)s->lookups,
+			 "events", (json_int_t)s->events,
+			 "reads", (json_int_t)s->reads,
+			 "read_failures", (json_int_t)s->failures);
+}
+
+/* The devices that shape ("wan0:tbf", "lan0:ingress") and the policy. */
+static json_t *shaping_status_json(const struct commands_ctx *c)
+{
+	static const char *const policies[] = { [SHAPING_KEEP] = "keep",
+						[SHAPING_SW_ONLY] = "software-only",
+						[SHAPING_IGNORE] = "ignore" };
+	const struct shaping_set *s = shaping_current(c->shaping);
+	json_t *devs = json_array();
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		char buf[64];
+
+		if (!shaping_dev_shaped(s, &s->devs[i]))
+			continue;
+		snprintf(buf, sizeof(buf), "%s:%s", s->devs[i].name,
+			 s->devs[i].shaper[0] ? s->devs[i].shaper : "ingress");
+		json_array_append_new(devs, json_string(buf));
+	}
+	return json_pack("{s:s, s:o}", "policy",
+			 (unsigned int)c->cfg->shaping_policy < 3 ? policies[c->cfg->shaping_policy] :
+								     "?",
+			 "devices", devs);
+}
+
 /* The flowtables' devices as the kernel last answered (read back every
  * status-interval), not as planned. */
 static json_t *kernel_devs_json(const struct commands_ctx *c, bool hw)
@@ -381,6 +421,8 @@ static json_t *stats_json(const struct commands_ctx *c)
 			json_object_set_new(j, "metrics_http", metrics_http_json(c->http));
 		if (routes_enabled(c->routes))
 			json_object_set_new(j, "routes", routes_stats_json(c));
+		if (c->shaping)
+			json_object_set_new(j, "shaping", shaping_json(c));
 	}
 	return j;
 }
@@ -440,6 +482,8 @@ static json_t *status_json(const struct commands_ctx *c)
 		      "devices", devs,
 		      "hardware", hw,
 		      "flows_tracked", (json_int_t)flows_count(tracker_flows(c->trk)));
+	if (c->shaping)
+		json_object_set_new(j, "shaping", shaping_status_json(c));
 	snprintf(mask, sizeof(mask), "0x%08x", c->cfg->mark_mask);
 	json_object_set_new(j, "mark_mask", json_string(mask));
 	json_object_set_new(j, "kernel", json_pack("{s:o, s:o, s:I}",

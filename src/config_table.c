@@ -30,6 +30,10 @@
 static const struct config_word hw_modes[] = {
 	{ "auto", HW_MODE_AUTO }, { "on", HW_MODE_ON }, { "off", HW_MODE_OFF }, { NULL, 0 },
 };
+static const struct config_word shaping_policies[] = {
+	{ "keep", SHAPING_KEEP }, { "software-only", SHAPING_SW_ONLY },
+	{ "ignore", SHAPING_IGNORE }, { NULL, 0 },
+};
 static const struct config_word event_modes[] = {
 	{ "all", false }, { "window", true }, { NULL, 0 },
 };
@@ -158,6 +162,16 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"keeps it in software and may still retry; a late success counts again).  "
 			"100ms..1h.  Default 3s: the kernel's offload work queue answers within "
 			"milliseconds unless the driver refused." },
+	[CONFIG_KEY_SHAPING_POLICY] = { AT("shaping", "policy"), .type = CONFIG_ENUM,
+		FIELD(shaping_policy), .words = shaping_policies, .noun = "a policy",
+		.def = "keep", .allowed = "keep, software-only or ignore",
+		.help = "Flows through a device that shapes (a root tbf, htb, hfsc, or cake with "
+			"a bandwidth; an ingress or clsact qdisc while an ifb device shapes) are "
+			"kept off the hardware tier, which skips every qdisc of the host.  keep "
+			"also keeps them out of the software flowtable where its fast path would "
+			"skip the shaper: a shaped bridge whose port the flowtable hooks (the fast "
+			"path transmits on the port directly).  software-only: off hardware only.  "
+			"ignore: shapers change nothing.  Default keep: a configured rate holds." },
 
 	[CONFIG_KEY_SKIP_PORTS] = { AT("skip", "ports"), .type = CONFIG_PORTS,
 		LIST(skip_ports, n_skip_ports), .def = "",

@@ -8,6 +8,8 @@
 
 #include "policy.h"
 
+_Static_assert(REASON_MAX <= 32, "struct flow keeps a reason in 5 bits");
+
 /*
  * The decision order, first match wins:
  *
@@ -26,9 +28,12 @@
  *  5b. UDP without a reply yet while udp-require-reply: WAIT no-reply.  It
  *     comes after the skips so that a flow the policy rejects is settled at
  *     once instead of being asked about again on every event.
+ *  4b. a shaper on its path that the software fast path would skip, with
+ *     [shaping] policy = keep: SKIP shaped (the caller passes it only then).
  *  6. the tier: hardware while a hardware flowtable exists and the
  *     confirmed plus pending entries stay under capacity * watermark / 100;
- *     software otherwise.  The software tier always exists, so a full NIC
+ *     software otherwise.  A shaper anywhere on the path keeps it in
+ *     software (ADMIT_SW shaped-hw) unless [shaping] policy = ignore.  The software tier always exists, so a full NIC
  *     never skips a flow (REASON_CAPACITY stays reserved).
  *
  * Every SKIP is final for its conntrack, so among the skips the order only
@@ -134,6 +139,8 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 		d.reason = REASON_PORT;
 	else if (prefix_skipped(cfg, ct) || routes_skipped(cfg, budget))
 		d.reason = REASON_PREFIX;
+	else if (budget && budget->shaped_off_sw)
+		d.reason = REASON_SHAPED;
 	else if (budget && budget->class_verdict == CLASS_MICE)
 		d.reason = REASON_MICE;
 	else if (ct->proto == IPPROTO_UDP && cfg->udp_require_reply &&
@@ -152,6 +159,8 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 			   budget->class_verdict == CLASS_LEARNING ? REASON_CLASS_LEARNING :
 			   budget->class_verdict == CLASS_SHORT    ? REASON_CLASS_SHORT :
 									 REASON_CLASS_MIXED;
+	if (d.verdict == VERDICT_ADMIT_HW && budget->shaped_off_hw)
+		d = (struct policy_decision){ VERDICT_ADMIT_SW, REASON_SHAPED_HW };
 	return d;
 }
 
@@ -185,6 +194,8 @@ const char *policy_reason_str(enum policy_reason r)
 		[REASON_CLASS_LEARNING] = "class-learning",
 		[REASON_NO_CLASS] = "no-class",
 		[REASON_CLASS_SHORT] = "class-short",
+		[REASON_SHAPED] = "shaped",
+		[REASON_SHAPED_HW] = "shaped-hw",
 	};
 
 	if ((unsigned int)r >= REASON_MAX || !names[r])

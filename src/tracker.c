@@ -16,6 +16,7 @@
 #include "flows.h"
 #include "log.h"
 #include "loop.h"
+#include "shaping.h"
 #include "tracker.h"
 #include "backoff.h"
 
@@ -256,7 +257,12 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 	b.class_verdict = class_input(t, &f->ct, now);
 	if (t->ops.route_roles)
 		b.route_roles = t->ops.route_roles(t->ops.arg, &f->ct);
+	if (t->ops.shaped && !policy_closing(&f->ct))
+		t->ops.shaped(t->ops.arg, &f->ct, &b.shaped_off_hw, &b.shaped_off_sw);
 	d = policy_decide(t->cfg, &f->ct, &b, now);
+	if (d.reason == REASON_SHAPED || d.reason == REASON_SHAPED_HW)
+		f->shaped_slot = shaping_slot(d.reason == REASON_SHAPED ? b.shaped_off_sw :
+									  b.shaped_off_hw);
 	t->st.verdicts[d.verdict]++;
 	t->st.reasons[d.reason]++;
 	switch (d.verdict) {
@@ -269,7 +275,8 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 		f->skip_reason = (uint8_t)d.reason;
 		/* Protocol, port, prefix and closing state are enforced by the
 		 * ruleset and the kernel; only a learned verdict needs a mark. */
-		if (d.reason == REASON_MICE || d.reason == REASON_CAPACITY)
+		if (d.reason == REASON_MICE || d.reason == REASON_CAPACITY ||
+		    d.reason == REASON_SHAPED)
 			write_mark(t, f, ADMIT_SKIP);
 		return;
 	case VERDICT_ADMIT_SW:

@@ -559,7 +559,8 @@ static void test_strings(void **state)
 	static const char *const verdicts[] = { "wait", "admit-sw", "admit-hw", "skip" };
 	static const char *const reasons[] = {
 		"", "protocol", "port", "prefix", "device", "mice-class", "capacity", "state",
-		"no-reply", "class-mixed", "class-learning", "no-class", "class-short",
+		"no-reply", "class-mixed", "class-learning", "no-class", "class-short", "shaped",
+		"shaped-hw",
 	};
 	unsigned int i;
 
