@@ -124,6 +124,11 @@ int nft_ruleset_open(struct nft_ruleset **out)
 	return 0;
 }
 
+struct nft_conn *nft_ruleset_conn(struct nft_ruleset *r)
+{
+	return &r->c;
+}
+
 uint32_t nft_ruleset_portid(const struct nft_ruleset *r)
 {
 	return nl_portid(r->c.nl);
