@@ -36,7 +36,7 @@ int nft_foreign_gen(struct nft_conn *c, uint32_t *gen)
 	char buf[NFT_BATCH_RECV_BUF];
 	struct nlmsghdr *nlh;
 
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC, 0, c->seq++);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC, NLM_F_ACK, c->seq++);
 	return nft_batch_request(c, nlh, gen_cb, gen);
 }
 
