@@ -40,6 +40,15 @@ int nft_foreign_gen(struct nft_conn *c, uint32_t *gen);
  * during the dump; ask again). */
 int nft_foreign_scan(struct nft_conn *c, const struct ruleset_plan *plan, struct nft_foreign *out);
 
+/* The two steps of a scan, for one dump message each (the unit tests
+ * feed them messages built with libnftnl): a NEWFLOWTABLE message is kept
+ * in f when it is someone else's on a device of plan; a NEWRULE message
+ * adds to ft->rules when it has `flow add @<ft->name>`. */
+struct nlmsghdr;
+int nft_foreign_add_flowtable(struct nft_foreign *f, const struct ruleset_plan *plan,
+			      const struct nlmsghdr *m);
+int nft_foreign_count_rule(struct nft_foreign_ft *ft, const struct nlmsghdr *m);
+
 /* Is dev hooked by a foreign `flags offload` flowtable?  Its entry, or NULL. */
 const struct nft_foreign_ft *nft_foreign_hw_on(const struct nft_foreign *f, const char *dev);
 

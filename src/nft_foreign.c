@@ -65,6 +65,24 @@ struct scan {
 	struct nft_foreign_ft *ft;	/* the flowtable whose rules are read */
 };
 
+static int flowtable_cb(const struct nlmsghdr *m, void *arg);
+static int rule_cb(const struct nlmsghdr *m, void *arg);
+
+int nft_foreign_add_flowtable(struct nft_foreign *f, const struct ruleset_plan *plan,
+			      const struct nlmsghdr *m)
+{
+	struct scan s = { .plan = plan, .out = f };
+
+	return flowtable_cb(m, &s);
+}
+
+int nft_foreign_count_rule(struct nft_foreign_ft *ft, const struct nlmsghdr *m)
+{
+	struct scan s = { .ft = ft };
+
+	return rule_cb(m, &s);
+}
+
 static void copy_name(char *dst, const char *src)
 {
 	snprintf(dst, NFT_FOREIGN_NAME, "%s", src ? src : "?");
