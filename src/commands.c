@@ -144,8 +144,14 @@ static json_t *resync_json(const struct commands_ctx *c)
 static json_t *ruleset_json(const struct commands_ctx *c)
 {
 	const struct ruleset_guard_stats *gs = ruleset_guard_stats(c->guard);
+	const struct nft_foreign *f = ruleset_guard_foreign(c->guard);
+	size_t i, contested = 0;
+	json_t *j;
 
-	json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	/* Devices kept out of the hardware tier by another table's flowtable. */
+	for (i = 0; i < c->plan->n_sw && c->cfg->hw_mode != HW_MODE_OFF; i++)
+		contested += nft_foreign_hw_on(f, c->plan->sw_devs[i]) != NULL;
+	j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "installs", (json_int_t)gs->installs,
 			 "failures", (json_int_t)gs->failures,
 			 "restored", (json_int_t)gs->restored,
@@ -154,14 +160,11 @@ static json_t *ruleset_json(const struct commands_ctx *c)
 			 "reload_rate_limited", (json_int_t)c->agent->reload_rate_limited,
 			 "foreign_deletions", (json_int_t)gs->events,
 			 "checks", (json_int_t)gs->checks);
-	const struct nft_foreign *f = ruleset_guard_foreign(c->guard);
-	size_t i, contested = 0;
-
-	for (i = 0; i < c->plan->n_sw; i++)
-		contested += c->cfg->hw_mode != HW_MODE_OFF && nft_foreign_hw_on(f, c->plan->sw_devs[i]);
 	if (j) {
-		json_object_set_new(j, "foreign_offloaders", json_integer((json_int_t)gs->foreign_offloaders));
-		json_object_set_new(j, "foreign_warnings", json_integer((json_int_t)gs->foreign_warnings));
+		json_object_set_new(j, "foreign_offloaders",
+				    json_integer((json_int_t)gs->foreign_offloaders));
+		json_object_set_new(j, "foreign_warnings",
+				    json_integer((json_int_t)gs->foreign_warnings));
 		json_object_set_new(j, "foreign_scans", json_integer((json_int_t)gs->foreign_scans));
 		json_object_set_new(j, "foreign_scan_errors",
 				    json_integer((json_int_t)gs->foreign_scan_errors));
