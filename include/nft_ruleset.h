@@ -54,6 +54,9 @@ int nft_ruleset_remove(struct nft_ruleset *r, char *err, size_t errlen);
  * batch that is never committed.  0 yes, -EOPNOTSUPP no, other -errno. */
 int nft_ruleset_probe_hw(struct nft_ruleset *r, const char *dev, char *err, size_t errlen);
 
+/* The connection queries go through (nft_foreign asks on it). */
+struct nft_conn *nft_ruleset_conn(struct nft_ruleset *r);
+
 /* Are both (or, with n_hw == 0, the software) tables currently present? */
 int nft_ruleset_present(struct nft_ruleset *r, const struct ruleset_plan *plan);
 

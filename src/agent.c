@@ -29,6 +29,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "nft_foreign.h"
 #include "nft_ruleset.h"
 #include "plan.h"
 #include "privs.h"
@@ -74,6 +75,8 @@ struct agent {
 	struct metrics_http *http;		/* [agent] metrics-listen */
 	const char *user_opt, *group_opt; /* -u USER[:GROUP], over the config */
 	struct privs_user user;
+
+	size_t hw_contested;	/* hardware devices left to another flowtable */
 
 	uint64_t started_ms;
 	uint64_t ctl_reload_ms;	/* the last reload asked over the socket; 0: none */
@@ -164,6 +167,69 @@ static int external_ruleset(struct fo_config *cfg)
 	if (!cfg->manage_ruleset)
 		cfg->hw_mode = HW_MODE_OFF;
 	return 0;
+}
+
+/* ---- other programs' flowtables --------------------------------------------- */
+
+/* Devices whose NIC another table's `flags offload` flowtable binds stay
+ * in software here: each flowtable binds the driver's flow block and adds
+ * its own entries, and the NIC's one table would serve two masters. */
+static void uncontest(struct agent *a, struct ruleset_plan *plan, bool log)
+{
+	const struct nft_foreign *f = a->guard ? ruleset_guard_foreign(a->guard) : NULL;
+	const struct nft_foreign_ft *by;
+	size_t i;
+
+	if (!f)
+		return;
+	for (i = 0; log && i < plan->n_hw; i++) {
+		by = nft_foreign_hw_on(f, plan->hw_devs[i]);
+		if (by)
+			log_warn("hardware tier: %s refused, table %s %s flowtable %s offloads it to hardware already; software only",
+				 plan->hw_devs[i], nft_foreign_family_str(by->family), by->table,
+				 by->name);
+	}
+	a->hw_contested = nft_foreign_drop_hw(plan, f);
+}
+
+/* The other flowtables changed: re-plan the hardware tier when a device of
+ * ours is now contested, or one left out before may be free. */
+static void foreign_changed(void *arg, const struct nft_foreign *f)
+{
+	struct agent *a = arg;
+	struct ruleset_plan plan;
+	char err[512] = "", *text = NULL;
+	bool contested = false;
+	size_t i;
+	int ret;
+
+	if (!a->cfg.manage_ruleset || a->cfg.hw_mode == HW_MODE_OFF)
+		return;
+	for (i = 0; i < a->plan.n_hw && !contested; i++)
+		contested = nft_foreign_hw_on(f, a->plan.hw_devs[i]) != NULL;
+	if (!contested && !a->hw_contested)
+		return;
+	ret = plan_build(&a->cfg, &plan, true, NULL, err, sizeof(err));
+	if (!ret) {
+		uncontest(a, &plan, true);
+		ret = nft_ruleset_render(&a->cfg, &plan, &text);
+		if (ret)
+			snprintf(err, sizeof(err), "cannot render the ruleset: %s", strerror(-ret));
+	}
+	if (!ret && strcmp(text, a->rendered) != 0)
+		ret = ruleset_guard_install(a->guard, &a->cfg, &plan, err, sizeof(err));
+	if (ret) {
+		free(text);
+		log_err("re-planning the hardware tier after another table's flowtable changed: %s",
+			err[0] ? err : strerror(-ret));
+		return;
+	}
+	if (strcmp(text, a->rendered) != 0)
+		log_notice("hardware tier re-planned: %zu device(s) in hardware, %zu left to another table's flowtable",
+			   plan.n_hw, a->hw_contested);
+	a->plan = plan;
+	free(a->rendered);
+	a->rendered = text;
 }
 
 /* ---- the service manager ---------------------------------------------------- */
@@ -335,6 +401,7 @@ static int reload_prepare(struct agent *a, struct fo_config *cfg, struct ruleset
 	if (!ret)
 		ret = plan_build(cfg, plan, cfg->manage_ruleset, NULL, err, errlen);
 	if (!ret) {
+		uncontest(a, plan, false);
 		ret = nft_ruleset_render(cfg, plan, text);
 		if (ret)
 			snprintf(err, errlen, "cannot render the ruleset: %s", strerror(-ret));
@@ -576,14 +643,23 @@ static int open_data_flow(struct agent *a)
 	ret = tracker_create(&a->trk, &a->cfg, &a->plan, &ops);
 	if (!ret)
 		ret = nft_ruleset_open(&a->nft);
-	if (!ret)
-		ret = nft_ruleset_render(&a->cfg, &a->plan, &a->rendered);
 	/* Listening before the install: a flush right after it is seen. */
 	if (!ret)
 		ret = ruleset_guard_open(&a->guard, a->loop, a->nft, &a->cfg, &a->plan);
 	if (ret)
 		return ret;
 	ruleset_guard_on_install(a->guard, tables_installed, a);
+	if (a->cfg.manage_ruleset) {
+		ret = ruleset_guard_scan_foreign(a->guard);
+		if (ret)
+			log_warn("cannot read other tables' flowtables: %s; will retry",
+				 strerror(-ret));
+		uncontest(a, &a->plan, true);
+		ruleset_guard_on_foreign(a->guard, foreign_changed, a);
+	}
+	ret = nft_ruleset_render(&a->cfg, &a->plan, &a->rendered);
+	if (ret)
+		return ret;
 	if (ruleset_guard_startup(a->guard))
 		return 1;
 	if (a->cfg.analysis_max &&

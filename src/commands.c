@@ -20,6 +20,7 @@
 #include "listing.h"
 #include "loop.h"
 #include "metrics_http.h"
+#include "nft_foreign.h"
 #include "plan.h"
 #include "policy.h"
 #include "privs.h"
@@ -148,8 +149,14 @@ static json_t *resync_json(const struct commands_ctx *c)
 static json_t *ruleset_json(const struct commands_ctx *c)
 {
 	const struct ruleset_guard_stats *gs = ruleset_guard_stats(c->guard);
+	const struct nft_foreign *f = ruleset_guard_foreign(c->guard);
+	size_t i, contested = 0;
+	json_t *j;
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	/* Devices kept out of the hardware tier by another table's flowtable. */
+	for (i = 0; i < c->plan->n_sw && c->cfg->hw_mode != HW_MODE_OFF; i++)
+		contested += nft_foreign_hw_on(f, c->plan->sw_devs[i]) != NULL;
+	j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "installs", (json_int_t)gs->installs,
 			 "failures", (json_int_t)gs->failures,
 			 "restored", (json_int_t)gs->restored,
@@ -158,6 +165,57 @@ static json_t *ruleset_json(const struct commands_ctx *c)
 			 "reload_rate_limited", (json_int_t)c->agent->reload_rate_limited,
 			 "foreign_deletions", (json_int_t)gs->events,
 			 "checks", (json_int_t)gs->checks);
+	if (j) {
+		json_object_set_new(j, "foreign_offloaders",
+				    json_integer((json_int_t)gs->foreign_offloaders));
+		json_object_set_new(j, "foreign_warnings",
+				    json_integer((json_int_t)gs->foreign_warnings));
+		json_object_set_new(j, "foreign_scans", json_integer((json_int_t)gs->foreign_scans));
+		json_object_set_new(j, "foreign_scan_errors",
+				    json_integer((json_int_t)gs->foreign_scan_errors));
+		json_object_set_new(j, "hw_contested", json_integer((json_int_t)contested));
+	}
+	return j;
+}
+
+/* Other tables' flowtables on our devices (fw4's), as last read. */
+static json_t *foreign_json(const struct commands_ctx *c)
+{
+	const struct nft_foreign *f = ruleset_guard_foreign(c->guard);
+	json_t *a = json_array();
+	size_t i, k;
+
+	for (i = 0; i < f->n; i++) {
+		const struct nft_foreign_ft *ft = &f->ft[i];
+		char table[2 * NFT_FOREIGN_NAME];
+		json_t *devs = json_array();
+
+		for (k = 0; k < ft->n_devs; k++)
+			json_array_append_new(devs, json_string(ft->devs[k]));
+		snprintf(table, sizeof(table), "%s %s", nft_foreign_family_str(ft->family),
+			 ft->table);
+		json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:i, s:b, s:o}", "table", table,
+						   "flowtable", ft->name, "hw", ft->hw,
+						   "rules", (int)ft->rules, "offloads", ft->rules > 0,
+						   "devices", devs));
+	}
+	return a;
+}
+
+/* Why dev is not in the hardware tier when another table holds its NIC. */
+static json_t *hw_refused_json(const struct commands_ctx *c, const char *dev)
+{
+	const struct nft_foreign_ft *by;
+	char why[256];
+
+	if (c->cfg->hw_mode == HW_MODE_OFF)
+		return json_null();
+	by = nft_foreign_hw_on(ruleset_guard_foreign(c->guard), dev);
+	if (!by)
+		return json_null();
+	snprintf(why, sizeof(why), "table %s %s flowtable %s has flags offload on %s",
+		 nft_foreign_family_str(by->family), by->table, by->name, dev);
+	return json_string(why);
 }
 
 static json_t *devices_json(const struct commands_ctx *c)
@@ -462,11 +520,12 @@ static json_t *status_json(const struct commands_ctx *c)
 	for (i = 0; i < plan->n_sw; i++) {
 		bool cap = plan_has_hw(plan, plan->sw_devs[i]);
 
-		json_array_append_new(devs, json_pack("{s:s, s:b, s:s, s:o, s:b}", "name",
+		json_array_append_new(devs, json_pack("{s:s, s:b, s:s, s:o, s:b, s:o}", "name",
 						      plan->sw_devs[i], "hardware", cap, "tiers",
 						      cap ? "sw,hw" : "sw", "hw_group",
 						      cap ? hw_group_json(c) : json_null(),
-						      "in_kernel", in_kernel(c, plan->sw_devs[i])));
+						      "in_kernel", in_kernel(c, plan->sw_devs[i]),
+						      "hw_refused", hw_refused_json(c, plan->sw_devs[i])));
 	}
 	hw = hw_group_json(c);
 	json_object_set_new(hw, "available", json_boolean(plan->n_hw > 0));
@@ -484,6 +543,7 @@ static json_t *status_json(const struct commands_ctx *c)
 		      "flows_tracked", (json_int_t)flows_count(tracker_flows(c->trk)));
 	if (c->shaping)
 		json_object_set_new(j, "shaping", shaping_status_json(c));
+	json_object_set_new(j, "foreign_flowtables", foreign_json(c));
 	snprintf(mask, sizeof(mask), "0x%08x", c->cfg->mark_mask);
 	json_object_set_new(j, "mark_mask", json_string(mask));
 	json_object_set_new(j, "kernel", json_pack("{s:o, s:o, s:I}",
@@ -510,6 +570,26 @@ static void print_strings(FILE *out, const char *name, json_t *arr)
 	fputc('\n', out);
 }
 
+/* One line per other table's flowtable: "inet fw4 ft offload rules=1 lan0 wan0". */
+static void print_foreign(FILE *out, const char *name, json_t *arr)
+{
+	size_t i, k;
+	json_t *e, *d;
+
+	if (!json_array_size(arr))
+		fprintf(out, "%-40s none\n", name);
+	json_array_foreach(arr, i, e) {
+		fprintf(out, "%-40s %s %s%s rules=%lld", name,
+			json_string_value(json_object_get(e, "table")),
+			json_string_value(json_object_get(e, "flowtable")),
+			json_is_true(json_object_get(e, "hw")) ? " flags-offload" : "",
+			(long long)json_integer_value(json_object_get(e, "rules")));
+		json_array_foreach(json_object_get(e, "devices"), k, d)
+			fprintf(out, " %s", json_string_value(d));
+		fputc('\n', out);
+	}
+}
+
 /* Text form of a two-level JSON object: "section.key value" per line. */
 static void print_flat(FILE *out, json_t *obj, const char *prefix)
 {
@@ -530,6 +610,8 @@ static void print_flat(FILE *out, json_t *obj, const char *prefix)
 			fprintf(out, "%-40s %s\n", name, json_string_value(v));
 		else if (json_is_boolean(v))
 			fprintf(out, "%-40s %s\n", name, json_is_true(v) ? "yes" : "no");
+		else if (json_is_array(v) && strcmp(name, "foreign_flowtables") == 0)
+			print_foreign(out, name, v);
 		else if (json_is_array(v) && strcmp(name, "devices"))
 			print_strings(out, name, v);
 	}
@@ -562,6 +644,11 @@ static void print_devices(FILE *out, json_t *devs)
 		else
 			fprintf(out, " %9s %7s %8s %7s %14s\n", "-", "-", "-", "-", "-");
 	}
+	json_array_foreach(devs, i, d)
+		if (json_is_string(json_object_get(d, "hw_refused")))
+			fprintf(out, "%s: hardware tier refused: %s\n",
+				json_string_value(json_object_get(d, "name")),
+				json_string_value(json_object_get(d, "hw_refused")));
 }
 
 /* ---- prefixes ---------------------------------------------------------------- */

@@ -157,6 +157,11 @@ int nft_ruleset_update_sets(struct nft_ruleset *r, const struct fo_config *cfg,
 	return ret ? ret : (int)(msgs > INT32_MAX ? INT32_MAX : msgs);
 }
 
+struct nft_conn *nft_ruleset_conn(struct nft_ruleset *r)
+{
+	return &r->c;
+}
+
 uint32_t nft_ruleset_portid(const struct nft_ruleset *r)
 {
 	return nl_portid(r->c.nl);
