@@ -8,8 +8,7 @@
 PPP_S4=$S4 PPP_R4=$R4W
 
 # wan_up KIND: the router's WAN toward the server namespace; sets WAN_L3
-# (the router's WAN device with the addresses), WAN_LOWER (the device the
-# kernel's forward path ends on) and S_L3 (the server's device).
+# (the router's WAN device with the addresses) and S_L3 (the server's).
 # KIND: plain, vlan, qinq, pppoe, pppoe-vlan.
 wan_up() {
 	local kind=$1
@@ -18,7 +17,6 @@ wan_up() {
 	nsr ethtool -K wan0 gro off >/dev/null 2>&1
 	nss ip link set eth0 up
 	nsr ip link set wan0 up
-	WAN_LOWER=wan0
 	case $kind in
 	plain) WAN_L3=wan0 S_L3=eth0 ;;
 	vlan)
@@ -44,12 +42,12 @@ wan_up() {
 	esac
 	nsr ip link set "$WAN_L3" up
 	nss ip link set "$S_L3" up
-	nsr ip addr add $R4W/24 dev "$WAN_L3"
-	nsr ip addr add $R6W/64 dev "$WAN_L3" nodad
-	nss ip addr add $S4/24 dev "$S_L3"
-	nss ip addr add $S6/64 dev "$S_L3" nodad
-	nss ip route add default via $R4W
-	nss ip -6 route add default via $R6W
+	nsr ip addr add "$R4W"/24 dev "$WAN_L3"
+	nsr ip addr add "$R6W"/64 dev "$WAN_L3" nodad
+	nss ip addr add "$S4"/24 dev "$S_L3"
+	nss ip addr add "$S6"/64 dev "$S_L3" nodad
+	nss ip route add default via "$R4W"
+	nss ip -6 route add default via "$R6W"
 }
 
 # pppoe_files: options for both pppd, no /etc/ppp edits: /etc/ppp/options
@@ -81,8 +79,8 @@ pppoe_up() {
 	modprobe -q pppoe 2>/dev/null
 	[ -c /dev/ppp ] || skip "no /dev/ppp (modprobe ppp_generic)"
 	pppoe_files
-	WAN_LOWER=wan0 WAN_L3=ppp0 S_L3=ppp0 PPP_RDEV=$rdev
-	nss pppoe-server -I "$sdev" -L $PPP_S4 -R $PPP_R4 -N 4 -O "$TMP/ppp-common" \
+	WAN_L3=ppp0 S_L3=ppp0 PPP_RDEV=$rdev
+	nss pppoe-server -I "$sdev" -L "$PPP_S4" -R "$PPP_R4" -N 4 -O "$TMP/ppp-common" \
 		-X "$TMP/pppoe-server.pid" || fail "pppoe-server did not start"
 	ppp_connect
 }
@@ -99,8 +97,8 @@ ppp_connect() {
 		fail "the server's ppp0 did not come up"
 	nsr ip route replace default dev ppp0
 	nss ip route replace 198.18.0.0/16 dev ppp0
-	nsr ip -6 addr add $R6W/64 dev ppp0 nodad
-	nss ip -6 addr add $S6/64 dev ppp0 nodad
+	nsr ip -6 addr add "$R6W"/64 dev ppp0 nodad
+	nss ip -6 addr add "$S6"/64 dev ppp0 nodad
 	nsr ip -6 route replace default dev ppp0
 	nss ip -6 route replace 2001:db8::/48 dev ppp0
 }
@@ -123,7 +121,7 @@ lan_up() {
 	nsr ethtool -K lan0 gro off >/dev/null 2>&1
 	nsc ip link set eth0 up
 	nsr ip link set lan0 up
-	LAN_L3=lan0 LAN_LOWER=lan0
+	LAN_L3=lan0
 	if [ "$kind" = bridge ]; then
 		nsr ip link add br-lan type bridge vlan_filtering "${BR_VLAN_FILTERING:-0}" || fail "cannot create br-lan"
 		nsr ip link set lan0 master br-lan
@@ -131,28 +129,29 @@ lan_up() {
 		nsr ip link set lan1 master br-lan
 		nsr ip link set lan1 up
 		nsr ip link set br-lan up
-		LAN_L3=br-lan LAN_LOWER=lan0
+		LAN_L3=br-lan
 	fi
-	nsr ip addr add $R4L/24 dev "$LAN_L3"
-	nsr ip addr add $R6L/64 dev "$LAN_L3" nodad
-	nsc ip addr add $C4/24 dev eth0
-	nsc ip addr add $C6/64 dev eth0 nodad
-	nsc ip route add default via $R4L
-	nsc ip -6 route add default via $R6L
+	nsr ip addr add "$R4L"/24 dev "$LAN_L3"
+	nsr ip addr add "$R6L"/64 dev "$LAN_L3" nodad
+	nsc ip addr add "$C4"/24 dev eth0
+	nsc ip addr add "$C6"/64 dev eth0 nodad
+	nsc ip route add default via "$R4L"
+	nsc ip -6 route add default via "$R6L"
 }
 
 # paths_up LAN WAN: namespaces, both sides, forwarding, reachability.
 paths_up() {
 	local ns
-	ip netns add "$NS_C" && ip netns add "$NS_R" && ip netns add "$NS_S" ||
-		fail "cannot create network namespaces"
-	for ns in "$NS_C" "$NS_R" "$NS_S"; do ip -n "$ns" link set lo up; done
+	for ns in "$NS_C" "$NS_R" "$NS_S"; do
+		ip netns add "$ns" || fail "cannot create network namespace $ns"
+		ip -n "$ns" link set lo up
+	done
 	nsr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	nsr sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
 	lan_up "$1"
 	wan_up "$2"
-	wait_for 15 nsc ping -c1 -W1 -q $S4 >/dev/null || fail "no IPv4 path client -> server ($1/$2)"
-	wait_for 15 nsc ping -6 -c1 -W1 -q $S6 >/dev/null || fail "no IPv6 path client -> server ($1/$2)"
+	wait_for 15 nsc ping -c1 -W1 -q "$S4" >/dev/null || fail "no IPv4 path client -> server ($1/$2)"
+	wait_for 15 nsc ping -6 -c1 -W1 -q "$S6" >/dev/null || fail "no IPv6 path client -> server ($1/$2)"
 }
 
 paths_down() {
