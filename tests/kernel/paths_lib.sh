@@ -88,8 +88,10 @@ pppoe_up() {
 # ppp_connect: (re)start the router's pppd; waits for ppp0 up with both
 # families' addresses and routes.
 ppp_connect() {
-	nsr pppd file "$TMP/ppp-common" plugin rp-pppoe.so "nic-$PPP_RDEV" unit 0 nodetach \
-		>>"$TMP/pppd.log" 2>&1 &
+	# Not through nsr: a backgrounded function is a subshell, and the pid
+	# must be pppd's own for ppp_disconnect's signal to reach it.
+	ip netns exec "$NS_R" pppd file "$TMP/ppp-common" plugin rp-pppoe.so "nic-$PPP_RDEV" \
+		unit 0 nodetach >>"$TMP/pppd.log" 2>&1 &
 	PPPD_PID=$!
 	wait_for 20 sh -c "ip -n $NS_R -4 addr show dev ppp0 2>/dev/null | grep -q 'inet '" ||
 		fail "ppp0 did not come up: $(tail -5 "$TMP/pppd.log")"
