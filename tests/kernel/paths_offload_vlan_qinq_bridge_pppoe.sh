@@ -11,8 +11,7 @@
 # PPPoE: pppd killed and restarted (a new ppp0, new ifindex): the lower
 # device stays hooked meanwhile, the new ppp0 is back in the flowtable, new
 # flows are offloaded at N again (reported offloaded only while 0 more
-# packets take the slow path), and the flow through the old ppp0 stops
-# being reported offloaded once the kernel tore its entry down.
+# packets take the slow path).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/paths_lib.sh"
 
@@ -177,13 +176,13 @@ flow_wait "$OLD"
 sleep 0.5
 check "a flow over the first ppp0 is reported offloaded" test "$(agent_flow_field tcp "$OLD" state)" = offloaded
 IF1=$(nsr cat /sys/class/net/ppp0/ifindex)
-T0=$(date +%s%N)
 ppp_disconnect
-# The kernel tears down the flowtable entries through the deleted ppp0
-# (its next garbage collection, about 1 s); the agent's report follows.
-check "ppp0 gone: the flow through it is no longer reported offloaded" \
-	wait_for 5 sh -c "[ \"\$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK flows --json | jq -r '[.[] | select(.dport == $OLD)][0].state // \"none\"')\" != offloaded ]"
-info "the flow through the old ppp0: $(agent_flow_field tcp "$OLD" state) $(( ($(date +%s%N) - T0) / 1000000 )) ms after pppd was killed; conntrack: $(ct_line tcp "$OLD" | grep -o 'OFFLOAD' || echo 'not [OFFLOAD]')"
+# Measured, not asserted: the old flow's entry hooks wan0 (the forward
+# path), so the kernel's cleanup of the deleted ppp0 leaves it; it stays
+# [OFFLOAD] until idle (no packet can use it: the session is gone, and
+# its cached route fails the fast path's check on the next packet).
+sleep 1
+info "the flow through the old ppp0, 1 s after pppd was killed: agent $(agent_flow_field tcp "$OLD" state); conntrack: $(ct_line tcp "$OLD" | grep -o 'OFFLOAD' || echo 'not [OFFLOAD]')"
 sleep 1		# the agent's recompute (at most 500 ms after the first event)
 check "ppp0 gone: its lower device wan0 stays hooked ({ $(ft_devs) })" test "$(ft_devs)" = "lan0 wan0"
 check "the agent said why" grep -q "ppp0 is gone (re-created on reconnect): keeping its lower device wan0" "$TMP/agent.log"
