@@ -80,7 +80,7 @@ pppoe_up() {
 	[ -c /dev/ppp ] || skip "no /dev/ppp (modprobe ppp_generic)"
 	pppoe_files
 	WAN_L3=ppp0 S_L3=ppp0 PPP_RDEV=$rdev
-	nss pppoe-server -I "$sdev" -L "$PPP_S4" -R "$PPP_R4" -N 4 -O "$TMP/ppp-common" \
+	nss pppoe-server -I "$sdev" -L "$PPP_S4" -R "$PPP_R4" -N 1 -O "$TMP/ppp-common" \
 		-X "$TMP/pppoe-server.pid" || fail "pppoe-server did not start"
 	ppp_connect
 }
@@ -97,6 +97,9 @@ ppp_connect() {
 		fail "ppp0 did not come up: $(tail -5 "$TMP/pppd.log")"
 	wait_for 20 sh -c "ip -n $NS_S -4 addr show dev ppp0 2>/dev/null | grep -q 'inet '" ||
 		fail "the server's ppp0 did not come up"
+	# One session, so one address in the pool: a reconnect gets the same.
+	ip -n "$NS_R" -4 addr show dev ppp0 | grep -q "inet $PPP_R4 " ||
+		fail "ppp0 got another address: $(ip -n "$NS_R" -4 addr show dev ppp0 | grep inet)"
 	nsr ip route replace default dev ppp0
 	nss ip route replace 198.18.0.0/16 dev ppp0
 	nsr ip -6 addr add "$R6W"/64 dev ppp0 nodad
