@@ -159,7 +159,7 @@ static void test_random(void **state)
 		memcpy(a, &v, 4);
 		in = false;
 		for (i = 1; i < N && !in; i += 2) {
-			uint32_t net, mask = rs[i].len ? ~(0xffffffffu >> rs[i].len) : 0;
+			uint32_t net, mask = (uint32_t)~(0xffffffffull >> rs[i].len);
 
 			memcpy(&net, rs[i].addr, 4);
 			in = (ntohl(v) & mask) == ntohl(net);
