@@ -80,4 +80,14 @@ size_t links_resolve(const struct fo_config *cfg, const struct link_info *links,
 /* Pure: is name in the config's software-only list (names or wildcards)? */
 bool links_is_sw_only(const struct fo_config *cfg, const char *name);
 
+struct nl_sock;
+
+/* The output device of the kernel's route toward addr (a full-length
+ * RTM_GETROUTE on the rtnetlink socket s, answered by its ACK within
+ * timeout_ms): where a flow leaves toward addr, and on a router that routes
+ * symmetrically where packets from addr come in.  0 when there is none or
+ * no answer. */
+int links_route_oif(struct nl_sock *s, uint8_t family, const uint8_t *addr,
+		    unsigned int timeout_ms);
+
 #endif

@@ -400,42 +400,6 @@ static void on_verify(struct loop *l, struct loop_timer *t, void *arg)
  * (the loop waits meanwhile). */
 #define ROUTE_TIMEOUT_MS 100
 
-static int oif_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	const struct nlattr *a;
-	int *oif = arg;
-
-	if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtmsg))
-		return 0;
-	mnl_attr_for_each (a, nlh, sizeof(struct rtmsg))
-		if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-			*oif = (int)mnl_attr_get_u32(a);
-	return 0;
-}
-
-/* The device of the route toward addr: where packets from addr come in on a
- * router that routes symmetrically.  0 when there is none. */
-static int route_oif(struct devices *d, uint8_t family, const uint8_t *addr)
-{
-	char req[128] __attribute__((aligned(8)));
-	struct nlmsghdr *nlh;
-	struct rtmsg *rtm;
-	int oif = 0;
-
-	nlh = mnl_nlmsg_put_header(req);
-	nlh->nlmsg_type = RTM_GETROUTE;
-	/* The ACK after the route ends the answer (nl_request waits for it). */
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = nl_seq_next(d->req);
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = family;
-	rtm->rtm_dst_len = family == AF_INET ? 32 : 128;
-	mnl_attr_put(nlh, RTA_DST, family == AF_INET ? 4 : 16, addr);
-	if (nl_request(d->req, nlh, ROUTE_TIMEOUT_MS, oif_cb, &oif, NULL))
-		return 0;
-	return oif;
-}
-
 static bool dev_hooked(struct devices *d, int ifindex, bool hw)
 {
 	const struct ruleset_plan *k = &d->kernel.devs;
@@ -464,8 +428,8 @@ bool devices_path_fast(struct devices *d, const struct ct_info *ct, bool hw)
 
 	if (!d || !d->cfg->manage_ruleset || d->kernel.present <= 0)
 		return true;
-	in_orig = route_oif(d, ct->family, ct->orig.src);
-	in_reply = route_oif(d, ct->family, ct->reply.src);
+	in_orig = links_route_oif(d->req, ct->family, ct->orig.src, ROUTE_TIMEOUT_MS);
+	in_reply = links_route_oif(d->req, ct->family, ct->reply.src, ROUTE_TIMEOUT_MS);
 	if (!in_orig || !in_reply)
 		return true;	/* no answer is no evidence */
 	if (dev_hooked(d, in_orig, hw) && dev_hooked(d, in_reply, hw))

@@ -524,3 +524,40 @@ size_t links_resolve(const struct fo_config *cfg, const struct link_info *links,
 	free(r);
 	return count;
 }
+
+/* ---- route lookups ------------------------------------------------------ */
+
+static int oif_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	const struct nlattr *a;
+	int *oif = arg;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtmsg))
+		return 0;
+	mnl_attr_for_each (a, nlh, sizeof(struct rtmsg))
+		if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			*oif = (int)mnl_attr_get_u32(a);
+	return 0;
+}
+
+int links_route_oif(struct nl_sock *s, uint8_t family, const uint8_t *addr,
+		    unsigned int timeout_ms)
+{
+	char req[128] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	int oif = 0;
+
+	nlh = mnl_nlmsg_put_header(req);
+	nlh->nlmsg_type = RTM_GETROUTE;
+	/* The ACK after the route ends the answer (nl_request waits for it). */
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = nl_seq_next(s);
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = family;
+	rtm->rtm_dst_len = family == AF_INET ? 32 : 128;
+	mnl_attr_put(nlh, RTA_DST, family == AF_INET ? 4 : 16, addr);
+	if (nl_request(s, nlh, timeout_ms, oif_cb, &oif, NULL))
+		return 0;
+	return oif;
+}

@@ -16,6 +16,7 @@
 #include <libmnl/libmnl.h>
 
 #include "ct_parse.h"
+#include "links.h"
 #include "log.h"
 #include "loop.h"
 #include "nl.h"
@@ -386,38 +387,11 @@ static void on_readable(struct loop *l, int fd, uint32_t events, void *arg)
 	}
 }
 
-static int oif_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	const struct nlattr *a;
-	int *oif = arg;
-
-	if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtmsg))
-		return 0;
-	mnl_attr_for_each (a, nlh, sizeof(struct rtmsg))
-		if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-			*oif = (int)mnl_attr_get_u32(a);
-	return 0;
-}
-
 /* The route's device toward addr: where the flow leaves toward it. */
 static int route_oif(struct shaping *s, uint8_t family, const uint8_t *addr)
 {
-	char req[128] __attribute__((aligned(8)));
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(req);
-	struct rtmsg *rtm;
-	int oif = 0;
-
-	nlh->nlmsg_type = RTM_GETROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = nl_seq_next(s->req);
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = family;
-	rtm->rtm_dst_len = family == AF_INET ? 32 : 128;
-	mnl_attr_put(nlh, RTA_DST, family == AF_INET ? 4 : 16, addr);
 	nl_drain(s->req);
-	if (nl_request(s->req, nlh, REQ_TIMEOUT_MS, oif_cb, &oif, NULL))
-		return 0;
-	return oif;
+	return links_route_oif(s->req, family, addr, REQ_TIMEOUT_MS);
 }
 
 static bool sw_hooked(const char *name, void *arg)
