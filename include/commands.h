@@ -17,6 +17,9 @@ struct ct_sync;
 struct ctl_call;
 struct ctl_stats;
 struct devices;
+struct metrics_http_stats;
+struct routes;
+struct prefix_stats;
 struct ruleset_guard;
 struct tracker;
 
@@ -30,9 +33,13 @@ struct commands_ctx {
 	const struct ct_admit *adm;
 	const struct ruleset_guard *guard;
 	const struct devices *devs;
+	const struct routes *routes;	/* [routes]; NULL or idle without tables */
+	const struct prefix_stats *pstats;	/* slots NULL: analysis off */
+	const struct shaping *shaping;
 	const struct agent_stats *agent;
 	uint64_t started_ms;
 	const struct ctl_stats *ctl;	/* the control socket's counters */
+	const struct metrics_http_stats *http;	/* the scrape endpoint's; NULL: none */
 	/* reload: the agent's; writes its outcome to out, 0 or -errno. */
 	int (*reload)(void *arg, FILE *out);
 	void *reload_arg;

@@ -23,6 +23,14 @@ enum hw_mode {
 	HW_MODE_ON,	/* every offload device must accept it, or refuse to start */
 };
 
+/* [shaping] policy: what a shaper on a flow's path does to its tier. */
+enum shaping_policy {
+	SHAPING_KEEP = 0,	/* off hardware; off the flowtable where its fast
+				 * path would skip the shaper (shaping.c) */
+	SHAPING_SW_ONLY,	/* off hardware only */
+	SHAPING_IGNORE,		/* shapers change nothing */
+};
+
 struct port_range {
 	uint16_t lo, hi;
 };
@@ -32,6 +40,16 @@ struct prefix {
 	uint8_t len;		/* prefix length */
 	uint8_t addr[16];	/* network byte order, host bits zeroed */
 };
+
+/* A kernel routing table followed by [routes], optionally only its routes
+ * of one protocol (RTPROT_*). */
+struct route_table_sel {
+	uint32_t table;		/* RT_TABLE_* id, 1..2^32-1 */
+	int16_t proto;		/* RTPROT_* to keep, -1: every protocol */
+};
+
+/* The roles a followed table's prefixes play (src/routes.c). */
+enum route_role { ROUTE_PREFER_HW, ROUTE_ONLY, ROUTE_NEVER, ROUTE_ROLES };
 
 struct fo_config {
 	/* [devices] */
@@ -59,6 +77,7 @@ struct fo_config {
 	enum hw_mode hw_mode;
 	uint32_t hw_capacity;	/* entries the NIC table holds */
 	uint32_t hw_watermark;	/* percent of capacity the agent fills at most */
+	enum shaping_policy shaping_policy; /* [shaping] policy */
 	uint64_t hw_confirm_ms;	/* a hardware admission not [HW_OFFLOAD] this long
 				 * after entering the flowtable failed */
 
@@ -67,6 +86,17 @@ struct fo_config {
 	struct port_range skip_ports[CONFIG_MAX_LIST];
 	size_t n_skip_prefixes;	/* flows with either endpoint inside are never offloaded */
 	struct prefix skip_prefixes[CONFIG_MAX_LIST];
+
+	/* [routes] */
+	size_t n_routes[ROUTE_ROLES];	/* tables per role */
+	struct route_table_sel routes[ROUTE_ROLES][CONFIG_MAX_LIST];
+	uint32_t routes_max;		/* routes per role and family, at most */
+	uint64_t routes_settle_ms;	/* debounce of route changes */
+	uint64_t routes_resync_ms;	/* full dump of the tables */
+	uint32_t routes_hw_reserve;	/* percent of the hardware budget only
+					 * preferred flows may take */
+	uint32_t analysis_len4, analysis_len6;	/* flowoffloadctl prefixes */
+	uint32_t analysis_max;		/* prefixes tracked; 0: no analysis */
 
 	/* [classes] */
 	bool classes_learn;		/* learn service classes from finished flows */
@@ -95,6 +125,7 @@ struct fo_config {
 					 * flows that reach the window */
 	char metrics_dir[200];		/* textfile directory; empty: no file */
 	uint64_t metrics_interval_ms;	/* how often the metrics file is written */
+	char metrics_listen[64];	/* scrape endpoint ADDR:PORT; empty: none */
 };
 
 void config_defaults(struct fo_config *cfg);

@@ -26,8 +26,19 @@ enum config_key_id {
 	CONFIG_KEY_HW_CAPACITY,
 	CONFIG_KEY_HW_WATERMARK,
 	CONFIG_KEY_HW_CONFIRM,
+	CONFIG_KEY_SHAPING_POLICY,
 	CONFIG_KEY_SKIP_PORTS,
 	CONFIG_KEY_SKIP_PREFIXES,
+	CONFIG_KEY_ROUTES_PREFER_HW,
+	CONFIG_KEY_ROUTES_ONLY,
+	CONFIG_KEY_ROUTES_NEVER,
+	CONFIG_KEY_ROUTES_MAX,
+	CONFIG_KEY_ROUTES_SETTLE,
+	CONFIG_KEY_ROUTES_RESYNC,
+	CONFIG_KEY_ROUTES_HW_RESERVE,
+	CONFIG_KEY_ANALYSIS_LEN4,
+	CONFIG_KEY_ANALYSIS_LEN6,
+	CONFIG_KEY_ANALYSIS_MAX,
 	CONFIG_KEY_CLASSES_LEARN,
 	CONFIG_KEY_CLASSES_MAX,
 	CONFIG_KEY_CLASSES_HALF_LIFE,
@@ -49,6 +60,7 @@ enum config_key_id {
 	CONFIG_KEY_EVENTS,
 	CONFIG_KEY_METRICS_DIR,
 	CONFIG_KEY_METRICS_INTERVAL,
+	CONFIG_KEY_METRICS_LISTEN,
 	CONFIG_KEY_MAX,
 };
 
@@ -63,12 +75,14 @@ enum config_type {
 	CONFIG_PATH,		/* an absolute path that fits the field */
 	CONFIG_GROUP,		/* a portable group name that fits the field */
 	CONFIG_USER,		/* a portable user name (or uid) that fits the field */
+	CONFIG_LISTEN,		/* IPV4:PORT or [IPV6]:PORT, numeric; empty: none */
 	/* Lists: entries separated by blanks or commas, continued on
 	 * indented lines; given in the file, a list replaces its default. */
 	CONFIG_FLAGS,		/* words[]: each sets the bool at its value (offset) */
 	CONFIG_IFNAMES,		/* interface names or fnmatch(3) wildcards */
 	CONFIG_PORTS,		/* ports and ranges lo-hi */
 	CONFIG_PREFIXES,	/* IPv4 and IPv6 prefixes, host bits zero */
+	CONFIG_ROUTE_TABLES,	/* routing tables: id or rt_tables name, ":proto" */
 };
 
 struct config_word {

@@ -40,7 +40,9 @@ struct flow {
 	struct ct_info ct;
 	uint8_t state;		/* enum flow_state */
 	uint8_t tier;		/* enum flow_tier */
-	uint8_t skip_reason;	/* enum policy_reason (policy.h), or why admitted */
+	uint8_t skip_reason : 5; /* enum policy_reason (policy.h), or why admitted */
+	uint8_t shaped_slot : 3; /* reason shaped or shaped-hw: the shaper's device
+				  * (shaping_slot_name); 0: unknown */
 	uint8_t admit_failed : 1; /* the mark update was refused */
 	uint8_t hw_failed : 1;	/* hardware tier, in the flowtable but not
 				 * [HW_OFFLOAD] within confirm-timeout */

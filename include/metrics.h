@@ -18,6 +18,11 @@ int metrics_write(FILE *out, const json_t *stats, const json_t *status);
  * CPU), summed over CPUs.  0, -EINVAL for text it cannot read, -EIO. */
 int metrics_write_flowtable(FILE *out, FILE *proc);
 
+/* metrics_write() and, when /proc/net/stat/nf_flowtable exists,
+ * metrics_write_flowtable(): the whole text, as the file and the scrape
+ * endpoint serve it.  0 or -EIO. */
+int metrics_write_all(FILE *out, const json_t *stats, const json_t *status);
+
 /* dir/flowoffload.prom: metrics_write() and, when /proc/net/stat/
  * nf_flowtable exists, metrics_write_flowtable(), into a temporary file in
  * dir renamed over it, mode 0644 (node_exporter reads it as another user).

@@ -15,7 +15,8 @@
  * skip-port, eight skip-prefix, two offload and two small-packet rules;
  * the software table's 29 with its two readmit and two hw-return rules)
  * besides begin and end. */
-#define NFT_BATCH_MAX_MSGS 64
+/* [routes] adds up to four sets and ten rules to each table. */
+#define NFT_BATCH_MAX_MSGS 96
 
 struct nl_sock;
 
@@ -38,14 +39,19 @@ struct nft_batch {
 	struct mnl_nlmsg_batch *b;
 	uint32_t begin_seq;
 	uint32_t set_id;	/* the last set id given out in this batch */
-	size_t n;
-	struct nft_batch_msg msgs[NFT_BATCH_MAX_MSGS];
+	size_t n, max;
+	size_t limit;		/* bytes the batch may take */
+	struct nft_batch_msg *msgs;
 };
 
 int nft_batch_conn_open(struct nft_conn *c);
 void nft_batch_conn_close(struct nft_conn *c);
 
 int nft_batch_init(struct nft_conn *c, struct nft_batch *b);
+/* A batch of up to max_msgs messages of at most NFT_BATCH_MSG_MAX bytes
+ * each (set elements in bulk: routes.c). */
+#define NFT_BATCH_MSG_MAX 8192
+int nft_batch_init_size(struct nft_conn *c, struct nft_batch *b, size_t max_msgs);
 void nft_batch_free(struct nft_batch *b);
 
 /* Starts the next message, named for error reports; the caller fills the

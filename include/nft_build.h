@@ -34,6 +34,14 @@ int nft_build_probe(struct nft_batch *b, const char *table, const char *dev);
 struct nftnl_rule *nft_build_rule(const char *table, const struct nft_rule_spec *r,
 				  const uint32_t *set_ids);
 
+/* A [routes] set (s: its name and key) changed in place: flush it first,
+ * or delete the n_del intervals; then add the n_add intervals.  Messages
+ * the update takes at most: nft_build_set_update_msgs. */
+int nft_build_set_update(struct nft_batch *b, const char *table, const struct nft_skip_set *s,
+			 bool flush, const struct nft_interval *del, size_t n_del,
+			 const struct nft_interval *add, size_t n_add);
+size_t nft_build_set_update_msgs(size_t n_del, size_t n_add);
+
 /* "flowoffload <16 hex digits>" into comment: a hash of the messages that
  * build the tier's table, its comment left out.  0 or a negative errno. */
 int nft_build_fingerprint(const struct nft_tier_spec *s, char *comment, size_t len);

@@ -38,7 +38,19 @@ struct nft_interval {
 	uint8_t hi[NFT_KEY_MAX];
 };
 
-enum nft_skip_kind { NFT_SKIP_PORTS, NFT_SKIP_4, NFT_SKIP_6, NFT_SKIP_KINDS };
+/* The static skip sets, then the [routes] sets that routes.c fills: they
+ * are created empty (the fingerprint covers no route) and exist only
+ * when their role follows some table. */
+enum nft_skip_kind {
+	NFT_SKIP_PORTS,
+	NFT_SKIP_4,
+	NFT_SKIP_6,
+	NFT_ROUTES_ONLY4,
+	NFT_ROUTES_ONLY6,
+	NFT_ROUTES_NEVER4,
+	NFT_ROUTES_NEVER6,
+	NFT_SKIP_KINDS
+};
 
 /* One named interval set of static skip policy, sorted and merged. */
 struct nft_skip_set {
@@ -46,6 +58,8 @@ struct nft_skip_set {
 	uint32_t key_type;	/* NFT_TYPE_* */
 	uint32_t key_len;
 	unsigned int per_line;	/* elements on one line of nft's listing */
+	bool dynamic;		/* a [routes] set: created even when empty, its
+				 * elements are routes.c's */
 	size_t n;
 	struct nft_interval iv[CONFIG_MAX_LIST];
 };
@@ -57,6 +71,10 @@ int nft_plan_check(const struct fo_config *cfg, const struct ruleset_plan *plan)
 /* The tiers to install (1 or 2), comments left empty. */
 size_t nft_plan_tiers(const struct fo_config *cfg, const struct ruleset_plan *plan,
 		      struct nft_tier t[2]);
+
+/* The set kind of a [routes] role (ROUTE_ONLY, ROUTE_NEVER) and family
+ * index (0 IPv4, 1 IPv6). */
+int nft_plan_routes_set(int role, int fam);
 
 void nft_plan_skip_sets(const struct fo_config *cfg, struct nft_skip_set sets[NFT_SKIP_KINDS]);
 

@@ -20,7 +20,7 @@ enum nft_term_kind {
 	NFT_TERM_SEEN_REPLY,	/* ct status & seen-reply == seen-reply */
 	NFT_TERM_UNCONFIRMED,	/* ct status & confirmed == 0 */
 	NFT_TERM_CT_TUPLE,	/* ct original proto-dst, ct reply ip6 daddr... */
-	NFT_TERM_LOOKUP,	/* @set */
+	NFT_TERM_LOOKUP,	/* @set, or with a != 0: != @set */
 	NFT_TERM_COUNTER,
 	NFT_TERM_EVENT_SET,	/* ct event set a */
 	NFT_TERM_MARK_OR,	/* ct mark set ct mark | b */
@@ -39,9 +39,9 @@ struct nft_term {
 };
 
 #define NFT_TERMS_MAX 12
-/* 2 skip-port, 8 skip-prefix, 2 offload, 2 small-packet, 2 readmit,
- * 2 hw-return and the events-quiet rule. */
-#define NFT_RULES_MAX 19
+/* 2 skip-port, 8 skip-prefix, 8 routes-never, 2 routes-only, 2 offload,
+ * 2 small-packet, 2 readmit, 2 hw-return and the events-quiet rule. */
+#define NFT_RULES_MAX 29
 
 struct nft_rule_spec {
 	const char *chain;

@@ -4,6 +4,7 @@
 #ifndef FLOWOFFLOAD_NFT_RULESET_H
 #define FLOWOFFLOAD_NFT_RULESET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,9 @@ int nft_ruleset_remove(struct nft_ruleset *r, char *err, size_t errlen);
  * batch that is never committed.  0 yes, -EOPNOTSUPP no, other -errno. */
 int nft_ruleset_probe_hw(struct nft_ruleset *r, const char *dev, char *err, size_t errlen);
 
+/* The connection queries go through (nft_foreign asks on it). */
+struct nft_conn *nft_ruleset_conn(struct nft_ruleset *r);
+
 /* Are both (or, with n_hw == 0, the software) tables currently present? */
 int nft_ruleset_present(struct nft_ruleset *r, const struct ruleset_plan *plan);
 
@@ -82,6 +86,21 @@ int nft_ruleset_read_devices(struct nft_ruleset *r, struct ruleset_plan *kernel)
 int nft_ruleset_update_devices(struct nft_ruleset *r, const struct fo_config *cfg,
 			       const struct ruleset_plan *kernel, int present,
 			       const struct ruleset_plan *want, char *err, size_t errlen);
+
+/* One [routes] set's change, applied in each table of the plan. */
+struct nft_set_update {
+	int kind;			/* enum nft_skip_kind, NFT_ROUTES_* */
+	bool flush;			/* replace the set whole */
+	const void *del, *add;		/* struct nft_interval arrays */
+	size_t n_del, n_add;
+};
+
+/* One transaction: every update in the software table and, with n_hw, the
+ * hardware table.  The messages sent (0: nothing to do), or a negative
+ * errno with err naming the object and the kernel's message. */
+int nft_ruleset_update_sets(struct nft_ruleset *r, const struct fo_config *cfg,
+			    const struct ruleset_plan *plan, const struct nft_set_update *u,
+			    size_t n, char *err, size_t errlen);
 
 void nft_ruleset_close(struct nft_ruleset *r);
 

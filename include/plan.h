@@ -17,10 +17,12 @@ int plan_build(const struct fo_config *cfg, struct ruleset_plan *plan, bool prob
 	       FILE *notes, char *err, size_t errlen);
 
 struct link_info;
-/* The same from a given list of links (the device watcher's dump). */
+struct links_memory;
+/* The same from a given list of links (the device watcher's dump); mem
+ * (may be NULL) as links_resolve.  notes hears each resolved path. */
 int plan_from_links(const struct fo_config *cfg, const struct link_info *links, size_t n,
-		    struct ruleset_plan *plan, bool probe_hw, FILE *notes, char *err,
-		    size_t errlen);
+		    struct links_memory *mem, struct ruleset_plan *plan, bool probe_hw,
+		    FILE *notes, char *err, size_t errlen);
 
 /* The plan as the file says, without looking at this machine's devices
  * (--check-config): names and wildcards as written, `auto` as the

@@ -34,6 +34,10 @@ enum policy_reason {
 	REASON_NO_CLASS,	/* class learning is off */
 	REASON_CLASS_SHORT,	/* a mice class whose flows end before the window:
 				 * left to it, never given a hardware slot */
+	REASON_SHAPED,		/* a shaper on its path that the software fast
+				 * path would skip: kept off the flowtable */
+	REASON_SHAPED_HW,	/* a shaper on its path: kept off the hardware
+				 * tier (which skips every qdisc), software */
 	REASON_MAX,
 };
 
@@ -46,6 +50,12 @@ struct policy_budget {
 	uint32_t hw_pending;	/* admitted to hardware, not yet confirmed */
 	/* What the agent learned of the flow's service class. */
 	enum class_verdict class_verdict;
+	/* [routes]: the roles of the flow's addresses (ROUTES_BIT(ROUTE_*)),
+	 * as the kernel's sets hold them. */
+	unsigned int route_roles;
+	/* Shapers on the flow's path (shaping.c; ifindexes, 0: none),
+	 * already filtered by [shaping] policy. */
+	int shaped_off_hw, shaped_off_sw;
 };
 
 struct policy_decision {

@@ -18,7 +18,15 @@ struct ruleset_guard_stats {
 	uint64_t restored;	/* reinstalled after someone removed it */
 	uint64_t events;	/* deletions in our tables by other programs */
 	uint64_t checks;	/* checks those events triggered */
+	uint64_t foreign_offloaders;	/* other tables offloading on our devices, now */
+	uint64_t foreign_warnings;	/* warnings about them */
+	uint64_t foreign_scans;		/* reads of other tables' flowtables */
+	uint64_t foreign_scan_errors;
 };
+
+struct nft_foreign;
+/* Told when the other programs' flowtables on our devices change. */
+typedef void (*ruleset_guard_foreign_cb)(void *arg, const struct nft_foreign *f);
 
 /* cfg and plan are the agent's, read at each use.  With manage-ruleset the
  * nftables monitor is opened now, before the first install, so that a
@@ -42,6 +50,16 @@ int ruleset_guard_install(struct ruleset_guard *g, const struct fo_config *cfg,
  * timer), recheck always (the periodic resync: the monitor's safety net). */
 void ruleset_guard_poll(struct ruleset_guard *g);
 void ruleset_guard_recheck(struct ruleset_guard *g);
+
+/* cb(arg) after every install that succeeded (startup, restore, reload). */
+void ruleset_guard_on_install(struct ruleset_guard *g, void (*cb)(void *arg), void *arg);
+/* Read other programs' flowtables on the plan's devices if the ruleset
+ * changed since the last read (the poll does this every status-interval),
+ * warn about new ones and tell the callback.  0 or a negative errno. */
+int ruleset_guard_scan_foreign(struct ruleset_guard *g);
+void ruleset_guard_on_foreign(struct ruleset_guard *g, ruleset_guard_foreign_cb cb, void *arg);
+/* The last findings. */
+const struct nft_foreign *ruleset_guard_foreign(const struct ruleset_guard *g);
 
 const struct ruleset_guard_stats *ruleset_guard_stats(const struct ruleset_guard *g);
 

@@ -28,6 +28,15 @@ struct tracker_ops {
 	 * software flow newly offloaded; until it says yes the flow is not
 	 * reported offloaded. */
 	bool (*path_fast)(void *arg, const struct ct_info *ct, bool hw);
+	/* Optional: the [routes] roles of the flow's addresses (bits
+	 * 1 << ROUTE_*), asked when the flow is decided. */
+	unsigned int (*route_roles)(void *arg, const struct ct_info *ct);
+	/* Optional: a tracked flow ended with these final counters (its
+	 * DESTROY event); hw: the agent had it in the hardware tier. */
+	void (*flow_finished)(void *arg, const struct ct_info *ct, bool hw);
+	/* Optional: the shapers on the flow's path (shaping_flow), asked
+	 * once, when the flow is decided. */
+	void (*shaped)(void *arg, const struct ct_info *ct, int *off_hw, int *off_sw);
 };
 
 struct tracker_stats {

@@ -21,16 +21,21 @@
 #include "ct_sync.h"
 #include "ctl.h"
 #include "devices.h"
+#include "prefix_stats.h"
+#include "routes.h"
 #include "flows.h"
 #include "instance.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "metrics_http.h"
+#include "nft_foreign.h"
 #include "nft_ruleset.h"
 #include "plan.h"
 #include "privs.h"
 #include "ruleset_guard.h"
 #include "sd_notify.h"
+#include "shaping.h"
 #include "tracker.h"
 
 /* The only capability the running daemon keeps: nftables transactions,
@@ -57,6 +62,9 @@ struct agent {
 	struct ruleset_guard *guard;
 	struct ct_sync *sync;
 	struct devices *devs;
+	struct routes *routes;		/* [routes] */
+	struct prefix_stats pstats;	/* flowoffloadctl prefixes */
+	struct shaping *shaping;
 	struct ctl *ctl;
 	struct commands_ctx cmds;
 	int lock_fd;
@@ -64,8 +72,11 @@ struct agent {
 	struct loop_timer *notify_status, *notify_watchdog;
 	struct loop_timer *metrics_timer;	/* [agent] metrics-dir */
 	int metrics_err;			/* last write's error, logged once */
+	struct metrics_http *http;		/* [agent] metrics-listen */
 	const char *user_opt, *group_opt; /* -u USER[:GROUP], over the config */
 	struct privs_user user;
+
+	size_t hw_contested;	/* hardware devices left to another flowtable */
 
 	uint64_t started_ms;
 	uint64_t ctl_reload_ms;	/* the last reload asked over the socket; 0: none */
@@ -93,6 +104,8 @@ static void devices_changed(void *arg)
 		free(a->rendered);
 		a->rendered = text;
 	}
+	/* The hardware table may have come (or gone) with the devices. */
+	routes_tables_installed(a->routes);
 }
 
 /* The tracker's path check: the device watcher's read-back and routes. */
@@ -103,6 +116,49 @@ static bool path_fast(void *arg, const struct ct_info *ct, bool hw)
 	return devices_path_fast(a->devs, ct, hw);
 }
 
+/* The tracker's [routes] roles: any of the four addresses counts, as in
+ * the ruleset's set lookups (under NAT the reply tuple holds the real
+ * server or client). */
+static unsigned int route_roles(void *arg, const struct ct_info *ct)
+{
+	struct agent *a = arg;
+
+	return routes_roles(a->routes, ct->family, ct->orig.src) |
+	       routes_roles(a->routes, ct->family, ct->orig.dst) |
+	       routes_roles(a->routes, ct->family, ct->reply.src) |
+	       routes_roles(a->routes, ct->family, ct->reply.dst);
+}
+
+/* flowoffloadctl prefixes: the remote end is the reply's source (the
+ * real server under DNAT). */
+static void flow_finished(void *arg, const struct ct_info *ct, bool hw)
+{
+	struct agent *a = arg;
+
+	if (a->pstats.slots)
+		pstats_observe(&a->pstats, ct->family, ct->reply.src, ct->bytes[0] + ct->bytes[1], hw,
+			       loop_now_ms());
+}
+
+/* Our tables were installed anew: their [routes] sets are empty. */
+static void tables_installed(void *arg)
+{
+	struct agent *a = arg;
+
+	routes_tables_installed(a->routes);
+}
+
+/* The tracker's shaper check: the qdisc watcher and routes. */
+static void flow_shaped(void *arg, const struct ct_info *ct, int *off_hw, int *off_sw)
+{
+	struct agent *a = arg;
+	struct shaping_verdict v;
+
+	shaping_flow(a->shaping, ct, &v);
+	*off_hw = v.off_hw;
+	*off_sw = v.off_sw;
+}
+
 /* manage-ruleset = no: the operator's ruleset does the offloading and the
  * agent only tracks, reports and marks.  It cannot know which devices of
  * that ruleset offload to hardware, so it keeps no hardware tier. */
@@ -111,6 +167,69 @@ static int external_ruleset(struct fo_config *cfg)
 	if (!cfg->manage_ruleset)
 		cfg->hw_mode = HW_MODE_OFF;
 	return 0;
+}
+
+/* ---- other programs' flowtables --------------------------------------------- */
+
+/* Devices whose NIC another table's `flags offload` flowtable binds stay
+ * in software here: each flowtable binds the driver's flow block and adds
+ * its own entries, and the NIC's one table would serve two masters. */
+static void uncontest(struct agent *a, struct ruleset_plan *plan, bool log)
+{
+	const struct nft_foreign *f = a->guard ? ruleset_guard_foreign(a->guard) : NULL;
+	const struct nft_foreign_ft *by;
+	size_t i;
+
+	if (!f)
+		return;
+	for (i = 0; log && i < plan->n_hw; i++) {
+		by = nft_foreign_hw_on(f, plan->hw_devs[i]);
+		if (by)
+			log_warn("hardware tier: %s refused, table %s %s flowtable %s offloads it to hardware already; software only",
+				 plan->hw_devs[i], nft_foreign_family_str(by->family), by->table,
+				 by->name);
+	}
+	a->hw_contested = nft_foreign_drop_hw(plan, f);
+}
+
+/* The other flowtables changed: re-plan the hardware tier when a device of
+ * ours is now contested, or one left out before may be free. */
+static void foreign_changed(void *arg, const struct nft_foreign *f)
+{
+	struct agent *a = arg;
+	struct ruleset_plan plan;
+	char err[512] = "", *text = NULL;
+	bool contested = false;
+	size_t i;
+	int ret;
+
+	if (!a->cfg.manage_ruleset || a->cfg.hw_mode == HW_MODE_OFF)
+		return;
+	for (i = 0; i < a->plan.n_hw && !contested; i++)
+		contested = nft_foreign_hw_on(f, a->plan.hw_devs[i]) != NULL;
+	if (!contested && !a->hw_contested)
+		return;
+	ret = plan_build(&a->cfg, &plan, true, NULL, err, sizeof(err));
+	if (!ret) {
+		uncontest(a, &plan, true);
+		ret = nft_ruleset_render(&a->cfg, &plan, &text);
+		if (ret)
+			snprintf(err, sizeof(err), "cannot render the ruleset: %s", strerror(-ret));
+	}
+	if (!ret && strcmp(text, a->rendered) != 0)
+		ret = ruleset_guard_install(a->guard, &a->cfg, &plan, err, sizeof(err));
+	if (ret) {
+		free(text);
+		log_err("re-planning the hardware tier after another table's flowtable changed: %s",
+			err[0] ? err : strerror(-ret));
+		return;
+	}
+	if (strcmp(text, a->rendered) != 0)
+		log_notice("hardware tier re-planned: %zu device(s) in hardware, %zu left to another table's flowtable",
+			   plan.n_hw, a->hw_contested);
+	a->plan = plan;
+	free(a->rendered);
+	a->rendered = text;
 }
 
 /* ---- the service manager ---------------------------------------------------- */
@@ -204,6 +323,47 @@ static void on_metrics(struct loop *l, struct loop_timer *t, void *arg)
 	a->metrics_err = ret;
 }
 
+/* ---- the scrape endpoint ------------------------------------------------------ */
+
+/* A scrape: the same text as the file and `flowoffloadctl metrics`. */
+static int render_metrics(FILE *out, void *arg)
+{
+	struct agent *a = arg;
+	json_t *stats = commands_stats_json(&a->cmds), *status = commands_status_json(&a->cmds);
+	int ret = stats && status ? metrics_write_all(out, stats, status) : -ENOMEM;
+
+	json_decref(stats);
+	json_decref(status);
+	return ret;
+}
+
+/* Opened with the control socket, before the privileges go: a port below
+ * 1024 needs CAP_NET_BIND_SERVICE, which the running agent no longer has. */
+static int open_metrics_http(struct agent *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char why[256];
+	int ret;
+
+	if (!a->cfg.metrics_listen[0])
+		return 0;
+	if (metrics_http_parse_listen(a->cfg.metrics_listen, &ss, &sslen, why, sizeof(why))) {
+		log_err("[agent] metrics-listen: %s", why);
+		return -1;
+	}
+	ret = metrics_http_open(&a->http, a->loop, &ss, sslen, render_metrics, a);
+	if (ret) {
+		log_err("metrics listener %s: %s%s", a->cfg.metrics_listen, strerror(-ret),
+			ret == -EAFNOSUPPORT || ret == -EPERM || ret == -EACCES ?
+				" (under systemd: RestrictAddressFamilies= and IPAddressAllow= must allow it)" : "");
+		return -1;
+	}
+	a->cmds.http = metrics_http_stats(a->http);
+	log_info("serving metrics on http://%s/metrics", a->cfg.metrics_listen);
+	return 0;
+}
+
 /* Start, re-time or stop the writer after a start or a reload; the first
  * file comes at once (1 ms), not an interval later. */
 static int metrics_schedule(struct agent *a)
@@ -241,6 +401,7 @@ static int reload_prepare(struct agent *a, struct fo_config *cfg, struct ruleset
 	if (!ret)
 		ret = plan_build(cfg, plan, cfg->manage_ruleset, NULL, err, errlen);
 	if (!ret) {
+		uncontest(a, plan, false);
 		ret = nft_ruleset_render(cfg, plan, text);
 		if (ret)
 			snprintf(err, errlen, "cannot render the ruleset: %s", strerror(-ret));
@@ -264,8 +425,9 @@ static void reload_tell(struct agent *a, const struct fo_config *cfg)
 	    strcmp(cfg->socket_path, a->cfg.socket_path) ||
 	    strcmp(cfg->socket_group, a->cfg.socket_group) ||
 	    strcmp(cfg->admin_group, a->cfg.admin_group) ||
-	    strcmp(cfg->run_user, a->cfg.run_user) || strcmp(cfg->run_group, a->cfg.run_group))
-		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket, socket-group, admin-group, user and group take effect at the next start");
+	    strcmp(cfg->run_user, a->cfg.run_user) || strcmp(cfg->run_group, a->cfg.run_group) ||
+	    strcmp(cfg->metrics_listen, a->cfg.metrics_listen))
+		log_notice("event-buffer, max-flows, udp-require-reply's event subscription, socket, socket-group, admin-group, user, group and metrics-listen take effect at the next start");
 }
 
 /* Control-socket reloads (out set) are rate-limited; SIGHUP, root's, not. */
@@ -314,6 +476,7 @@ static int reload(void *arg, FILE *out)
 	free(a->rendered);
 	a->rendered = text;
 	ct_sync_reconfigure(a->sync);
+	routes_reload(a->routes);
 	if (metrics_schedule(a))
 		log_err("cannot schedule the metrics file");
 	a->st.reloads++;
@@ -406,7 +569,7 @@ static int open_front(struct agent *a)
 		return -1;
 	}
 	a->cmds.ctl = ctl_stats(a->ctl);
-	return 0;
+	return open_metrics_http(a);
 }
 
 /* The user to become, from -u or the config; resolved before anything is
@@ -464,7 +627,8 @@ static int drop_privileges(struct agent *a)
  * reason is logged already. */
 static int open_data_flow(struct agent *a)
 {
-	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast };
+	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast, route_roles,
+						       flow_finished, flow_shaped };
 	struct tracker_ops ops = ops_tmpl;
 	char err[512] = "";
 	int ret;
@@ -479,18 +643,42 @@ static int open_data_flow(struct agent *a)
 	ret = tracker_create(&a->trk, &a->cfg, &a->plan, &ops);
 	if (!ret)
 		ret = nft_ruleset_open(&a->nft);
-	if (!ret)
-		ret = nft_ruleset_render(&a->cfg, &a->plan, &a->rendered);
 	/* Listening before the install: a flush right after it is seen. */
 	if (!ret)
 		ret = ruleset_guard_open(&a->guard, a->loop, a->nft, &a->cfg, &a->plan);
 	if (ret)
 		return ret;
+	ruleset_guard_on_install(a->guard, tables_installed, a);
+	if (a->cfg.manage_ruleset) {
+		ret = ruleset_guard_scan_foreign(a->guard);
+		if (ret)
+			log_warn("cannot read other tables' flowtables: %s; will retry",
+				 strerror(-ret));
+		uncontest(a, &a->plan, true);
+		ruleset_guard_on_foreign(a->guard, foreign_changed, a);
+	}
+	ret = nft_ruleset_render(&a->cfg, &a->plan, &a->rendered);
+	if (ret)
+		return ret;
 	if (ruleset_guard_startup(a->guard))
 		return 1;
+	if (a->cfg.analysis_max &&
+	    pstats_init(&a->pstats, a->cfg.analysis_max, (uint8_t)a->cfg.analysis_len4,
+			(uint8_t)a->cfg.analysis_len6, a->cfg.classes_half_life_ms)) {
+		log_err("cannot allocate the prefix analysis (%u prefixes)", a->cfg.analysis_max);
+		return 1;
+	}
+	/* Following routes before the first dump: nothing between is lost. */
+	ret = routes_open(&a->routes, a->loop, &a->cfg, &a->plan, a->nft);
+	if (ret) {
+		log_err("cannot open the route notification sockets: %s", strerror(-ret));
+		return 1;
+	}
 	/* Listening to links before the startup dump: nothing between is lost. */
 	ret = devices_open(&a->devs, a->loop, &a->cfg, &a->plan, a->nft, a->guard, devices_changed,
 			   a);
+	if (!ret)
+		ret = shaping_open(&a->shaping, a->loop, &a->cfg, &a->plan);
 	if (!ret)
 		ret = ct_admit_open(&a->adm);
 	if (!ret)
@@ -502,11 +690,19 @@ static int open_data_flow(struct agent *a)
 	a->cmds.adm = a->adm;
 	a->cmds.guard = a->guard;
 	a->cmds.devs = a->devs;
-	ret = ct_sync_start(a->sync);
+	a->cmds.routes = a->routes;
+	a->cmds.pstats = &a->pstats;
+	a->cmds.shaping = a->shaping;
+	/* Shapers first: the startup dump's flows are decided with them. */
+	ret = shaping_start(a->shaping);
+	if (!ret)
+		ret = ct_sync_start(a->sync);
 	if (!ret)
 		ret = ruleset_guard_start(a->guard);
 	if (!ret)
 		ret = devices_start(a->devs);
+	if (!ret)
+		ret = routes_start(a->routes);
 	return ret;
 }
 
@@ -532,8 +728,12 @@ static int agent_free(struct agent *a)
 	int code = a->exit_code;
 
 	sd_notify_close(a->notify);
+	metrics_http_close(a->http);
 	ctl_close(a->ctl);
 	devices_close(a->devs);
+	routes_close(a->routes);
+	pstats_free(&a->pstats);
+	shaping_close(a->shaping);
 	ruleset_guard_close(a->guard);
 	ct_sync_close(a->sync);
 	ct_admit_close(a->adm);

@@ -152,6 +152,11 @@ static double pow2(double x)
 	return sum * pow2i(k);
 }
 
+double classes_pow2(double x)
+{
+	return pow2(x);
+}
+
 static uint32_t key_hash(const struct class_key *k, uint32_t seed)
 {
 	const uint8_t *b = (const uint8_t *)k;

@@ -1,5 +1,6 @@
 /* commands: the control socket's commands (status, flows, classes, stats,
  * reload): what each answers, in text and in JSON (--json). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -13,13 +14,18 @@
 #include "ct_sync.h"
 #include "ctl.h"
 #include "devices.h"
+#include "prefix_stats.h"
+#include "routes.h"
 #include "flows.h"
 #include "listing.h"
 #include "loop.h"
+#include "metrics_http.h"
+#include "nft_foreign.h"
 #include "plan.h"
 #include "policy.h"
 #include "privs.h"
 #include "ruleset_guard.h"
+#include "shaping.h"
 #include "tracker.h"
 
 #define JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)
@@ -143,8 +149,14 @@ static json_t *resync_json(const struct commands_ctx *c)
 static json_t *ruleset_json(const struct commands_ctx *c)
 {
 	const struct ruleset_guard_stats *gs = ruleset_guard_stats(c->guard);
+	const struct nft_foreign *f = ruleset_guard_foreign(c->guard);
+	size_t i, contested = 0;
+	json_t *j;
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	/* Devices kept out of the hardware tier by another table's flowtable. */
+	for (i = 0; i < c->plan->n_sw && c->cfg->hw_mode != HW_MODE_OFF; i++)
+		contested += nft_foreign_hw_on(f, c->plan->sw_devs[i]) != NULL;
+	j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "installs", (json_int_t)gs->installs,
 			 "failures", (json_int_t)gs->failures,
 			 "restored", (json_int_t)gs->restored,
@@ -153,6 +165,57 @@ static json_t *ruleset_json(const struct commands_ctx *c)
 			 "reload_rate_limited", (json_int_t)c->agent->reload_rate_limited,
 			 "foreign_deletions", (json_int_t)gs->events,
 			 "checks", (json_int_t)gs->checks);
+	if (j) {
+		json_object_set_new(j, "foreign_offloaders",
+				    json_integer((json_int_t)gs->foreign_offloaders));
+		json_object_set_new(j, "foreign_warnings",
+				    json_integer((json_int_t)gs->foreign_warnings));
+		json_object_set_new(j, "foreign_scans", json_integer((json_int_t)gs->foreign_scans));
+		json_object_set_new(j, "foreign_scan_errors",
+				    json_integer((json_int_t)gs->foreign_scan_errors));
+		json_object_set_new(j, "hw_contested", json_integer((json_int_t)contested));
+	}
+	return j;
+}
+
+/* Other tables' flowtables on our devices (fw4's), as last read. */
+static json_t *foreign_json(const struct commands_ctx *c)
+{
+	const struct nft_foreign *f = ruleset_guard_foreign(c->guard);
+	json_t *a = json_array();
+	size_t i, k;
+
+	for (i = 0; i < f->n; i++) {
+		const struct nft_foreign_ft *ft = &f->ft[i];
+		char table[2 * NFT_FOREIGN_NAME];
+		json_t *devs = json_array();
+
+		for (k = 0; k < ft->n_devs; k++)
+			json_array_append_new(devs, json_string(ft->devs[k]));
+		snprintf(table, sizeof(table), "%s %s", nft_foreign_family_str(ft->family),
+			 ft->table);
+		json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:i, s:b, s:o}", "table", table,
+						   "flowtable", ft->name, "hw", ft->hw,
+						   "rules", (int)ft->rules, "offloads", ft->rules > 0,
+						   "devices", devs));
+	}
+	return a;
+}
+
+/* Why dev is not in the hardware tier when another table holds its NIC. */
+static json_t *hw_refused_json(const struct commands_ctx *c, const char *dev)
+{
+	const struct nft_foreign_ft *by;
+	char why[256];
+
+	if (c->cfg->hw_mode == HW_MODE_OFF)
+		return json_null();
+	by = nft_foreign_hw_on(ruleset_guard_foreign(c->guard), dev);
+	if (!by)
+		return json_null();
+	snprintf(why, sizeof(why), "table %s %s flowtable %s has flags offload on %s",
+		 nft_foreign_family_str(by->family), by->table, by->name, dev);
+	return json_string(why);
 }
 
 static json_t *devices_json(const struct commands_ctx *c)
@@ -173,6 +236,115 @@ static json_t *devices_json(const struct commands_ctx *c)
 			 "repairs", (json_int_t)ds->repairs,
 			 "failures", (json_int_t)ds->failures,
 			 "empty_selections", (json_int_t)ds->empty);
+}
+
+static json_t *routes_stats_json(const struct commands_ctx *c)
+{
+	const struct routes_stats *rs = routes_stats(c->routes);
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "events", (json_int_t)rs->events,
+			 "events_ignored", (json_int_t)rs->events_ignored,
+			 "overruns", (json_int_t)rs->overruns,
+			 "resyncs", (json_int_t)rs->resyncs,
+			 "resync_swept", (json_int_t)rs->resync_swept,
+			 "dump_errors", (json_int_t)rs->dump_errors,
+			 "set_updates", (json_int_t)rs->applies,
+			 "full_replaces", (json_int_t)rs->full_replaces,
+			 "intervals_added", (json_int_t)rs->added,
+			 "intervals_removed", (json_int_t)rs->removed,
+			 "failures", (json_int_t)rs->failures,
+			 "over_limit", (json_int_t)rs->over_limit,
+			 "sync_lag_ms", (json_int_t)rs->lag_last_ms,
+			 "sync_lag_max_ms", (json_int_t)rs->lag_max_ms);
+}
+
+static json_t *ms_ago(uint64_t then)
+{
+	return then ? json_integer((json_int_t)(loop_now_ms() - then)) : json_null();
+}
+
+/* Per role: the tables it follows ("100", "100:bird"), the routes followed
+ * and the merged intervals its set holds, per family. */
+static json_t *routes_status_json(const struct commands_ctx *c)
+{
+	static const char *const roles[ROUTE_ROLES] = { "prefer_hardware", "only", "never" };
+	const struct fo_config *cfg = c->cfg;
+	struct routes_view v;
+	json_t *j, *r, *tables;
+	char name[32];
+	size_t i;
+	int role;
+
+	routes_view(c->routes, &v);
+	j = json_pack("{s:o, s:o, s:o, s:b, s:I, s:I}",
+		      "last_change_ms_ago", ms_ago(v.last_change_ms),
+		      "last_apply_ms_ago", ms_ago(v.last_apply_ms),
+		      "last_resync_ms_ago", ms_ago(v.last_resync_ms),
+		      "pending", v.pending,
+		      "sync_lag_ms", (json_int_t)routes_stats(c->routes)->lag_last_ms,
+		      "max_prefixes", (json_int_t)cfg->routes_max);
+	for (role = 0; role < ROUTE_ROLES; role++) {
+		if (!cfg->n_routes[role])
+			continue;
+		tables = json_array();
+		for (i = 0; i < cfg->n_routes[role]; i++) {
+			const struct route_table_sel *s = &cfg->routes[role][i];
+
+			if (s->proto >= 0)
+				snprintf(name, sizeof(name), "%u:%d", s->table, s->proto);
+			else
+				snprintf(name, sizeof(name), "%u", s->table);
+			json_array_append_new(tables, json_string(name));
+		}
+		r = json_pack("{s:o, s:I, s:I, s:I, s:I, s:b}", "tables", tables,
+			      "ipv4_routes", (json_int_t)v.routes[role][0],
+			      "ipv6_routes", (json_int_t)v.routes[role][1],
+			      "ipv4_intervals", (json_int_t)v.intervals[role][0],
+			      "ipv6_intervals", (json_int_t)v.intervals[role][1],
+			      "over_limit", v.over[role][0] || v.over[role][1]);
+		json_object_set_new(j, roles[role], r);
+	}
+	return j;
+}
+
+static json_t *shaping_json(const struct commands_ctx *c)
+{
+	const struct shaping_stats *s = shaping_stats(c->shaping);
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "shaped_devices", (json_int_t)s->shaped_devs,
+			 "flows_off_hardware", (json_int_t)s->off_hw,
+			 "flows_off_flowtable", (json_int_t)s->off_sw,
+			 "path_lookups", (json_int_t)s->lookups,
+			 "events", (json_int_t)s->events,
+			 "reads", (json_int_t)s->reads,
+			 "read_failures", (json_int_t)s->failures);
+}
+
+/* The devices that shape ("wan0:tbf", "lan0:ingress") and the policy. */
+static json_t *shaping_status_json(const struct commands_ctx *c)
+{
+	static const char *const policies[] = { [SHAPING_KEEP] = "keep",
+						[SHAPING_SW_ONLY] = "software-only",
+						[SHAPING_IGNORE] = "ignore" };
+	const struct shaping_set *s = shaping_current(c->shaping);
+	json_t *devs = json_array();
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		char buf[64];
+
+		if (!shaping_dev_shaped(s, &s->devs[i]))
+			continue;
+		snprintf(buf, sizeof(buf), "%s:%s", s->devs[i].name,
+			 s->devs[i].shaper[0] ? s->devs[i].shaper : "ingress");
+		json_array_append_new(devs, json_string(buf));
+	}
+	return json_pack("{s:s, s:o}", "policy",
+			 (unsigned int)c->cfg->shaping_policy < 3 ? policies[c->cfg->shaping_policy] :
+								     "?",
+			 "devices", devs);
 }
 
 /* The flowtables' devices as the kernel last answered (read back every
@@ -263,6 +435,30 @@ static json_t *control_json(const struct commands_ctx *c)
 	return j;
 }
 
+/* The scrape endpoint's counters (metrics_http.h says what each counts). */
+static json_t *metrics_http_json(const struct metrics_http_stats *hs)
+{
+	json_t *j = json_object();
+
+#define HTTP_STAT(k) json_object_set_new(j, #k, json_integer((json_int_t)hs->k))
+	HTTP_STAT(scrapes);
+	HTTP_STAT(not_found);
+	HTTP_STAT(bad_method);
+	HTTP_STAT(bad_requests);
+	HTTP_STAT(request_too_long);
+	HTTP_STAT(request_timeouts);
+	HTTP_STAT(request_closed);
+	HTTP_STAT(reply_timeouts);
+	HTTP_STAT(reply_errors);
+	HTTP_STAT(render_errors);
+	HTTP_STAT(busy_refused);
+	HTTP_STAT(accept_errors);
+	HTTP_STAT(clients);
+	HTTP_STAT(max_clients);
+#undef HTTP_STAT
+	return j;
+}
+
 static json_t *stats_json(const struct commands_ctx *c)
 {
 	json_t *j = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
@@ -279,6 +475,12 @@ static json_t *stats_json(const struct commands_ctx *c)
 		json_object_set_new(j, "classes", classes_json(c));
 		json_object_set_new(j, "control", control_json(c));
 		json_object_set_new(j, "devices", devices_json(c));
+		if (c->http)
+			json_object_set_new(j, "metrics_http", metrics_http_json(c->http));
+		if (routes_enabled(c->routes))
+			json_object_set_new(j, "routes", routes_stats_json(c));
+		if (c->shaping)
+			json_object_set_new(j, "shaping", shaping_json(c));
 	}
 	return j;
 }
@@ -318,11 +520,12 @@ static json_t *status_json(const struct commands_ctx *c)
 	for (i = 0; i < plan->n_sw; i++) {
 		bool cap = plan_has_hw(plan, plan->sw_devs[i]);
 
-		json_array_append_new(devs, json_pack("{s:s, s:b, s:s, s:o, s:b}", "name",
+		json_array_append_new(devs, json_pack("{s:s, s:b, s:s, s:o, s:b, s:o}", "name",
 						      plan->sw_devs[i], "hardware", cap, "tiers",
 						      cap ? "sw,hw" : "sw", "hw_group",
 						      cap ? hw_group_json(c) : json_null(),
-						      "in_kernel", in_kernel(c, plan->sw_devs[i])));
+						      "in_kernel", in_kernel(c, plan->sw_devs[i]),
+						      "hw_refused", hw_refused_json(c, plan->sw_devs[i])));
 	}
 	hw = hw_group_json(c);
 	json_object_set_new(hw, "available", json_boolean(plan->n_hw > 0));
@@ -338,6 +541,9 @@ static json_t *status_json(const struct commands_ctx *c)
 		      "devices", devs,
 		      "hardware", hw,
 		      "flows_tracked", (json_int_t)flows_count(tracker_flows(c->trk)));
+	if (c->shaping)
+		json_object_set_new(j, "shaping", shaping_status_json(c));
+	json_object_set_new(j, "foreign_flowtables", foreign_json(c));
 	snprintf(mask, sizeof(mask), "0x%08x", c->cfg->mark_mask);
 	json_object_set_new(j, "mark_mask", json_string(mask));
 	json_object_set_new(j, "kernel", json_pack("{s:o, s:o, s:I}",
@@ -346,6 +552,8 @@ static json_t *status_json(const struct commands_ctx *c)
 						   "read_ms_ago",
 						   (json_int_t)(loop_now_ms() -
 								devices_kernel(c->devs)->read_ms)));
+	if (routes_enabled(c->routes))
+		json_object_set_new(j, "routes", routes_status_json(c));
 	return j;
 }
 
@@ -360,6 +568,26 @@ static void print_strings(FILE *out, const char *name, json_t *arr)
 		if (json_is_string(e))
 			fprintf(out, " %s", json_string_value(e));
 	fputc('\n', out);
+}
+
+/* One line per other table's flowtable: "inet fw4 ft offload rules=1 lan0 wan0". */
+static void print_foreign(FILE *out, const char *name, json_t *arr)
+{
+	size_t i, k;
+	json_t *e, *d;
+
+	if (!json_array_size(arr))
+		fprintf(out, "%-40s none\n", name);
+	json_array_foreach(arr, i, e) {
+		fprintf(out, "%-40s %s %s%s rules=%lld", name,
+			json_string_value(json_object_get(e, "table")),
+			json_string_value(json_object_get(e, "flowtable")),
+			json_is_true(json_object_get(e, "hw")) ? " flags-offload" : "",
+			(long long)json_integer_value(json_object_get(e, "rules")));
+		json_array_foreach(json_object_get(e, "devices"), k, d)
+			fprintf(out, " %s", json_string_value(d));
+		fputc('\n', out);
+	}
 }
 
 /* Text form of a two-level JSON object: "section.key value" per line. */
@@ -382,6 +610,8 @@ static void print_flat(FILE *out, json_t *obj, const char *prefix)
 			fprintf(out, "%-40s %s\n", name, json_string_value(v));
 		else if (json_is_boolean(v))
 			fprintf(out, "%-40s %s\n", name, json_is_true(v) ? "yes" : "no");
+		else if (json_is_array(v) && strcmp(name, "foreign_flowtables") == 0)
+			print_foreign(out, name, v);
 		else if (json_is_array(v) && strcmp(name, "devices"))
 			print_strings(out, name, v);
 	}
@@ -414,6 +644,74 @@ static void print_devices(FILE *out, json_t *devs)
 		else
 			fprintf(out, " %9s %7s %8s %7s %14s\n", "-", "-", "-", "-", "-");
 	}
+	json_array_foreach(devs, i, d)
+		if (json_is_string(json_object_get(d, "hw_refused")))
+			fprintf(out, "%s: hardware tier refused: %s\n",
+				json_string_value(json_object_get(d, "name")),
+				json_string_value(json_object_get(d, "hw_refused")));
+}
+
+/* ---- prefixes ---------------------------------------------------------------- */
+
+/* flowoffloadctl prefixes [--json] [--limit N]: finished flows per remote
+ * prefix, heaviest first, decayed to now. */
+static int prefixes_cmd(const struct commands_ctx *c, int argc, char **argv, FILE *out)
+{
+	unsigned long limit = 50;
+	struct pstat *v = NULL;
+	bool json = false;
+	char addr[64], *end;
+	json_t *a;
+	long n, i;
+	int k;
+
+	for (k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[k], "--limit") && k + 1 < argc) {
+			limit = strtoul(argv[++k], &end, 10);
+			if (*end || !limit || limit > 100000) {
+				fprintf(out, "prefixes: --limit takes 1..100000\n");
+				return -EINVAL;
+			}
+		} else {
+			fprintf(out, "prefixes: unknown option '%s'\n", argv[k]);
+			return -EINVAL;
+		}
+	}
+	if (!c->pstats || !c->pstats->slots) {
+		fprintf(out, "prefixes: the analysis is off ([routes] analysis-max = 0)\n");
+		return -ENOENT;
+	}
+	n = pstats_top(c->pstats, loop_now_ms(), limit, &v);
+	if (n < 0)
+		return (int)n;
+	a = json_array();
+	if (!json)
+		fprintf(out, "%-45s %10s %14s %8s %12s\n", "PREFIX", "FLOWS", "BYTES", "HW_SHARE",
+			"FLOWS_TOTAL");
+	for (i = 0; i < n; i++) {
+		double share = v[i].bytes > 0 ? v[i].hw_bytes / v[i].bytes : 0;
+		char pfx[80];
+
+		inet_ntop(v[i].family, v[i].addr, addr, sizeof(addr));
+		snprintf(pfx, sizeof(pfx), "%s/%u", addr, v[i].len);
+		if (json)
+			json_array_append_new(a, json_pack("{s:s, s:f, s:f, s:f, s:I}", "prefix", pfx,
+							   "flows", v[i].flows, "bytes", v[i].bytes,
+							   "hw_share", share, "flows_total",
+							   (json_int_t)v[i].flows_total));
+		else
+			fprintf(out, "%-45s %10.1f %14.0f %7.1f%% %12llu\n", pfx, v[i].flows,
+				v[i].bytes, share * 100, (unsigned long long)v[i].flows_total);
+	}
+	if (json) {
+		json_dumpf(a, out, JSON_FLAGS);
+		fputc('\n', out);
+	}
+	json_decref(a);
+	free(v);
+	return 0;
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
@@ -441,6 +739,8 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 	/* The long answers take options of their own and are streamed. */
 	if (strcmp(cmd, "flows") == 0)
 		return listing_flows(call, tracker_flows(c->trk), argc, argv, out);
+	if (strcmp(cmd, "prefixes") == 0)
+		return prefixes_cmd(c, argc, argv, out);
 	if (strcmp(cmd, "classes") == 0)
 		return listing_classes(call, tracker_classes(c->trk), loop_now_ms(), argc, argv,
 				       out);
@@ -460,7 +760,7 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 		i = reload_allowed(call, c, out);
 		return i ? i : c->reload(c->reload_arg, out);
 	} else {
-		fprintf(out, "unknown command '%s'; commands: status flows classes stats reload\n",
+		fprintf(out, "unknown command '%s'; commands: status flows classes prefixes stats reload\n",
 			cmd);
 		return -EINVAL;
 	}

@@ -14,7 +14,7 @@
 #include "config_table.h"
 #include "config_value.h"
 
-#define SECTIONS_ALLOWED "[devices] [offload] [hardware] [skip] [classes] [agent]"
+#define SECTIONS_ALLOWED "[devices] [offload] [hardware] [skip] [routes] [classes] [agent]"
 
 /* What a key's value says is wrong fits in what fail_at() prints of it. */
 #define WHY_MAX 512
@@ -164,6 +164,34 @@ static int check_events(struct parse_state *st)
 	return fail_at(st, st->key_line[CONFIG_KEY_EVENTS], &config_keys[CONFIG_KEY_EVENTS], NULL,
 		       "window hears of a flow only at packet N, too late for the hardware tier; "
 		       "set [hardware] mode = off");
+}
+
+/* A table's routes play one role: "only" and "never" on one prefix
+ * contradict each other, and a preferred prefix that is never offloaded
+ * is a mistake the operator should hear about. */
+static int check_routes(struct parse_state *st)
+{
+	static const char *const names[] = { "prefer-hardware", "only", "never" };
+	const struct fo_config *c = &st->cfg;
+	const struct route_table_sel *a, *b;
+	size_t i, j;
+	int r, q;
+
+	for (r = 1; r < ROUTE_ROLES; r++)
+		for (i = 0; i < c->n_routes[r]; i++)
+			for (q = 0; q < r; q++)
+				for (j = 0; j < c->n_routes[q]; j++) {
+					a = &c->routes[r][i];
+					b = &c->routes[q][j];
+					if (a->table != b->table ||
+					    (a->proto != b->proto && a->proto >= 0 && b->proto >= 0))
+						continue;
+					return fail_at(st, st->key_line[CONFIG_KEY_ROUTES_PREFER_HW + r],
+						       &config_keys[CONFIG_KEY_ROUTES_PREFER_HW + r],
+						       NULL, "table %u is already followed by %s",
+						       a->table, names[q]);
+				}
+	return 0;
 }
 
 /* A group alone would be a half-done switch: the uid would stay 0. */
@@ -373,7 +401,8 @@ int config_load(const char *path, struct fo_config *cfg, char *err, size_t errle
 		record(st, line, "syntax error; expected key = value or [section]");
 	/* The checks across keys wait for the whole file: the keys may come
 	 * in any order. */
-	if (!st->err_line && !finish_key(st) && !check_window(st) && !check_events(st))
+	if (!st->err_line && !finish_key(st) && !check_window(st) && !check_events(st) &&
+	    !check_routes(st))
 		check_user(st);
 	if (st->err_line) {
 		ret = st->err;

@@ -20,11 +20,19 @@
 #define BOOL(sec, key, f, d, h) \
 	{ AT(sec, key), .type = CONFIG_BOOL, FIELD(f), .def = d, .allowed = BOOL_ALLOWED, .help = h }
 
+#define ROUTE_TABLES_ALLOWED \
+	"routing tables by id 1..4294967295 or rt_tables name, each optionally " \
+	"with :protocol (100 100:bird isp:186); empty for none"
+
 #define SECOND 1000ULL
 #define HOUR (3600 * SECOND)
 
 static const struct config_word hw_modes[] = {
 	{ "auto", HW_MODE_AUTO }, { "on", HW_MODE_ON }, { "off", HW_MODE_OFF }, { NULL, 0 },
+};
+static const struct config_word shaping_policies[] = {
+	{ "keep", SHAPING_KEEP }, { "software-only", SHAPING_SW_ONLY },
+	{ "ignore", SHAPING_IGNORE }, { NULL, 0 },
 };
 static const struct config_word event_modes[] = {
 	{ "all", false }, { "window", true }, { NULL, 0 },
@@ -159,6 +167,16 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"keeps it in software and may still retry; a late success counts again).  "
 			"100ms..1h.  Default 3s: the kernel's offload work queue answers within "
 			"milliseconds unless the driver refused." },
+	[CONFIG_KEY_SHAPING_POLICY] = { AT("shaping", "policy"), .type = CONFIG_ENUM,
+		FIELD(shaping_policy), .words = shaping_policies, .noun = "a policy",
+		.def = "keep", .allowed = "keep, software-only or ignore",
+		.help = "Flows through a device that shapes (a root tbf, htb, hfsc, or cake with "
+			"a bandwidth; an ingress or clsact qdisc while an ifb device shapes) are "
+			"kept off the hardware tier, which skips every qdisc of the host.  keep "
+			"also keeps them out of the software flowtable where its fast path would "
+			"skip the shaper: a shaped bridge whose port the flowtable hooks (the fast "
+			"path transmits on the port directly).  software-only: off hardware only.  "
+			"ignore: shapers change nothing.  Default keep: a configured rate holds." },
 
 	[CONFIG_KEY_SKIP_PORTS] = { AT("skip", "ports"), .type = CONFIG_PORTS,
 		LIST(skip_ports, n_skip_ports), .def = "",
@@ -173,6 +191,82 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"the original or in the NATed reply direction, is skipped.  A bare address "
 			"is a /32 or /128; host bits must be zero (198.18.0.0/15, not "
 			"198.18.0.1/15).  Default: none." },
+
+	[CONFIG_KEY_ROUTES_PREFER_HW] = { AT("routes", "prefer-hardware"),
+		.type = CONFIG_ROUTE_TABLES, LIST(routes[ROUTE_PREFER_HW], n_routes[ROUTE_PREFER_HW]),
+		.def = "", .allowed = ROUTE_TABLES_ALLOWED,
+		.help = "Flows with an end (either address, original or NATed reply direction) "
+			"inside a route of these tables take the hardware tier first: they may "
+			"use the whole hardware budget, other flows only what hw-reserve leaves.  "
+			"Each entry is a table, by id (100) or by its name in "
+			"/etc/iproute2/rt_tables, optionally with \":protocol\" to follow only the "
+			"routes that protocol installed (100:bird, cdn:186); protocols by number "
+			"0..255 or as kernel, boot, static, ra, dhcp, zebra, bird, babel, bgp, isis, "
+			"ospf, rip, eigrp.  Default: none." },
+	[CONFIG_KEY_ROUTES_ONLY] = { AT("routes", "only"), .type = CONFIG_ROUTE_TABLES,
+		LIST(routes[ROUTE_ONLY], n_routes[ROUTE_ONLY]), .def = "",
+		.allowed = ROUTE_TABLES_ALLOWED,
+		.help = "Offload only flows with an end inside a route of these tables; every "
+			"other flow stays on the slow path (an empty table offloads nothing).  The "
+			"forward rules look the prefixes up in interval sets at packet "
+			"window-from.  Same syntax as prefer-hardware.  Default: none." },
+	[CONFIG_KEY_ROUTES_NEVER] = { AT("routes", "never"), .type = CONFIG_ROUTE_TABLES,
+		LIST(routes[ROUTE_NEVER], n_routes[ROUTE_NEVER]), .def = "",
+		.allowed = ROUTE_TABLES_ALLOWED,
+		.help = "Never offload flows with an end inside a route of these tables (like "
+			"[skip] prefixes, but followed live).  Same syntax as prefer-hardware.  "
+			"Default: none." },
+	[CONFIG_KEY_ROUTES_MAX] = { AT("routes", "max-prefixes"), .type = CONFIG_SIZE,
+		FIELD(routes_max), RANGE(1, 4194304), .def = "256k",
+		.allowed = "1..4194304 routes (k and M suffixes: 256k is 262144)",
+		.help = "Routes one role follows per address family, at most, 1..4194304 (k and M "
+			"suffixes).  A table that grows past it is not applied (the sets keep "
+			"what they held: never half a table), a warning says so and stats "
+			"routes.over_limit counts it.  Default 256k: a selected table (own space, "
+			"CDNs) is far smaller; a full Internet table (about 1M IPv4 routes) costs "
+			"the kernel's interval set about 2 element nodes per merged interval." },
+	[CONFIG_KEY_ROUTES_SETTLE] = { AT("routes", "settle"), .type = CONFIG_DURATION,
+		FIELD(routes_settle_ms), RANGE(10, 60 * SECOND), .def = "200ms",
+		.allowed = "10ms..60s " DURATION_UNITS,
+		.help = "Route changes are applied this long after the last one of a burst (and "
+			"at most 4 times as long after its first), in one transaction: a route "
+			"that flaps within it costs nothing.  10ms..60s.  Default 200ms: a BGP "
+			"update burst is one transaction, and a withdrawn prefix leaves the "
+			"hardware tier well within a second." },
+	[CONFIG_KEY_ROUTES_RESYNC] = { AT("routes", "resync-interval"),
+		.type = CONFIG_DURATION, FIELD(routes_resync_ms), RANGE(SECOND, 24 * HOUR),
+		.def = "5m", .allowed = "1s..24h " DURATION_UNITS,
+		.help = "How often the followed tables are dumped in full and the sets compared, "
+			"a safety net for lost notifications (an overrun schedules one at once).  "
+			"1s..24h.  Default 5m." },
+	[CONFIG_KEY_ROUTES_HW_RESERVE] = { AT("routes", "hw-reserve"), .type = CONFIG_PERCENT,
+		FIELD(routes_hw_reserve), RANGE(0, 100), .def = "25",
+		.allowed = "a percentage 0..100 (25 or 25%)",
+		.help = "With prefer-hardware tables: the percent of the hardware budget that only "
+			"flows of preferred prefixes may take; other flows get a hardware slot "
+			"only while the rest has room.  100: the hardware tier is for preferred "
+			"flows alone.  The kernel cannot move a flow from the NIC back to software "
+			"without tearing it down, so a preferred flow never takes a slot another "
+			"flow holds; the reserve keeps room for it.  Default 25." },
+	[CONFIG_KEY_ANALYSIS_LEN4] = { AT("routes", "analysis-ipv4-length"), .type = CONFIG_UINT,
+		FIELD(analysis_len4), RANGE(8, 32), .def = "24",
+		.allowed = "a prefix length 8..32",
+		.help = "flowoffloadctl prefixes adds up finished flows per remote prefix of this "
+			"length (the flow's real server: the reply direction's source).  8..32.  "
+			"Default 24: the smallest prefix BGP carries." },
+	[CONFIG_KEY_ANALYSIS_LEN6] = { AT("routes", "analysis-ipv6-length"), .type = CONFIG_UINT,
+		FIELD(analysis_len6), RANGE(16, 128), .def = "48",
+		.allowed = "a prefix length 16..128",
+		.help = "The same for IPv6, 16..128.  Default 48: the smallest prefix BGP "
+			"carries." },
+	[CONFIG_KEY_ANALYSIS_MAX] = { AT("routes", "analysis-max"), .type = CONFIG_SIZE,
+		FIELD(analysis_max), RANGE(0, 4194304), .def = "64k",
+		.allowed = "0 (off) or up to 4194304 prefixes (k and M suffixes)",
+		.help = "Remote prefixes flowoffloadctl prefixes tracks, about 80 bytes each, "
+			"allocated at start; when full, prefixes whose decayed flows fell below "
+			"0.05 make room, and flows of new prefixes are otherwise not counted.  "
+			"Their weight halves every [classes] half-life.  0 turns the analysis "
+			"off.  Default 64k." },
 
 	[CONFIG_KEY_CLASSES_LEARN] = BOOL("classes", "learn", classes_learn, "yes",
 		"Learn from finished flows, per service class, and skip the classes of "
@@ -329,6 +423,21 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		.def = "15s", .allowed = "1s..1h " DURATION_UNITS,
 		.help = "How often the metrics file is written.  Default 15s: Prometheus' "
 			"usual scrape interval; each write walks the flow table once." },
+	[CONFIG_KEY_METRICS_LISTEN] = { AT("agent", "metrics-listen"), .type = CONFIG_LISTEN,
+		FIELD(metrics_listen), .def = "",
+		.allowed = "IPV4:PORT or [IPV6]:PORT, numeric, port 1..65535; empty for none",
+		.help = "An address where the agent answers Prometheus scrapes itself: GET "
+			"/metrics over HTTP returns the text of `flowoffloadctl metrics`, served "
+			"from the agent's event loop (at most 8 scrapers at once, 5 s for a "
+			"request, 10 s for an answer; never blocks the agent).  For example "
+			"127.0.0.1:9811 or [::1]:9811 (9811 is only the examples' choice: "
+			"Prometheus' exporter port range, 9100-9999, is allocated in full; take "
+			"a port free on the router).  Changes take effect at the next start.  Under "
+			"the systemd unit the sandbox allows no IP sockets: a drop-in must add "
+			"RestrictAddressFamilies=AF_INET AF_INET6 and IPAddressAllow=.  No TLS "
+			"and no authentication: listen on loopback or a management address.  "
+			"Default empty: no listener (metrics-dir and the control socket need "
+			"no open port)." },
 };
 
 /* Sections with prose of their own, beyond their keys'. */
@@ -339,6 +448,12 @@ static const struct {
 		"Flows never offloaded, because rules later in the forward path (quotas, rate "
 		"limits, accounting) must keep seeing their packets: offloaded packets bypass "
 		"every later rule." },
+	{ "routes",
+		"Prefixes followed live from kernel routing tables (filled by BIRD or FRR, "
+		"for example with a kernel protocol exporting a chosen set into table 100), "
+		"IPv4 and IPv6.  The agent hears route notifications, keeps each role's "
+		"prefixes merged in interval sets in its own tables, and applies changes in "
+		"one transaction per burst.  A table may serve one role only." },
 	{ "classes",
 		"Learning from finished flows.  A service class is a protocol and server port "
 		"(the original destination port); DESTROY events carry each flow's final "

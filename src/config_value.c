@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 
 #include "config_value.h"
+#include "metrics_http.h"
+#include "rt_names.h"
 #include "units.h"
 
 /* Entries of a list key are separated by blanks or commas, so both
@@ -237,6 +239,21 @@ static int parse_path(struct value *x, const char *v)
 	return 0;
 }
 
+/* A listen address, checked as the agent will bind it; empty is off. */
+static int parse_listen(struct value *x, const char *v)
+{
+	struct sockaddr_storage ss;
+	size_t len = strlen(v);
+	socklen_t sslen;
+
+	if (len && metrics_http_parse_listen(v, &ss, &sslen, x->why, x->whylen))
+		return -EINVAL;
+	if (len >= x->k->size)
+		return bad(x, "\"%s\" is too long", v);
+	memcpy(field(x->cfg, x->k->off), v, len + 1);
+	return 0;
+}
+
 /* The portable POSIX user and group name characters; names are resolved
  * when the agent starts (the socket's group when the socket is created),
  * so a typo is caught there, not here. */
@@ -385,6 +402,41 @@ static int parse_prefix(struct value *x, const char *v)
 	return 0;
 }
 
+/* TABLE[:PROTO]: a routing table by id or rt_tables name, and the route
+ * protocol whose routes alone are followed. */
+static int parse_route_table(struct value *x, const char *v)
+{
+	struct route_table_sel *sel = field(x->cfg, x->k->off);
+	size_t *n = list_count(x->cfg, x->k);
+	const char *colon = strchr(v, ':');
+	struct route_table_sel t = { .proto = -1 };
+	char name[128];
+	uint8_t proto;
+	size_t len, i;
+
+	len = colon ? (size_t)(colon - v) : strlen(v);
+	if (!len || len >= sizeof(name))
+		return bad(x, "\"%s\" names no routing table", v);
+	memcpy(name, v, len);
+	name[len] = '\0';
+	if (rt_names_table(name, &t.table))
+		return bad(x, "\"%s\" is neither a table id 1..4294967295 nor a name in "
+			   "/etc/iproute2/rt_tables", name);
+	if (colon) {
+		if (rt_names_proto(colon + 1, &proto))
+			return bad(x, "\"%s\" is not a route protocol (0..255 or a name such as "
+				   "bird, bgp, static)", colon + 1);
+		t.proto = proto;
+	}
+	for (i = 0; i < *n; i++)
+		if (sel[i].table == t.table && sel[i].proto == t.proto)
+			return bad(x, "\"%s\" is listed twice", v);
+	if (list_room(x))
+		return -EINVAL;
+	sel[(*n)++] = t;
+	return 0;
+}
+
 static const parse_fn parsers[] = {
 	[CONFIG_BOOL] = parse_bool,
 	[CONFIG_ENUM] = parse_enum,
@@ -396,13 +448,15 @@ static const parse_fn parsers[] = {
 	[CONFIG_PATH] = parse_path,
 	[CONFIG_GROUP] = parse_group,
 	[CONFIG_USER] = parse_group,
+	[CONFIG_LISTEN] = parse_listen,
 	[CONFIG_FLAGS] = parse_flag,
 	[CONFIG_IFNAMES] = parse_ifname,
 	[CONFIG_PORTS] = parse_port,
 	[CONFIG_PREFIXES] = parse_prefix,
+	[CONFIG_ROUTE_TABLES] = parse_route_table,
 };
 
-_Static_assert(sizeof(parsers) / sizeof(parsers[0]) == CONFIG_PREFIXES + 1,
+_Static_assert(sizeof(parsers) / sizeof(parsers[0]) == CONFIG_ROUTE_TABLES + 1,
 	       "a parser per type");
 
 static int parse_list(struct value *x, parse_fn parse, const char *value)

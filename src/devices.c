@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -61,6 +62,8 @@ struct devices {
 	struct link_info *links;	/* the last dump, to tell noise from change */
 	size_t n_links;
 	struct devices_kernel kernel;
+	struct links_memory mem;	/* lower devices of logical ones that went */
+	char why[2048];			/* the last resolution's paths, logged on change */
 	struct backoff retry;		/* failed recomputes and updates */
 	bool quiet;			/* this attempt's failure goes unlogged */
 	struct devices_stats st;
@@ -110,8 +113,10 @@ static bool relevant(const struct devices *d, const struct nlmsghdr *nlh)
 		if (!links_parse(nlh, &l))
 			return false;
 		old = cached(d, l.ifindex);
+		/* A port joining a bridge, a VLAN's lower: the paths change. */
 		return !old || strcmp(old->name, l.name) || old->up != l.up ||
-		       old->loopback != l.loopback;
+		       old->loopback != l.loopback || old->master != l.master ||
+		       old->lower != l.lower || old->kind != l.kind;
 	default:
 		return false;
 	}
@@ -285,6 +290,7 @@ static void count_delta(struct devices *d, const struct ruleset_plan *want)
 static int recompute(struct devices *d, struct ruleset_plan *want)
 {
 	char err[512] = "";
+	FILE *notes;
 	int ret;
 
 	free(d->links);
@@ -297,8 +303,14 @@ static int recompute(struct devices *d, struct ruleset_plan *want)
 		return ret;
 	}
 	d->st.recomputes++;
-	ret = plan_from_links(d->cfg, d->links, d->n_links, want, d->cfg->manage_ruleset, NULL, err,
-			      sizeof(err));
+	notes = fmemopen(d->why, sizeof(d->why), "w");
+	ret = plan_from_links(d->cfg, d->links, d->n_links, &d->mem, want, d->cfg->manage_ruleset,
+			      notes, err, sizeof(err));
+	if (notes)
+		fclose(notes);
+	else
+		d->why[0] = '\0';
+	d->why[sizeof(d->why) - 1] = '\0';	/* fmemopen leaves a full buffer open */
 	if (ret == -ENODEV) {
 		/* An empty flowtable offloads nothing either, and keeping the
 		 * last set lets the devices in it come back as they were. */
@@ -309,6 +321,20 @@ static int recompute(struct devices *d, struct ruleset_plan *want)
 	if (ret && !d->quiet)
 		log_err("devices: %s; keeping the flowtables' devices as they are", err);
 	return ret;
+}
+
+/* How the devices were resolved, one log line per path. */
+static void log_why(const struct devices *d)
+{
+	const char *p = d->why, *nl;
+
+	while (*p) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			nl = p + strlen(p);
+		log_info("devices: %.*s", (int)(nl - p), p);
+		p = *nl ? nl + 1 : nl;
+	}
 }
 
 static void on_settle(struct loop *l, struct loop_timer *t, void *arg)
@@ -335,10 +361,14 @@ static void on_settle(struct loop *l, struct loop_timer *t, void *arg)
 		return;
 	}
 	backoff_succeeded(&d->retry);
+	if (d->st.recomputes == 1)
+		log_why(d);	/* the paths at start */
 	if (plans_equal(&want, d->plan))
 		return;
 	d->st.set_changes++;
 	count_delta(d, &want);
+	if (d->st.recomputes > 1)
+		log_why(d);
 	*d->plan = want;
 	if (d->changed)
 		d->changed(d->arg);
@@ -370,42 +400,6 @@ static void on_verify(struct loop *l, struct loop_timer *t, void *arg)
  * (the loop waits meanwhile). */
 #define ROUTE_TIMEOUT_MS 100
 
-static int oif_cb(const struct nlmsghdr *nlh, void *arg)
-{
-	const struct nlattr *a;
-	int *oif = arg;
-
-	if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(nlh) < sizeof(struct rtmsg))
-		return 0;
-	mnl_attr_for_each (a, nlh, sizeof(struct rtmsg))
-		if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-			*oif = (int)mnl_attr_get_u32(a);
-	return 0;
-}
-
-/* The device of the route toward addr: where packets from addr come in on a
- * router that routes symmetrically.  0 when there is none. */
-static int route_oif(struct devices *d, uint8_t family, const uint8_t *addr)
-{
-	char req[128] __attribute__((aligned(8)));
-	struct nlmsghdr *nlh;
-	struct rtmsg *rtm;
-	int oif = 0;
-
-	nlh = mnl_nlmsg_put_header(req);
-	nlh->nlmsg_type = RTM_GETROUTE;
-	/* The ACK after the route ends the answer (nl_request waits for it). */
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = nl_seq_next(d->req);
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = family;
-	rtm->rtm_dst_len = family == AF_INET ? 32 : 128;
-	mnl_attr_put(nlh, RTA_DST, family == AF_INET ? 4 : 16, addr);
-	if (nl_request(d->req, nlh, ROUTE_TIMEOUT_MS, oif_cb, &oif, NULL))
-		return 0;
-	return oif;
-}
-
 static bool dev_hooked(struct devices *d, int ifindex, bool hw)
 {
 	const struct ruleset_plan *k = &d->kernel.devs;
@@ -434,8 +428,8 @@ bool devices_path_fast(struct devices *d, const struct ct_info *ct, bool hw)
 
 	if (!d || !d->cfg->manage_ruleset || d->kernel.present <= 0)
 		return true;
-	in_orig = route_oif(d, ct->family, ct->orig.src);
-	in_reply = route_oif(d, ct->family, ct->reply.src);
+	in_orig = links_route_oif(d->req, ct->family, ct->orig.src, ROUTE_TIMEOUT_MS);
+	in_reply = links_route_oif(d->req, ct->family, ct->reply.src, ROUTE_TIMEOUT_MS);
 	if (!in_orig || !in_reply)
 		return true;	/* no answer is no evidence */
 	if (dev_hooked(d, in_orig, hw) && dev_hooked(d, in_reply, hw))

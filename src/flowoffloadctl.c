@@ -24,6 +24,8 @@ static void usage(FILE *f)
 	      "           --addr A   an endpoint, either direction (IPv4 or IPv6)\n"
 	      "  classes  learned service classes: flows seen, size percentiles, verdict\n"
 	      "           --limit N  the N heaviest\n"
+	      "  prefixes finished flows per remote prefix (decayed): flows, bytes,\n"
+	      "           the share that went to hardware; --limit N  the N heaviest\n"
 	      "  stats    counters of events, decisions, admissions and failures\n"
 	      "  metrics  the counters in the Prometheus text exposition format\n"
 	      "  reload   re-read the configuration (like SIGHUP); refused if invalid;\n"

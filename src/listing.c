@@ -13,6 +13,7 @@
 #include "flows.h"
 #include "listing.h"
 #include "policy.h"
+#include "shaping.h"
 
 /*
  * A chunk is at most FLOWS_PER_CHUNK lines (about 400 bytes each in JSON),
@@ -188,8 +189,18 @@ bool listing_match(const struct listing_filter *f, const struct flow *fl)
 	return !f->family || has_addr(f, &fl->ct);
 }
 
+/* The shaper's device of a flow kept off a tier for it ("" for others). */
+static const char *shaped_dev(const struct flow *f)
+{
+	if (f->skip_reason != REASON_SHAPED && f->skip_reason != REASON_SHAPED_HW)
+		return "";
+	return shaping_slot_name(f->shaped_slot);
+}
+
 static void flow_line(FILE *out, const struct flow *f, bool json, bool first)
 {
+	const char *dev = shaped_dev(f);
+	char reason[40];
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], rs[INET6_ADDRSTRLEN],
 		rd[INET6_ADDRSTRLEN], pb[8];
 	const struct ct_info *c = &f->ct;
@@ -202,21 +213,24 @@ static void flow_line(FILE *out, const struct flow *f, bool json, bool first)
 		 * here is an address, a number or one of our fixed names,
 		 * nothing to escape. */
 		fprintf(out,
-			"%s\n  {\"id\": %u, \"family\": \"%s\", \"proto\": \"%s\", \"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", \"dport\": %u, \"reply_src\": \"%s\", \"reply_sport\": %u, \"reply_dst\": \"%s\", \"reply_dport\": %u, \"state\": \"%s\", \"tier\": \"%s\", \"reason\": \"%s\", \"packets\": %llu, \"bytes\": %llu, \"avgpkt\": %llu, \"mark\": %u}",
+			"%s\n  {\"id\": %u, \"family\": \"%s\", \"proto\": \"%s\", \"src\": \"%s\", \"sport\": %u, \"dst\": \"%s\", \"dport\": %u, \"reply_src\": \"%s\", \"reply_sport\": %u, \"reply_dst\": \"%s\", \"reply_dport\": %u, \"state\": \"%s\", \"tier\": \"%s\", \"reason\": \"%s\", \"shaped_dev\": \"%s\", \"packets\": %llu, \"bytes\": %llu, \"avgpkt\": %llu, \"mark\": %u}",
 			first ? "" : ",", c->id, family_str(c->family),
 			proto_str(c->proto, pb, sizeof(pb)), s, c->orig.sport, d, c->orig.dport,
 			addr_str(c->family, c->reply.src, rs, sizeof(rs)), c->reply.sport,
 			addr_str(c->family, c->reply.dst, rd, sizeof(rd)), c->reply.dport,
 			flows_state_str(f->state), flows_tier_str(f->tier),
-			flow_reason(f), (unsigned long long)pk,
+			flow_reason(f), dev, (unsigned long long)pk,
 			(unsigned long long)by, (unsigned long long)(pk ? by / pk : 0), c->mark);
 		return;
 	}
+	/* "shaped:wan0": the reason and the shaper's device. */
+	snprintf(reason, sizeof(reason), "%s%s%s",
+		 f->skip_reason || f->hw_failed ? flow_reason(f) : "-",
+		 dev[0] ? ":" : "", dev);
 	fprintf(out, "%-10u %-4s %-4s %s:%u -> %s:%u  %-12s %-3s %-14s %10llu %14llu %6llu\n",
 		c->id, family_str(c->family), proto_str(c->proto, pb, sizeof(pb)),
 		s, c->orig.sport, d, c->orig.dport, flows_state_str(f->state),
-		f->tier ? flows_tier_str(f->tier) : "-",
-		f->skip_reason || f->hw_failed ? flow_reason(f) : "-",
+		f->tier ? flows_tier_str(f->tier) : "-", reason,
 		(unsigned long long)pk, (unsigned long long)by,
 		(unsigned long long)(pk ? by / pk : 0));
 }

@@ -80,10 +80,22 @@ static const struct plain stats_plain[] = {
 	  "nftables events that removed part of the agent's tables." },
 	{ "ruleset", "checks", "ruleset_checks_total", COUNTER, 1,
 	  "Checks that the agent's tables are in the kernel." },
+	{ "ruleset", "foreign_offloaders", "foreign_offloading_flowtables", GAUGE, 1,
+	  "Other tables' flowtables on the agent's devices that rules add flows to (fw4's ft)." },
+	{ "ruleset", "foreign_warnings", "foreign_offload_warnings_total", COUNTER, 1,
+	  "Warnings that another table offloads flows on the agent's devices." },
+	{ "ruleset", "hw_contested", "hardware_devices_refused", GAUGE, 1,
+	  "Devices kept out of the hardware tier: another table's flowtable offloads them to hardware." },
 	{ "ruleset", "reloads", "config_reloads_total", COUNTER, 1,
 	  "Configuration reloads taken." },
 	{ "ruleset", "reload_failures", "config_reload_failures_total", COUNTER, 1,
 	  "Configuration reloads refused (the running configuration stayed)." },
+	{ "shaping", "shaped_devices", "shaped_devices", GAUGE, 1,
+	  "Devices with a shaping qdisc or an ingress redirect to a shaping ifb." },
+	{ "shaping", "flows_off_hardware", "flows_shaped_off_hardware_total", COUNTER, 1,
+	  "Flows kept off the hardware tier for a shaper on their path." },
+	{ "shaping", "flows_off_flowtable", "flows_shaped_off_flowtable_total", COUNTER, 1,
+	  "Flows kept off the flowtable for a shaper its fast path would skip." },
 	{ "classes", "tracked", "classes_tracked", GAUGE, 1, "Service classes being learned." },
 	{ "classes", "memory_bytes", "classes_memory_bytes", GAUGE, 1,
 	  "Memory of the class table." },
@@ -325,8 +337,7 @@ int metrics_write_flowtable(FILE *out, FILE *proc)
 	return 0;
 }
 
-/* The text to f; the kernel's work queue only where the kernel has it. */
-static int write_all(FILE *f, const json_t *stats, const json_t *status)
+int metrics_write_all(FILE *f, const json_t *stats, const json_t *status)
 {
 	FILE *proc;
 	int ret;
@@ -364,7 +375,7 @@ int metrics_write_file(const char *dir, const json_t *stats, const json_t *statu
 		close(fd);
 		goto err_unlink;
 	}
-	ret = write_all(f, stats, status);
+	ret = metrics_write_all(f, stats, status);
 	if (fclose(f) && !ret)
 		ret = -errno;
 	if (!ret && rename(tmp, path))

@@ -28,8 +28,7 @@
  * it.  That is the elements of a set of CONFIG_MAX_LIST IPv6 intervals:
  * 2 * 64 + 1 elements of at most 48 bytes (nest, flags, key, user data)
  * after about 100 bytes of headers, table and set names. */
-#define BATCH_MSG_MAX 8192
-#define BATCH_LIMIT (NFT_BATCH_MAX_MSGS * BATCH_MSG_MAX)
+#define BATCH_MSG_MAX NFT_BATCH_MSG_MAX
 #define SNDBUF_SIZE (1 << 20)
 /* Under emulation (TCG) a flowtable bind can take a while; a kernel that
  * never answers must not hang the agent forever either. */
@@ -68,18 +67,27 @@ void nft_batch_conn_close(struct nft_conn *c)
 
 int nft_batch_init(struct nft_conn *c, struct nft_batch *b)
 {
+	return nft_batch_init_size(c, b, NFT_BATCH_MAX_MSGS);
+}
+
+int nft_batch_init_size(struct nft_conn *c, struct nft_batch *b, size_t max_msgs)
+{
 	memset(b, 0, sizeof(*b));
 	b->c = c;
+	b->max = max_msgs;
+	b->limit = max_msgs * BATCH_MSG_MAX;
+	b->msgs = calloc(max_msgs, sizeof(*b->msgs));
 	/* mnl_nlmsg_batch needs room for one message beyond its limit.
 	 * Zeroed: libmnl leaves attribute padding as it finds it, and the
 	 * batch is compared byte for byte (golden files, fingerprint). */
-	b->buf = calloc(1, BATCH_LIMIT + BATCH_MSG_MAX);
-	if (!b->buf)
-		return -ENOMEM;
-	b->b = mnl_nlmsg_batch_start(b->buf, BATCH_LIMIT);
+	b->buf = calloc(1, b->limit + BATCH_MSG_MAX);
+	if (b->msgs && b->buf)
+		b->b = mnl_nlmsg_batch_start(b->buf, b->limit);
 	if (!b->b) {
 		free(b->buf);
+		free(b->msgs);
 		b->buf = NULL;
+		b->msgs = NULL;
 		return -ENOMEM;
 	}
 	b->begin_seq = c->seq++;
@@ -93,8 +101,10 @@ void nft_batch_free(struct nft_batch *b)
 	if (b->b)
 		mnl_nlmsg_batch_stop(b->b);
 	free(b->buf);
+	free(b->msgs);
 	b->b = NULL;
 	b->buf = NULL;
+	b->msgs = NULL;
 }
 
 struct nlmsghdr *nft_batch_msg(struct nft_batch *b, uint16_t type, uint16_t flags,
@@ -104,7 +114,7 @@ struct nlmsghdr *nft_batch_msg(struct nft_batch *b, uint16_t type, uint16_t flag
 	struct nlmsghdr *nlh;
 	va_list ap;
 
-	if (b->n == NFT_BATCH_MAX_MSGS)
+	if (b->n == b->max)
 		return NULL;
 	m = &b->msgs[b->n];
 	m->seq = b->c->seq++;
@@ -283,9 +293,10 @@ static int reply_one(const struct nlmsghdr *nlh, void *arg)
 		st->refused = true;
 		return NL_STOP;
 	}
-	for (i = 0; i < b->n && !m; i++)
-		if (b->msgs[i].seq == ack.seq)
-			m = &b->msgs[i];
+	/* Sequence numbers are handed out in order: the index, checked. */
+	i = (size_t)(ack.seq - b->msgs[0].seq);
+	if (b->n && i < b->n && b->msgs[i].seq == ack.seq)
+		m = &b->msgs[i];
 	if (!m || m->acked)
 		return 0;
 	m->acked = true;
@@ -354,6 +365,15 @@ int nft_batch_send(struct nft_batch *b, bool commit, char *err, size_t errlen)
 	/* Replies of an earlier request that timed out are never mistaken
 	 * for answers to this one (sequence numbers also differ). */
 	nl_drain(b->c->nl);
+	/* A batch is one datagram; wmem_max (about 208 KiB by default) caps
+	 * SO_SNDBUF, and a bulk of set elements needs more: CAP_NET_ADMIN
+	 * may force it, as nft does. */
+	if (mnl_nlmsg_batch_size(b->b) > (SNDBUF_SIZE >> 3)) {
+		int sz = (int)(mnl_nlmsg_batch_size(b->b) + (SNDBUF_SIZE >> 2));
+
+		if (setsockopt(nl_fd(b->c->nl), SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+			(void)setsockopt(nl_fd(b->c->nl), SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
 	ret = nl_send(b->c->nl, mnl_nlmsg_batch_head(b->b), mnl_nlmsg_batch_size(b->b));
 	if (ret) {
 		snprintf(err, errlen, "sending the nftables batch (%zu bytes): %s",

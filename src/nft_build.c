@@ -316,6 +316,8 @@ static int set_msgs(struct nft_batch *b, const char *table, const struct nft_ski
 	ret = nft_batch_commit_msg(b);
 	if (ret)
 		goto out;
+	if (s->dynamic)
+		goto out;	/* routes.c fills it */
 	ret = -ENOMEM;
 	if (!set_elems_add(set, s))
 		goto out;
@@ -328,6 +330,78 @@ static int set_msgs(struct nft_batch *b, const char *table, const struct nft_ski
 	ret = nft_batch_commit_msg(b);
 out:
 	nftnl_set_free(set);
+	return ret;
+}
+
+/* ---- [routes] sets, changed in place ------------------------------------- */
+
+/* Intervals per element message: two elements each of at most about 48
+ * bytes (an IPv6 key with its nest and flags), well inside a message. */
+#define ROUTE_IV_PER_MSG 64
+
+static int route_elems_msg(struct nft_batch *b, const char *table, const struct nft_skip_set *s,
+			   bool del, const struct nft_interval *iv, size_t n)
+{
+	struct nftnl_set *set;
+	struct nlmsghdr *nlh;
+	uint8_t end[NFT_KEY_MAX];
+	bool to_max;
+	size_t i;
+	int ret = -ENOMEM;
+
+	set = nftnl_set_alloc();
+	if (!set)
+		return -ENOMEM;
+	if (nftnl_set_set_str(set, NFTNL_SET_TABLE, table) < 0 ||
+	    nftnl_set_set_str(set, NFTNL_SET_NAME, s->name) < 0)
+		goto out;
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_INET);
+	/* No leading end at key 0 (nft writes one for its own listing; the
+	 * kernel's lookup needs none), so only the intervals' own elements. */
+	for (i = 0; i < n; i++) {
+		memcpy(end, iv[i].hi, s->key_len);
+		to_max = !nft_plan_key_inc(end, s->key_len);
+		if (!set_elem_add(set, iv[i].lo, s->key_len, false, to_max) ||
+		    (!to_max && !set_elem_add(set, end, s->key_len, true, false)))
+			goto out;
+	}
+	ret = -EMSGSIZE;
+	nlh = nft_batch_msg(b, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
+			    del ? 0 : NLM_F_CREATE, "%s %zu intervals of set inet %s %s",
+			    del ? (n ? "delete" : "flush") : "add", n, table, s->name);
+	if (!nlh)
+		goto out;
+	nftnl_set_elems_nlmsg_build_payload(nlh, set);
+	ret = nft_batch_commit_msg(b);
+out:
+	nftnl_set_free(set);
+	return ret;
+}
+
+size_t nft_build_set_update_msgs(size_t n_del, size_t n_add)
+{
+	return 1 + (n_del + ROUTE_IV_PER_MSG - 1) / ROUTE_IV_PER_MSG +
+	       (n_add + ROUTE_IV_PER_MSG - 1) / ROUTE_IV_PER_MSG;
+}
+
+int nft_build_set_update(struct nft_batch *b, const char *table, const struct nft_skip_set *s,
+			 bool flush, const struct nft_interval *del, size_t n_del,
+			 const struct nft_interval *add, size_t n_add)
+{
+	size_t i, k;
+	int ret = 0;
+
+	/* A DELSETELEM without elements flushes the set (nf_tables_delsetelem). */
+	if (flush)
+		ret = route_elems_msg(b, table, s, true, NULL, 0);
+	for (i = 0; !flush && i < n_del && !ret; i += k) {
+		k = n_del - i < ROUTE_IV_PER_MSG ? n_del - i : ROUTE_IV_PER_MSG;
+		ret = route_elems_msg(b, table, s, true, del + i, k);
+	}
+	for (i = 0; i < n_add && !ret; i += k) {
+		k = n_add - i < ROUTE_IV_PER_MSG ? n_add - i : ROUTE_IV_PER_MSG;
+		ret = route_elems_msg(b, table, s, false, add + i, k);
+	}
 	return ret;
 }
 
@@ -365,7 +439,7 @@ static int tier_contents(struct nft_batch *b, const struct nft_tier_spec *s, boo
 		ret = chain_msg(b, t->table, NFT_EVENTS_CHAIN, NF_INET_PRE_ROUTING,
 				EVENTS_CHAIN_PRIO);
 	for (k = 0; k < NFT_SKIP_KINDS && !ret; k++) {
-		if (!s->sets[k].n)
+		if (!s->sets[k].n && !s->sets[k].dynamic)
 			continue;
 		ids[k] = ++b->set_id;
 		ret = set_msgs(b, t->table, &s->sets[k], ids[k]);

@@ -186,6 +186,10 @@ void nft_plan_skip_sets(const struct fo_config *cfg, struct nft_skip_set sets[NF
 		[NFT_SKIP_PORTS] = { "skip_ports", NFT_TYPE_INET_SERVICE, 2, 5 },
 		[NFT_SKIP_4] = { "skip4", NFT_TYPE_IPADDR, 4, 2 },
 		[NFT_SKIP_6] = { "skip6", NFT_TYPE_IP6ADDR, 16, 1 },
+		[NFT_ROUTES_ONLY4] = { "routes_only4", NFT_TYPE_IPADDR, 4, 2 },
+		[NFT_ROUTES_ONLY6] = { "routes_only6", NFT_TYPE_IP6ADDR, 16, 1 },
+		[NFT_ROUTES_NEVER4] = { "routes_never4", NFT_TYPE_IPADDR, 4, 2 },
+		[NFT_ROUTES_NEVER6] = { "routes_never6", NFT_TYPE_IP6ADDR, 16, 1 },
 	};
 	struct nft_skip_set *s;
 	int k;
@@ -197,12 +201,22 @@ void nft_plan_skip_sets(const struct fo_config *cfg, struct nft_skip_set sets[NF
 		s->key_len = shapes[k].key_len;
 		s->per_line = shapes[k].per_line;
 		s->n = 0;
+		s->dynamic = false;
+		if (k >= NFT_ROUTES_ONLY4) {
+			s->dynamic = cfg->n_routes[k < NFT_ROUTES_NEVER4 ? ROUTE_ONLY : ROUTE_NEVER] > 0;
+			continue;
+		}
 		if (k == NFT_SKIP_PORTS)
 			skip_ports_fill(cfg, s);
 		else
 			skip_prefixes_fill(cfg, k == NFT_SKIP_4 ? AF_INET : AF_INET6, s);
 		skip_set_normalise(s);
 	}
+}
+
+int nft_plan_routes_set(int role, int fam)
+{
+	return (role == ROUTE_ONLY ? NFT_ROUTES_ONLY4 : NFT_ROUTES_NEVER4) + fam;
 }
 
 bool nft_plan_events_quiet(const struct fo_config *cfg, const struct nft_tier *t)

@@ -144,14 +144,59 @@ static void describe_skip(const struct fo_config *cfg, struct nft_tier_spec *s)
 }
 
 /*
+ * [routes]: never is the skip-prefix rule on a set routes.c fills; only
+ * returns a flow none of whose four addresses is in the family's set (a
+ * conntrack of the other family breaks the ct expression: no match).  An
+ * empty only-set offloads nothing of its family, as the role says.  The
+ * sets are looked up on packet window-from, so the policy holds at line
+ * rate with no round trip to the agent.
+ */
+static void describe_routes(struct nft_tier_spec *s)
+{
+	struct nft_rule_spec *r;
+	struct nft_term *t;
+	size_t i;
+	int fam, k;
+
+	for (fam = 0; fam < 2; fam++) {
+		k = nft_plan_routes_set(ROUTE_NEVER, fam);
+		for (i = 0; s->sets[k].dynamic && i < 4; i++) {
+			r = rule_new(s, NFT_CHAIN, "routes-never");
+			term_tuple_lookup(r, fam ? prefix_rules[i].key6 : prefix_rules[i].key4,
+					  prefix_rules[i].dir,
+					  fam ? prefix_rules[i].text6 : prefix_rules[i].text4, s->sets,
+					  k);
+		}
+	}
+	for (fam = 0; fam < 2; fam++) {
+		k = nft_plan_routes_set(ROUTE_ONLY, fam);
+		if (!s->sets[k].dynamic)
+			continue;
+		r = rule_new(s, NFT_CHAIN, "routes-only");
+		for (i = 0; i < 4; i++) {
+			t = term(r, NFT_TERM_CT_TUPLE);
+			t->key = fam ? prefix_rules[i].key6 : prefix_rules[i].key4;
+			t->dir = prefix_rules[i].dir;
+			t->text = fam ? prefix_rules[i].text6 : prefix_rules[i].text4;
+			t = term(r, NFT_TERM_LOOKUP);
+			t->key = (uint32_t)k;
+			t->text = s->sets[k].name;
+			t->a = 1;
+		}
+		term(r, NFT_TERM_COUNTER);
+		term(r, NFT_TERM_RETURN);
+	}
+}
+
+/*
  * RULE_OFFLOAD: the offload rule of a tier and protocol.  In the hardware
  * tier, with min-avgpkt, it also wants `ct avgpkt >= A` (a request/response
  * mouse moves small packets; a transfer's full-size segments lift the
- * average well above),
- * and RULE_SMALL takes flows of small packets that are still alive at
- * small-packet-window-from.  The software rule marks what it offloads
- * (value ADMIT_SW, after the add, which a refusal ends): no event fires when a flow enters the flowtable, and a
- * dump filtered on this mark finds exactly the flows the rule took.  The
+ * average well above), and RULE_SMALL takes flows of small packets that
+ * are still alive at small-packet-window-from.  The software rule marks
+ * what it offloads (value ADMIT_SW, after the add, which a refusal ends):
+ * no event fires when a flow enters the flowtable, and a dump filtered on
+ * this mark finds exactly the flows the rule took.  The
  * hardware tier's flows carry the agent's mark already.
  *
  * RULE_READMIT (software tier): a flow the rule offloaded once (it carries
@@ -223,6 +268,7 @@ void nft_rules_describe(const struct fo_config *cfg, const struct nft_tier *t,
 	out->n_rules = 0;
 	nft_plan_skip_sets(cfg, out->sets);
 	describe_skip(cfg, out);
+	describe_routes(out);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		/* The size test is the hardware tier's: a software entry
 		 * costs at most a few slow-path packets (below what

@@ -124,6 +124,44 @@ int nft_ruleset_open(struct nft_ruleset **out)
 	return 0;
 }
 
+int nft_ruleset_update_sets(struct nft_ruleset *r, const struct fo_config *cfg,
+			    const struct ruleset_plan *plan, const struct nft_set_update *u,
+			    size_t n, char *err, size_t errlen)
+{
+	const char *tables[2] = { NFT_TABLE_SW, NFT_TABLE_HW };
+	struct nft_skip_set shapes[NFT_SKIP_KINDS];
+	size_t n_tables = plan->n_hw ? 2 : 1, msgs = 0, i, t;
+	struct nft_batch b;
+	int ret;
+
+	for (i = 0; i < n; i++)
+		if (u[i].flush || u[i].n_del || u[i].n_add)
+			msgs += n_tables * nft_build_set_update_msgs(u[i].n_del, u[i].n_add);
+	if (!msgs)
+		return 0;
+	nft_plan_skip_sets(cfg, shapes);
+	ret = nft_batch_init_size(&r->c, &b, msgs);
+	if (ret)
+		return ret;
+	for (t = 0; t < n_tables && !ret; t++)
+		for (i = 0; i < n && !ret; i++)
+			if (u[i].flush || u[i].n_del || u[i].n_add)
+				ret = nft_build_set_update(&b, tables[t], &shapes[u[i].kind],
+							   u[i].flush, u[i].del, u[i].n_del,
+							   u[i].add, u[i].n_add);
+	if (ret)
+		snprintf(err, errlen, "building the set update: %s", strerror(-ret));
+	else
+		ret = nft_batch_send(&b, true, err, errlen);
+	nft_batch_free(&b);
+	return ret ? ret : (int)(msgs > INT32_MAX ? INT32_MAX : msgs);
+}
+
+struct nft_conn *nft_ruleset_conn(struct nft_ruleset *r)
+{
+	return &r->c;
+}
+
 uint32_t nft_ruleset_portid(const struct nft_ruleset *r)
 {
 	return nl_portid(r->c.nl);

@@ -234,7 +234,7 @@ static bool ct_tuple_expr(struct nftnl_rule *r, const struct nft_term *t, const 
 
 static void lookup_text(FILE *f, const struct nft_term *t)
 {
-	fprintf(f, "@%s", t->text);
+	fprintf(f, "%s@%s", t->a ? "!= " : "", t->text);
 }
 
 /* The set by name and by its id in this batch, as nft sends it. */
@@ -246,6 +246,8 @@ static bool lookup_expr(struct nftnl_rule *r, const struct nft_term *t, const ui
 		return false;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, ids[t->key]);
+	if (t->a)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
 	return nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, t->text) == 0;
 }
 

@@ -70,8 +70,14 @@ static void text_set(FILE *f, const struct nft_skip_set *s)
 	unsigned int count = 0;
 	size_t i;
 
-	fprintf(f, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n\t\telements = { ", s->name,
+	fprintf(f, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", s->name,
 		types[s->key_type]);
+	/* A [routes] set is filled after the install: no elements here. */
+	if (s->dynamic) {
+		fputs("\t}\n\n", f);
+		return;
+	}
+	fputs("\t\telements = { ", f);
 	for (i = 0; i < s->n; i++) {
 		if (i)
 			fputs(++count < s->per_line ? ", " : ",\n\t\t\t     ", f);
@@ -128,7 +134,7 @@ void nft_text_tier(FILE *f, const struct nft_tier_spec *s)
 	fprintf(f, "table inet %s {\n\tcomment \"%s\"\n", t->table, t->comment);
 	/* In nft's listing order: sets, flowtable, chains. */
 	for (k = 0; k < NFT_SKIP_KINDS; k++)
-		if (s->sets[k].n)
+		if (s->sets[k].n || s->sets[k].dynamic)
 			text_set(f, &s->sets[k]);
 	text_flowtable(f, t);
 	fputs("\tchain " NFT_CHAIN " {\n"

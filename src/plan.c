@@ -51,14 +51,17 @@ static int probe_devices(const struct fo_config *cfg, struct ruleset_plan *plan,
 }
 
 int plan_from_links(const struct fo_config *cfg, const struct link_info *links, size_t n,
-		    struct ruleset_plan *plan, bool probe_hw, FILE *notes, char *err,
-		    size_t errlen)
+		    struct links_memory *mem, struct ruleset_plan *plan, bool probe_hw,
+		    FILE *notes, char *err, size_t errlen)
 {
 	char sel[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+	char why[4096];
 	size_t nsel, i;
 
 	memset(plan, 0, sizeof(*plan));
-	nsel = links_select(cfg, links, n, sel, CONFIG_MAX_LIST);
+	nsel = links_resolve(cfg, links, n, mem, sel, CONFIG_MAX_LIST, why, sizeof(why));
+	if (notes && why[0])
+		fputs(why, notes);
 	if (nsel == 0) {
 		snprintf(err, errlen,
 			 "no device to offload: [devices] devices = %s matched no %snetwork device",
@@ -86,7 +89,7 @@ int plan_build(const struct fo_config *cfg, struct ruleset_plan *plan, bool prob
 		snprintf(err, errlen, "cannot list network devices: %s", strerror(-ret));
 		return ret;
 	}
-	ret = plan_from_links(cfg, links, n, plan, probe_hw, notes, err, errlen);
+	ret = plan_from_links(cfg, links, n, NULL, plan, probe_hw, notes, err, errlen);
 	free(links);
 	return ret;
 }

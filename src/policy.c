@@ -8,6 +8,8 @@
 
 #include "policy.h"
 
+_Static_assert(REASON_MAX <= 32, "struct flow keeps a reason in 5 bits");
+
 /*
  * The decision order, first match wins:
  *
@@ -26,9 +28,12 @@
  *  5b. UDP without a reply yet while udp-require-reply: WAIT no-reply.  It
  *     comes after the skips so that a flow the policy rejects is settled at
  *     once instead of being asked about again on every event.
+ *  4b. a shaper on its path that the software fast path would skip, with
+ *     [shaping] policy = keep: SKIP shaped (the caller passes it only then).
  *  6. the tier: hardware while a hardware flowtable exists and the
  *     confirmed plus pending entries stay under capacity * watermark / 100;
- *     software otherwise.  The software tier always exists, so a full NIC
+ *     software otherwise.  A shaper anywhere on the path keeps it in
+ *     software (ADMIT_SW shaped-hw) unless [shaping] policy = ignore.  The software tier always exists, so a full NIC
  *     never skips a flow (REASON_CAPACITY stays reserved).
  *
  * Every SKIP is final for its conntrack, so among the skips the order only
@@ -85,7 +90,27 @@ static bool prefix_skipped(const struct fo_config *cfg, const struct ct_info *ct
 	return false;
 }
 
-static bool hw_room(const struct policy_budget *b)
+/* [routes] never, and only without a followed prefix: the sets in the
+ * ruleset keep such flows out already; the agent agrees with them. */
+static bool routes_skipped(const struct fo_config *cfg, const struct policy_budget *b)
+{
+	unsigned int roles = b ? b->route_roles : 0;
+
+	if (roles & (1u << ROUTE_NEVER))
+		return true;
+	return cfg->n_routes[ROUTE_ONLY] && !(roles & (1u << ROUTE_ONLY));
+}
+
+/*
+ * With prefer-hardware tables, flows of other prefixes leave hw-reserve
+ * percent of the budget free for preferred ones.  A slot is never taken
+ * back: the kernel cannot move a flow from the NIC to the software path
+ * without tearing its flowtable entry down (nf_flow_offload_del, then the
+ * next packet takes the slow path and `flow add` again), and the hardware
+ * rule would put it right back; so preferred flows wait for slots that
+ * free up, and the reserve makes sure some do.
+ */
+static bool hw_room(const struct fo_config *cfg, const struct policy_budget *b)
 {
 	uint64_t used, limit;
 
@@ -95,6 +120,8 @@ static bool hw_room(const struct policy_budget *b)
 	 * near UINT32_MAX, must not wrap. */
 	used = (uint64_t)b->hw_in_use + b->hw_pending;
 	limit = (uint64_t)b->hw_capacity * b->hw_watermark / 100;
+	if (cfg->n_routes[ROUTE_PREFER_HW] && !(b->route_roles & (1u << ROUTE_PREFER_HW)))
+		limit = limit * (100 - cfg->routes_hw_reserve) / 100;
 	return used < limit;
 }
 
@@ -110,8 +137,10 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 		d.reason = REASON_STATE;
 	else if (port_skipped(cfg, ct->orig.dport))
 		d.reason = REASON_PORT;
-	else if (prefix_skipped(cfg, ct))
+	else if (prefix_skipped(cfg, ct) || routes_skipped(cfg, budget))
 		d.reason = REASON_PREFIX;
+	else if (budget && budget->shaped_off_sw)
+		d.reason = REASON_SHAPED;
 	else if (budget && budget->class_verdict == CLASS_MICE)
 		d.reason = REASON_MICE;
 	else if (ct->proto == IPPROTO_UDP && cfg->udp_require_reply &&
@@ -121,7 +150,7 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 		/* The window keeps its flows out, with no mark to write; a
 		 * hardware admission would hold a slot until each one ends. */
 		d.verdict = VERDICT_ADMIT_SW;
-	else if (hw_room(budget))
+	else if (hw_room(cfg, budget))
 		d.verdict = VERDICT_ADMIT_HW;
 	else
 		d.verdict = VERDICT_ADMIT_SW;
@@ -130,6 +159,8 @@ struct policy_decision policy_decide(const struct fo_config *cfg, const struct c
 			   budget->class_verdict == CLASS_LEARNING ? REASON_CLASS_LEARNING :
 			   budget->class_verdict == CLASS_SHORT    ? REASON_CLASS_SHORT :
 									 REASON_CLASS_MIXED;
+	if (d.verdict == VERDICT_ADMIT_HW && budget->shaped_off_hw)
+		d = (struct policy_decision){ VERDICT_ADMIT_SW, REASON_SHAPED_HW };
 	return d;
 }
 
@@ -163,6 +194,8 @@ const char *policy_reason_str(enum policy_reason r)
 		[REASON_CLASS_LEARNING] = "class-learning",
 		[REASON_NO_CLASS] = "no-class",
 		[REASON_CLASS_SHORT] = "class-short",
+		[REASON_SHAPED] = "shaped",
+		[REASON_SHAPED_HW] = "shaped-hw",
 	};
 
 	if ((unsigned int)r >= REASON_MAX || !names[r])

@@ -10,6 +10,7 @@
 #include "backoff.h"
 #include "log.h"
 #include "loop.h"
+#include "nft_foreign.h"
 #include "nft_monitor.h"
 #include "ruleset_guard.h"
 
@@ -44,7 +45,23 @@ struct ruleset_guard {
 	unsigned int restore_next;
 	struct backoff retry;		/* checks and restores that failed */
 	struct ruleset_guard_stats st;
+	void (*installed)(void *arg);
+	void *installed_arg;
+	/* Other programs' flowtables on our devices, read again whenever the
+	 * ruleset's generation moved (one small request per status-interval
+	 * otherwise). */
+	struct nft_foreign foreign;
+	uint32_t gen;
+	bool gen_known;
+	ruleset_guard_foreign_cb foreign_cb;
+	void *foreign_arg;
 };
+
+void ruleset_guard_on_install(struct ruleset_guard *g, void (*cb)(void *arg), void *arg)
+{
+	g->installed = cb;
+	g->installed_arg = arg;
+}
 
 static int install(struct ruleset_guard *g, const char *why, bool log)
 {
@@ -59,6 +76,8 @@ static int install(struct ruleset_guard *g, const char *why, bool log)
 		return ret;
 	}
 	g->st.installs++;
+	if (g->installed)
+		g->installed(g->installed_arg);
 	return 0;
 }
 
@@ -69,6 +88,8 @@ int ruleset_guard_install(struct ruleset_guard *g, const struct fo_config *cfg,
 
 	if (!ret)
 		g->st.installs++;
+	if (!ret && g->installed)
+		g->installed(g->installed_arg);
 	return ret;
 }
 
@@ -180,10 +201,129 @@ static void on_check(struct loop *l, struct loop_timer *t, void *arg)
 		log_warn("the agent's nftables tables were gone (a firewall reload, nft flush ruleset?); restored");
 }
 
+static void devs_str(const struct nft_foreign_ft *f, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < f->n_devs && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", f->devs[i]);
+}
+
+static bool same_ft(const struct nft_foreign_ft *a, const struct nft_foreign_ft *b)
+{
+	return a->family == b->family && !strcmp(a->table, b->table) && !strcmp(a->name, b->name);
+}
+
+static const struct nft_foreign_ft *find_ft(const struct nft_foreign *f,
+					    const struct nft_foreign_ft *x)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (same_ft(&f->ft[i], x))
+			return &f->ft[i];
+	return NULL;
+}
+
+/* Say what changed between the last findings and these, and what to do. */
+static void log_foreign(struct ruleset_guard *g, const struct nft_foreign *now)
+{
+	const struct nft_foreign *was = &g->foreign;
+	char devs[256];
+	size_t i;
+
+	for (i = 0; i < now->n; i++) {
+		const struct nft_foreign_ft *f = &now->ft[i], *old = find_ft(was, f);
+		const char *fam = nft_foreign_family_str(f->family);
+
+		/* Said already: a reload that recreates it the same (fw4
+		 * does on every reload) is not news. */
+		if (old && old->rules == f->rules && old->hw == f->hw && old->n_devs == f->n_devs)
+			continue;
+		devs_str(f, devs, sizeof(devs));
+		if (f->rules) {
+			g->st.foreign_warnings++;
+			log_warn("table %s %s offloads flows itself: flowtable %s%s hooks %s (devices of ours) and %u rule(s) add flows to it (`flow add @%s`; OpenWrt fw4 puts it first in its forward chain), so flows it takes bypass the agent's window, classes, skips and hardware budget; turn off that firewall's offloading (OpenWrt: uci set firewall.@defaults[0].flow_offloading=0; uci commit firewall; fw4 reload) to let the agent decide, or set [agent] manage-ruleset = no to leave offloading to it",
+				 fam, f->table, f->name, f->hw ? " (flags offload)" : "", devs,
+				 f->rules, f->name);
+		} else {
+			log_notice("table %s %s has flowtable %s%s on %s (devices of ours) but no rule adds flows to it",
+				   fam, f->table, f->name, f->hw ? " (flags offload)" : "", devs);
+		}
+		if (f->hw)
+			log_warn("table %s %s flowtable %s has flags offload on %s: the agent keeps those devices out of its hardware tier (both would bind the NIC's flow table); turn off that firewall's hardware offloading (OpenWrt: flow_offloading_hw=0) to give the agent the hardware tier",
+				 fam, f->table, f->name, devs);
+	}
+	for (i = 0; i < was->n; i++)
+		if (!find_ft(now, &was->ft[i]))
+			log_notice("table %s %s flowtable %s is gone from the agent's devices",
+				   nft_foreign_family_str(was->ft[i].family), was->ft[i].table,
+				   was->ft[i].name);
+	if (now->truncated && !was->truncated)
+		log_warn("more than %d other flowtables on the agent's devices; only the first %d are reported",
+			 NFT_FOREIGN_MAX, NFT_FOREIGN_MAX);
+}
+
+int ruleset_guard_scan_foreign(struct ruleset_guard *g)
+{
+	struct nft_conn *c = nft_ruleset_conn(g->nft);
+	struct nft_foreign now;
+	uint32_t gen = 0;
+	size_t i;
+	int ret;
+
+	ret = nft_foreign_gen(c, &gen);
+	if (ret)
+		return ret;
+	if (g->gen_known && gen == g->gen)
+		return 0;
+	g->st.foreign_scans++;
+	ret = nft_foreign_scan(c, g->plan, &now);
+	if (ret) {
+		/* -EINTR: changed under the dump; the next poll asks again. */
+		g->gen_known = false;
+		return ret;
+	}
+	g->gen = gen;
+	g->gen_known = true;
+	if (nft_foreign_equal(&now, &g->foreign))
+		return 0;
+	log_foreign(g, &now);
+	g->foreign = now;
+	g->st.foreign_offloaders = 0;
+	for (i = 0; i < now.n; i++)
+		g->st.foreign_offloaders += now.ft[i].rules ? 1 : 0;
+	if (g->foreign_cb)
+		g->foreign_cb(g->foreign_arg, &g->foreign);
+	return 0;
+}
+
+void ruleset_guard_on_foreign(struct ruleset_guard *g, ruleset_guard_foreign_cb cb, void *arg)
+{
+	g->foreign_cb = cb;
+	g->foreign_arg = arg;
+}
+
+const struct nft_foreign *ruleset_guard_foreign(const struct ruleset_guard *g)
+{
+	return &g->foreign;
+}
+
 void ruleset_guard_poll(struct ruleset_guard *g)
 {
+	int ret;
+
 	if (!g->mon)
 		ruleset_guard_recheck(g);
+	/* manage-ruleset = no: the other ruleset is the one meant to offload. */
+	if (!g->cfg->manage_ruleset)
+		return;
+	ret = ruleset_guard_scan_foreign(g);
+	if (ret && ret != -EINTR) {
+		g->st.foreign_scan_errors++;
+		log_debug("reading other tables' flowtables: %s", strerror(-ret));
+	}
 }
 
 void ruleset_guard_recheck(struct ruleset_guard *g)

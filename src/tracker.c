@@ -16,6 +16,7 @@
 #include "flows.h"
 #include "log.h"
 #include "loop.h"
+#include "shaping.h"
 #include "tracker.h"
 #include "backoff.h"
 
@@ -254,7 +255,14 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 		return;
 	}
 	b.class_verdict = class_input(t, &f->ct, now);
+	if (t->ops.route_roles)
+		b.route_roles = t->ops.route_roles(t->ops.arg, &f->ct);
+	if (t->ops.shaped && !policy_closing(&f->ct))
+		t->ops.shaped(t->ops.arg, &f->ct, &b.shaped_off_hw, &b.shaped_off_sw);
 	d = policy_decide(t->cfg, &f->ct, &b, now);
+	if (d.reason == REASON_SHAPED || d.reason == REASON_SHAPED_HW)
+		f->shaped_slot = shaping_slot(d.reason == REASON_SHAPED ? b.shaped_off_sw :
+									  b.shaped_off_hw);
 	t->st.verdicts[d.verdict]++;
 	t->st.reasons[d.reason]++;
 	switch (d.verdict) {
@@ -267,7 +275,8 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 		f->skip_reason = (uint8_t)d.reason;
 		/* Protocol, port, prefix and closing state are enforced by the
 		 * ruleset and the kernel; only a learned verdict needs a mark. */
-		if (d.reason == REASON_MICE || d.reason == REASON_CAPACITY)
+		if (d.reason == REASON_MICE || d.reason == REASON_CAPACITY ||
+		    d.reason == REASON_SHAPED)
 			write_mark(t, f, ADMIT_SKIP);
 		return;
 	case VERDICT_ADMIT_SW:
@@ -435,8 +444,12 @@ static void learn_at_close(struct tracker *t, struct flow *f, const struct ct_in
 			   uint64_t now)
 {
 	f->class_seen = 1;
-	t->st.class_learned_at_close++;
-	classes_observe(t->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
+	if (t->cls) {
+		t->st.class_learned_at_close++;
+		classes_observe(t->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
+	}
+	if (t->ops.flow_finished)
+		t->ops.flow_finished(t->ops.arg, ct, f->tier == TIER_HW);
 }
 
 static void destroyed(struct tracker *t, const struct ct_info *ct, uint64_t now)
@@ -449,6 +462,8 @@ static void destroyed(struct tracker *t, const struct ct_info *ct, uint64_t now)
 		 * its close did already. */
 		if (t->cls && ct->has_counters && !f->class_seen)
 			classes_observe(t->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
+		if (t->ops.flow_finished && ct->has_counters && !f->class_seen)
+			t->ops.flow_finished(t->ops.arg, ct, f->tier == TIER_HW);
 	}
 	flows_remove(t->flows, ct);
 }
@@ -482,7 +497,7 @@ void tracker_event(struct tracker *t, enum ct_msg type, const struct ct_info *ct
 		decide(t, f, now);
 	if (created && f->state != FLOW_WAITING && f->state != FLOW_SKIPPED)
 		refresh(t, f, ct, now);
-	if (t->cls && !f->class_seen && ct_closed(ct))
+	if ((t->cls || t->ops.flow_finished) && !f->class_seen && ct_closed(ct))
 		learn_at_close(t, f, ct, now);
 }
 

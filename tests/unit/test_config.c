@@ -40,12 +40,14 @@
 #define A_STATUS "100ms..1h (ms, s, m, h; a bare number is seconds)"
 #define A_RESYNC "1s..24h (ms, s, m, h; a bare number is seconds)"
 #define A_EVBUF "64k..1G bytes (k, M and G suffixes)"
+#define A_LISTEN "IPV4:PORT or [IPV6]:PORT, numeric, port 1..65535; empty for none"
 #define A_SOCKET "an absolute path of at most 107 characters"
 #define A_GROUP "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
 		"with '-'; empty for root's group"
 #define A_ADMIN "a group name of at most 31 letters, digits, '_', '.' or '-', not starting " \
 		"with '-'; empty for root only"
-#define A_SECTIONS "[devices] [offload] [hardware] [skip] [classes] [agent]"
+#define A_SECTIONS "[devices] [offload] [hardware] [skip] [routes] [classes] [agent]"
+#define A_RT "routing tables by id 1..4294967295 or rt_tables name, each optionally with :protocol (100 100:bird isp:186); empty for none"
 #define A_INDENT "allowed: keys and [sections] at the start of a line; only lists continue " \
 		 "on indented lines"
 
@@ -128,7 +130,7 @@ static const struct bad_case bad_cases[] = {
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "
 	  "resync-interval event-buffer socket socket-group admin-group user group keep-ruleset manage-ruleset "
-	  "events metrics-dir metrics-interval" },
+	  "events metrics-dir metrics-interval metrics-listen" },
 	{ "[offload]\nmode = on\n",
 	  ":2: [offload] mode: unknown key; allowed: protocols window-from window-until "
 	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
@@ -323,6 +325,22 @@ static const struct bad_case bad_cases[] = {
 	{ "[hardware]\nwatermark = 0.9\n",
 	  ":2: [hardware] watermark: \"0.9\" is not a percentage; allowed: " A_WM },
 
+	/* [routes] */
+	{ "[routes]\nonly = 100 nosuchtable\n",
+	  ":2: [routes] only: \"nosuchtable\" is neither a table id 1..4294967295 nor a name in /etc/iproute2/rt_tables; allowed: " A_RT },
+	{ "[routes]\nnever = 0\n",
+	  ":2: [routes] never: \"0\" is neither a table id 1..4294967295 nor a name in /etc/iproute2/rt_tables; allowed: " A_RT },
+	{ "[routes]\nnever = 100:birdy\n",
+	  ":2: [routes] never: \"birdy\" is not a route protocol (0..255 or a name such as bird, bgp, static); allowed: " A_RT },
+	{ "[routes]\nnever = 100:256\n",
+	  ":2: [routes] never: \"256\" is not a route protocol (0..255 or a name such as bird, bgp, static); allowed: " A_RT },
+	{ "[routes]\nnever = 100 100\n",
+	  ":2: [routes] never: \"100\" is listed twice; allowed: " A_RT },
+	{ "[routes]\nprefer-hardware = 100:bird\nnever = 100\n",
+	  ":3: [routes] never: table 100 is already followed by prefer-hardware; allowed: " A_RT },
+	{ "[routes]\nonly = 5000:12\n\nnever = 5000:bird\n",
+	  ":4: [routes] never: table 5000 is already followed by only; allowed: " A_RT },
+
 	/* [skip] */
 	{ "[skip]\nports = 0\n", ":2: [skip] ports: \"0\" is out of range; allowed: " A_PORTS },
 	{ "[skip]\nports = 53 65536\n",
@@ -402,6 +420,14 @@ static const struct bad_case bad_cases[] = {
 	{ "[agent]\nmetrics-dir = var/lib\n",
 	  ":2: [agent] metrics-dir: \"var/lib\" is not an absolute path; allowed: an absolute "
 	  "directory path of at most 199 characters; empty for none" },
+	{ "[agent]\nmetrics-listen = localhost:9811\n",
+	  ":2: [agent] metrics-listen: \"localhost\" is not an IPv4 address (names are not looked "
+	  "up); allowed: " A_LISTEN },
+	{ "[agent]\nmetrics-listen = ::1:9811\n",
+	  ":2: [agent] metrics-listen: \"::1:9811\": an IPv6 address is written [ADDRESS]:PORT; "
+	  "allowed: " A_LISTEN },
+	{ "\n[agent]\nmetrics-listen = 127.0.0.1:0\n",
+	  ":3: [agent] metrics-listen: \"0\" is not a port 1..65535; allowed: " A_LISTEN },
 	{ "[agent]\nmetrics-interval = 500ms\n",
 	  ":2: [agent] metrics-interval: \"500ms\" is out of range; allowed: 1s..1h (ms, s, m, h; "
 	  "a bare number is seconds)" },
@@ -817,6 +843,9 @@ CHECK_FN(c_status_bare, c->status_interval_ms == 2000)
 CHECK_FN(c_metrics_dir, !strcmp(c->metrics_dir, "/var/lib/node-exporter") &&
 	 c->metrics_interval_ms == 60000)
 CHECK_FN(c_metrics_off, c->metrics_dir[0] == '\0')
+CHECK_FN(c_listen4, !strcmp(c->metrics_listen, "127.0.0.1:9811"))
+CHECK_FN(c_listen6, !strcmp(c->metrics_listen, "[::1]:9811"))
+CHECK_FN(c_listen_off, c->metrics_listen[0] == '\0')
 CHECK_FN(c_resync_min, c->resync_interval_ms == 1000)
 CHECK_FN(c_resync_max, c->resync_interval_ms == 86400000)
 CHECK_FN(c_evbuf_min, c->event_buffer == 65536)
@@ -875,6 +904,9 @@ static const struct good_case good_cases[] = {
 	{ "[agent]\nstatus-interval = 2\n", c_status_bare },
 	{ "[agent]\nmetrics-dir = /var/lib/node-exporter\nmetrics-interval = 1m\n", c_metrics_dir },
 	{ "[agent]\nmetrics-dir =\n", c_metrics_off },
+	{ "[agent]\nmetrics-listen = 127.0.0.1:9811\n", c_listen4 },
+	{ "[agent]\nmetrics-listen = [::1]:9811\n", c_listen6 },
+	{ "[agent]\nmetrics-listen =\n", c_listen_off },
 	{ "[agent]\nresync-interval = 1s\n", c_resync_min },
 	{ "[agent]\nresync-interval = 24h\n", c_resync_max },
 	{ "[agent]\nevent-buffer = 64k\n", c_evbuf_min },
@@ -1043,6 +1075,30 @@ static void test_parsed_prefix_matches(void **state)
 	assert_false(config_prefix_contains(&cfg.skip_prefixes[1], AF_INET6, a));
 }
 
+static void test_routes(void **state)
+{
+	struct fo_config cfg;
+
+	(void)state;
+	load_text("[routes]\nprefer-hardware = 100:bird main:static\nonly = 4000000000\n"
+		  "never = 100:bgp local\nmax-prefixes = 1M\nsettle = 50ms\nhw-reserve = 100%\n",
+		  &cfg, NULL);
+	assert_int_equal(cfg.n_routes[ROUTE_PREFER_HW], 2);
+	assert_int_equal(cfg.routes[ROUTE_PREFER_HW][0].table, 100);
+	assert_int_equal(cfg.routes[ROUTE_PREFER_HW][0].proto, 12);
+	assert_int_equal(cfg.routes[ROUTE_PREFER_HW][1].table, 254);
+	assert_int_equal(cfg.routes[ROUTE_PREFER_HW][1].proto, 4);
+	assert_int_equal(cfg.n_routes[ROUTE_ONLY], 1);
+	assert_int_equal(cfg.routes[ROUTE_ONLY][0].table, 4000000000u);
+	assert_int_equal(cfg.routes[ROUTE_ONLY][0].proto, -1);
+	assert_int_equal(cfg.n_routes[ROUTE_NEVER], 2);
+	assert_int_equal(cfg.routes[ROUTE_NEVER][0].proto, 186);
+	assert_int_equal(cfg.routes[ROUTE_NEVER][1].table, 255);
+	assert_int_equal(cfg.routes_max, 1048576);
+	assert_int_equal(cfg.routes_settle_ms, 50);
+	assert_int_equal(cfg.routes_hw_reserve, 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1060,6 +1116,7 @@ int main(void)
 		cmocka_unit_test(test_mark_value),
 		cmocka_unit_test(test_prefix_contains),
 		cmocka_unit_test(test_parsed_prefix_matches),
+		cmocka_unit_test(test_routes),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);

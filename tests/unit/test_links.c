@@ -227,13 +227,107 @@ static void test_plan_from_links_empty(void **state)
 	(void)state;
 	cfg_list(&cfg, true, NULL, NULL);
 	cfg.hw_mode = HW_MODE_OFF;
-	assert_int_equal(plan_from_links(&cfg, only_lo, 1, &plan, false, NULL, err, sizeof(err)),
+	assert_int_equal(plan_from_links(&cfg, only_lo, 1, NULL, &plan, false, NULL, err, sizeof(err)),
 			 -ENODEV);
 	assert_non_null(strstr(err, "devices = auto matched no up, forwarding"));
-	assert_int_equal(plan_from_links(&cfg, links, N_LINKS, &plan, false, NULL, err,
+	assert_int_equal(plan_from_links(&cfg, links, N_LINKS, NULL, &plan, false, NULL, err,
 					 sizeof(err)),
 			 0);
 	assert_int_equal(plan.n_sw, 6);
+}
+
+/* A home router: br-lan over lan1 and lan2 (lan2 a VLAN on eth1), PPPoE on
+ * wan0.7 (VLAN 7 on wan0), QinQ on eth3, PPPoE over QinQ on eth4. */
+static const struct link_info router[] = {
+	{ "lo", 1, true, true, true },
+	{ "wan0", 2, true, false, false },
+	{ "wan0.7", 3, true, false, false, LINK_VLAN, 2, 0, 7, false },
+	{ "ppp0", 4, true, false, true, LINK_PPP, .pppoe = { "wan0.7" } },
+	{ "eth1", 5, true, false, false },
+	{ "lan1", 6, true, false, false, LINK_OTHER, 0, 8 },
+	{ "lan2", 7, true, false, false, LINK_VLAN, 5, 8, 20, false },
+	{ "br-lan", 8, true, false, true, LINK_BRIDGE },
+	{ "eth3", 9, true, false, false },
+	{ "eth3.100", 10, true, false, false, LINK_VLAN, 9, 0, 100, true },
+	{ "eth3.100.200", 11, true, false, true, LINK_VLAN, 10, 0, 200, false },
+	{ "eth4", 12, true, false, false },
+	{ "eth4.1", 13, true, false, false, LINK_VLAN, 12, 0, 1, true },
+	{ "eth4.1.2", 14, true, false, false, LINK_VLAN, 13, 0, 2, false },
+	{ "ppp1", 15, true, false, false, LINK_PPP, .pppoe = { "eth4.1.2" } },
+};
+#define N_ROUTER (sizeof(router) / sizeof(router[0]))
+
+static void expect_resolve(const struct fo_config *cfg, struct links_memory *mem,
+			   const struct link_info *l, size_t n, const char *expected,
+			   const char *why_has)
+{
+	char sel[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ], why[2048];
+	char got[CONFIG_MAX_LIST * CONFIG_IFNAMSIZ] = "";
+	size_t k, i;
+
+	k = links_resolve(cfg, l, n, mem, sel, CONFIG_MAX_LIST, why, sizeof(why));
+	for (i = 0; i < k; i++) {
+		if (i)
+			strcat(got, " ");
+		strcat(got, sel[i]);
+	}
+	assert_string_equal(got, expected);
+	if (why_has && !strstr(why, why_has))
+		fail_msg("\"%s\" not in:\n%s", why_has, why);
+}
+
+static void test_resolve_paths(void **state)
+{
+	static const char *const pppoe[] = { "br-lan", "ppp0", NULL };
+	static const char *const qinq[] = { "eth3.100.200", NULL };
+	static const char *const deep[] = { "ppp1", NULL };
+	static const char *const ex_wan[] = { "wan0", NULL };
+	struct fo_config cfg;
+
+	(void)state;
+	/* fw4's list: the logical devices; their ports and lowers join. */
+	cfg_list(&cfg, false, pppoe, NULL);
+	expect_resolve(&cfg, NULL, router, N_ROUTER, "wan0 ppp0 eth1 lan1 br-lan",
+		       "ppp0 -> PPPoE on wan0.7 -> VLAN 7 on wan0: hooks wan0 too");
+	expect_resolve(&cfg, NULL, router, N_ROUTER, "wan0 ppp0 eth1 lan1 br-lan",
+		       "br-lan -> bridge port lan2 -> VLAN 20 on eth1: hooks eth1 too");
+	/* QinQ: down to the device, past the service tag. */
+	cfg_list(&cfg, false, qinq, NULL);
+	expect_resolve(&cfg, NULL, router, N_ROUTER, "eth3 eth3.100.200",
+		       "VLAN 200 on eth3.100 -> VLAN 100 (802.1ad) on eth3: hooks eth3");
+	/* Three encapsulations: the kernel keeps two; the logical one alone. */
+	cfg_list(&cfg, false, deep, NULL);
+	expect_resolve(&cfg, NULL, router, N_ROUTER, "ppp1", "3 encapsulations");
+	/* Exclude wins over a lower device too. */
+	cfg_list(&cfg, false, pppoe, ex_wan);
+	expect_resolve(&cfg, NULL, router, N_ROUTER, "ppp0 eth1 lan1 br-lan", "wan0 is excluded");
+	/* auto: forwarding devices and their paths. */
+	cfg_list(&cfg, true, NULL, NULL);
+	expect_resolve(&cfg, NULL, router, N_ROUTER, "wan0 ppp0 eth1 lan1 br-lan eth3 eth3.100.200",
+		       NULL);
+}
+
+/* ppp0 gone (a reconnect): its lower device stays; back, resolved afresh. */
+static void test_resolve_memory(void **state)
+{
+	static const char *const list[] = { "br-lan", "ppp0", NULL };
+	struct link_info gone[N_ROUTER];
+	struct links_memory mem = { .n = 0 };
+	struct fo_config cfg;
+	size_t i, n = 0;
+
+	(void)state;
+	for (i = 0; i < N_ROUTER; i++)
+		if (strcmp(router[i].name, "ppp0"))
+			gone[n++] = router[i];
+	cfg_list(&cfg, false, list, NULL);
+	/* Never seen: nothing to keep. */
+	expect_resolve(&cfg, &mem, gone, n, "eth1 lan1 br-lan", NULL);
+	expect_resolve(&cfg, &mem, router, N_ROUTER, "wan0 ppp0 eth1 lan1 br-lan", NULL);
+	expect_resolve(&cfg, &mem, gone, n, "wan0 eth1 lan1 br-lan",
+		       "ppp0 is gone (re-created on reconnect): keeping its lower device wan0");
+	expect_resolve(&cfg, &mem, gone, n, "wan0 eth1 lan1 br-lan", NULL);
+	expect_resolve(&cfg, &mem, router, N_ROUTER, "wan0 ppp0 eth1 lan1 br-lan", NULL);
 }
 
 /* The shipped example, checked by the real binary in a network namespace
@@ -279,6 +373,8 @@ int main(void)
 		cmocka_unit_test(test_sw_only),
 		cmocka_unit_test(test_plan_offline),
 		cmocka_unit_test(test_plan_from_links_empty),
+		cmocka_unit_test(test_resolve_paths),
+		cmocka_unit_test(test_resolve_memory),
 		cmocka_unit_test(test_check_config_anywhere),
 	};
 

@@ -373,6 +373,56 @@ static void test_class_verdicts(void **state)
 	assert_int_equal(d.reason, REASON_MICE);
 }
 
+/* [routes]: never and only skip with reason prefix; flows outside
+ * prefer-hardware stop at capacity * watermark * (100 - hw-reserve). */
+static void test_routes_roles(void **state)
+{
+	static const struct pcase tcp = { "tcp", IPPROTO_TCP, EST, ST_OK };
+	struct policy_budget b = { .hw_available = true, .hw_capacity = 100, .hw_watermark = 100,
+				   .class_verdict = CLASS_MIXED };
+	struct fo_config cfg;
+	struct ct_info ct;
+	struct policy_decision d;
+
+	(void)state;
+	base_config(&cfg, 0);
+	build_ct(&tcp, &ct);
+	cfg.n_routes[ROUTE_NEVER] = 1;
+	b.route_roles = 1u << ROUTE_NEVER;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_SKIP);
+	assert_int_equal(d.reason, REASON_PREFIX);
+	cfg.n_routes[ROUTE_ONLY] = 1;
+	b.route_roles = 0;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.reason, REASON_PREFIX);
+	b.route_roles = 1u << ROUTE_ONLY;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	/* A reserve of 25: others stop at 75 slots, preferred go to 100. */
+	cfg.n_routes[ROUTE_PREFER_HW] = 1;
+	cfg.routes_hw_reserve = 25;
+	b.hw_in_use = 74;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	b.hw_pending = 1;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	b.route_roles |= 1u << ROUTE_PREFER_HW;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	b.hw_in_use = 99;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	/* 100: hardware for preferred flows alone. */
+	cfg.routes_hw_reserve = 100;
+	b.hw_in_use = 0;
+	b.hw_pending = 0;
+	b.route_roles = 1u << ROUTE_ONLY;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+}
+
 /*
  * Every combination of the conditions each rule looks at.  The oracle is not
  * a second if-chain: it lists which conditions hold (from the combination's
@@ -509,7 +559,8 @@ static void test_strings(void **state)
 	static const char *const verdicts[] = { "wait", "admit-sw", "admit-hw", "skip" };
 	static const char *const reasons[] = {
 		"", "protocol", "port", "prefix", "device", "mice-class", "capacity", "state",
-		"no-reply", "class-mixed", "class-learning", "no-class", "class-short",
+		"no-reply", "class-mixed", "class-learning", "no-class", "class-short", "shaped",
+		"shaped-hw",
 	};
 	unsigned int i;
 
@@ -536,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_class_verdicts),
 		cmocka_unit_test(test_exhaustive_order),
 		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_routes_roles),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,183 @@
+/* test_prefix_set: the followed routes' hash, resync sweeps, and the merged
+ * intervals (overlaps, adjacency, IPv6) checked against a brute force. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "prefix_set.h"
+
+static struct pset_route route(const char *addr, unsigned int len, uint32_t table, int role)
+{
+	struct pset_route r = { .table = table, .len = (uint8_t)len, .role = (uint8_t)role };
+
+	r.family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	assert_int_equal(inet_pton(r.family, addr, r.addr), 1);
+	return r;
+}
+
+static bool has(const struct prefix_set *s, int role, const char *addr)
+{
+	struct nft_interval *iv;
+	uint8_t a[16];
+	size_t n;
+	bool in;
+	int fam = strchr(addr, ':') ? 1 : 0;
+
+	assert_int_equal(inet_pton(fam ? AF_INET6 : AF_INET, addr, a), 1);
+	assert_int_equal(pset_intervals(s, role, fam, &iv, &n), 0);
+	in = pset_contains(iv, n, fam, a);
+	free(iv);
+	return in;
+}
+
+static size_t intervals(const struct prefix_set *s, int role, int fam)
+{
+	struct nft_interval *iv;
+	size_t n;
+
+	assert_int_equal(pset_intervals(s, role, fam, &iv, &n), 0);
+	free(iv);
+	return n;
+}
+
+static void test_merge(void **state)
+{
+	struct prefix_set s;
+	struct pset_route r;
+
+	(void)state;
+	pset_init(&s);
+	/* Adjacent /25s make one /24; a /26 inside adds nothing. */
+	r = route("198.18.1.0", 25, 100, ROUTE_ONLY);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	r = route("198.18.1.128", 25, 100, ROUTE_ONLY);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	assert_int_equal(pset_add(&s, &r, 1), 0);
+	r = route("198.18.1.64", 26, 100, ROUTE_ONLY);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	r = route("198.18.9.0", 24, 100, ROUTE_ONLY);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	r = route("2001:db8:1::", 48, 100, ROUTE_ONLY);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	assert_int_equal(s.count[ROUTE_ONLY][0], 4);
+	assert_int_equal(intervals(&s, ROUTE_ONLY, 0), 2);
+	assert_int_equal(intervals(&s, ROUTE_ONLY, 1), 1);
+	assert_true(has(&s, ROUTE_ONLY, "198.18.1.0"));
+	assert_true(has(&s, ROUTE_ONLY, "198.18.1.255"));
+	assert_false(has(&s, ROUTE_ONLY, "198.18.2.0"));
+	assert_false(has(&s, ROUTE_ONLY, "198.18.0.255"));
+	assert_true(has(&s, ROUTE_ONLY, "198.18.9.77"));
+	assert_true(has(&s, ROUTE_ONLY, "2001:db8:1:ffff::1"));
+	assert_false(has(&s, ROUTE_ONLY, "2001:db8:2::"));
+	assert_false(has(&s, ROUTE_NEVER, "198.18.1.1"));
+	/* The /26 stays when a /25 goes; the other half is a hole then. */
+	r = route("198.18.1.0", 25, 100, ROUTE_ONLY);
+	assert_int_equal(pset_del(&s, &r), 1);
+	assert_int_equal(pset_del(&s, &r), 0);
+	assert_false(has(&s, ROUTE_ONLY, "198.18.1.0"));
+	assert_true(has(&s, ROUTE_ONLY, "198.18.1.64"));
+	assert_true(has(&s, ROUTE_ONLY, "198.18.1.200"));
+	assert_int_equal(intervals(&s, ROUTE_ONLY, 0), 2);
+	/* The same prefix at another metric is another route. */
+	r = route("198.18.9.0", 24, 100, ROUTE_ONLY);
+	r.priority = 7;
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	assert_int_equal(s.count[ROUTE_ONLY][0], 4);
+	pset_free(&s);
+}
+
+static void test_sweep_and_roles(void **state)
+{
+	struct prefix_set s;
+	struct pset_route r;
+
+	(void)state;
+	pset_init(&s);
+	r = route("198.18.0.0", 16, 100, ROUTE_NEVER);
+	pset_add(&s, &r, 1);
+	r = route("0.0.0.0", 0, 200, ROUTE_PREFER_HW);
+	pset_add(&s, &r, 1);
+	assert_true(has(&s, ROUTE_PREFER_HW, "255.255.255.255"));
+	assert_true(has(&s, ROUTE_PREFER_HW, "0.0.0.0"));
+	/* Resync 2 sees only the first: the other is swept. */
+	r = route("198.18.0.0", 16, 100, ROUTE_NEVER);
+	assert_int_equal(pset_add(&s, &r, 2), 0);
+	assert_int_equal(pset_sweep(&s, 2), 1);
+	assert_false(has(&s, ROUTE_PREFER_HW, "1.2.3.4"));
+	assert_true(has(&s, ROUTE_NEVER, "198.18.3.4"));
+	/* A reload that gives the table another role moves the route. */
+	r.role = ROUTE_ONLY;
+	assert_int_equal(pset_add(&s, &r, 3), 1);
+	assert_int_equal(s.count[ROUTE_NEVER][0], 0);
+	assert_int_equal(s.count[ROUTE_ONLY][0], 1);
+	pset_free(&s);
+}
+
+/* Many random prefixes, adds and deletes: the intervals answer as the
+ * routes do, the hash survives growth and tombstones. */
+static void test_random(void **state)
+{
+	enum { N = 20000 };
+	struct pset_route *rs = calloc(N, sizeof(*rs));
+	struct nft_interval *iv;
+	struct prefix_set s;
+	uint8_t a[16];
+	size_t n, i, k, probes;
+	bool in;
+
+	(void)state;
+	srandom(7);
+	pset_init(&s);
+	for (i = 0; i < N; i++) {
+		uint32_t v = (uint32_t)random();
+
+		rs[i].family = AF_INET;
+		rs[i].len = (uint8_t)(8 + random() % 25);
+		rs[i].table = 100;
+		rs[i].priority = (uint32_t)i;	/* each a route of its own */
+		rs[i].role = ROUTE_ONLY;
+		v &= rs[i].len == 32 ? 0xffffffffu : ~(0xffffffffu >> rs[i].len);
+		v = htonl(v);
+		memcpy(rs[i].addr, &v, 4);
+		assert_true(pset_add(&s, &rs[i], 1) >= 0);
+	}
+	for (i = 0; i < N; i += 2)
+		pset_del(&s, &rs[i]);
+	assert_int_equal(pset_intervals(&s, ROUTE_ONLY, 0, &iv, &n), 0);
+	for (k = 1; k < n; k++)
+		assert_true(memcmp(iv[k - 1].hi, iv[k].lo, 4) < 0);
+	for (probes = 0; probes < 20000; probes++) {
+		uint32_t v = htonl((uint32_t)random());
+
+		memcpy(a, &v, 4);
+		in = false;
+		for (i = 1; i < N && !in; i += 2) {
+			uint32_t net, mask = (uint32_t)~(0xffffffffull >> rs[i].len);
+
+			memcpy(&net, rs[i].addr, 4);
+			in = (ntohl(v) & mask) == ntohl(net);
+		}
+		assert_int_equal(pset_contains(iv, n, 0, a), in);
+	}
+	free(iv);
+	pset_free(&s);
+	free(rs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_sweep_and_roles),
+		cmocka_unit_test(test_random),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
