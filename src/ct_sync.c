@@ -27,6 +27,13 @@
  * the flow's packet N (the hardware mark) are not delayed when idle. */
 #define EVENT_COALESCE_MIN 2
 #define EVENT_COALESCE_MS 1
+/* Without a hardware tier no mark races packet N (the software tier's
+ * offload needs no mark from us): a read that found a full batch and
+ * drained the socket pauses longer, for fewer wake-ups in a storm (2 ms at
+ * 120k events/s is 240 events, within one read's budget).  A read that
+ * stopped at its budget left events queued: it pauses the short time. */
+#define EVENT_COALESCE_FULL 32
+#define EVENT_COALESCE_SW_MS 2
 /* After an overrun, resync once the storm had a moment to pass. */
 #define RESYNC_DELAY_MS 1000
 /* Dump messages read per wakeup of the query socket (each holds a few
@@ -57,6 +64,9 @@
  * nothing to sweep, no close learned) puts the next RESYNC_BACKOFF_MAX
  * intervals later (8 min at the default 30 s): lost events announce
  * themselves (ENOBUFS, a failing socket) and get their own resync at once.
+ * New flows bring the base interval back: a resync is also where a TCP
+ * connection that closed before packet N (no mark, so no status dump sees
+ * it) teaches its class, two minutes before its DESTROY event.
  * And while backed off, neither kind takes more than 1/DUTY_SHARE of a
  * core: the next waits DUTY_SHARE times the CPU the last one cost (a
  * status walk of a million idle entries costs about 0.3 s, a resync of
@@ -93,6 +103,7 @@ struct ct_sync {
 	uint32_t status_every, status_ticks;
 	uint32_t resync_every, resync_ticks;
 	uint64_t status_seen, resync_seen;
+	uint64_t resync_flows_seen;	/* new flows heard when the last resync started */
 	size_t resync_found;		/* flows the running resync added */
 	uint64_t dump_cpu0_ns;		/* this thread's CPU when the running dump started */
 	uint64_t status_cpu_ns;		/* the last status dump's CPU (both tiers) */
@@ -109,6 +120,14 @@ static uint64_t status_activity(const struct ct_sync *s)
 	return ts->verdicts[VERDICT_ADMIT_SW] + ts->verdicts[VERDICT_ADMIT_HW] + ts->offloaded +
 	       ts->hw_offloaded + ts->returned + ts->hw_raced + ts->hw_returned_sw +
 	       ts->class_learned_at_close;
+}
+
+/* Flows heard of since the start (NEW events; UPDATE in events = window). */
+static uint64_t new_flows(const struct ct_sync *s)
+{
+	const struct tracker_stats *ts = tracker_stats(s->trk);
+
+	return ts->events[CT_MSG_NEW] + (s->cfg->events_window ? ts->events[CT_MSG_UPDATE] : 0);
 }
 
 static bool hw_busy(const struct ct_sync *s)
@@ -294,6 +313,7 @@ static int dump_start(struct ct_sync *s, enum dump_job job)
 		s->resync_after_overrun = s->next_after_overrun;
 		s->resync_found = 0;
 		s->resync_seen = tracker_stats(s->trk)->class_learned_at_close;
+		s->resync_flows_seen = new_flows(s);
 		s->dump_cpu0_ns = thread_cpu_ns();
 		tracker_dump_begin(s->trk);
 		ret = ct_query_dump_start(s->q, AF_UNSPEC, 0, 0, on_ct_dumped, on_dump_done, s);
@@ -398,6 +418,10 @@ static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
 	}
 	/* The monitor's safety net. */
 	ruleset_guard_recheck(s->guard);
+	if (new_flows(s) != s->resync_flows_seen) {
+		s->resync_every = 1;
+		s->resync_quiet_until = 0;
+	}
 	if (++s->resync_ticks < s->resync_every || loop_now_ms() < s->resync_quiet_until) {
 		s->st.resyncs_skipped++;
 		return;
@@ -517,7 +541,11 @@ static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
 	if (ret >= EVENT_COALESCE_MIN && !s->events_paused && loop_del_fd(l, fd) == 0) {
 		s->events_paused = true;
 		s->st.event_batches++;
-		loop_timer_set(s->events_later, EVENT_COALESCE_MS, 0);
+		loop_timer_set(s->events_later,
+			       ret >= EVENT_COALESCE_FULL && ret < EVENT_BUDGET && !s->plan->n_hw ?
+				       EVENT_COALESCE_SW_MS :
+				       EVENT_COALESCE_MS,
+			       0);
 	}
 	if (ret == -ENOBUFS)
 		overrun(s);
