@@ -638,8 +638,13 @@ int ct_sync_start(struct ct_sync *s)
 	return ret;
 }
 
+/* A reload starts both cadences afresh: the operator may be looking. */
 void ct_sync_reconfigure(struct ct_sync *s)
 {
+	s->status_every = 1;
+	s->resync_every = 1;
+	s->status_quiet_until = 0;
+	s->resync_quiet_until = 0;
 	loop_timer_set(s->status_timer, s->cfg->status_interval_ms, s->cfg->status_interval_ms);
 	loop_timer_set(s->resync_timer, s->cfg->resync_interval_ms, s->cfg->resync_interval_ms);
 }
