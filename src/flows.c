@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "flows.h"
@@ -136,15 +135,6 @@ int flows_create(struct flows **out, size_t max_flows)
 		free(t);
 		return -ENOMEM;
 	}
-#ifdef MADV_HUGEPAGE
-	/* Every event looks its id up at a random place in the index: with
-	 * 4 KiB pages that is a TLB miss per lookup (the largest single
-	 * cost in a storm of new flows), with 2 MiB pages seldom.  Only
-	 * where the kernel's THP mode is madvise; a failure changes nothing. */
-	if (n * sizeof(*t->slots) >= (4u << 20))
-		madvise((void *)((((uintptr_t)t->slots) + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1)),
-			n * sizeof(*t->slots) - (2u << 20), MADV_HUGEPAGE);
-#endif
 	t->nslots = (uint32_t)n;
 	t->max = (uint32_t)max_flows;
 	t->free_head = NO_FREE;
