@@ -25,6 +25,11 @@ struct ct_sync_stats {
 	uint64_t resync_bad_entries;	/* dump entries skipped as unreadable */
 	uint64_t status_dumps;
 	uint64_t status_errors;
+	uint64_t status_skipped;	/* status ticks skipped: nothing to see (backoff) */
+	uint64_t resyncs_skipped;	/* periodic resyncs skipped the same way */
+	uint64_t event_wakeups;		/* reads of the event socket (each one or more recvmmsg) */
+	uint64_t status_cpu_ns;		/* CPU the last status dump cost (kernel walk included) */
+	uint64_t resync_cpu_ns;		/* and the last resync */
 	bool kernel_filter;		/* the kernel-side event filter is attached */
 };
 

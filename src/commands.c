@@ -38,7 +38,7 @@ static json_t *events_json(const struct commands_ctx *c)
 	const struct ct_sync_stats *ss = ct_sync_stats(c->sync);
 	const struct tracker_stats *ts = tracker_stats(c->trk);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 			 "new", (json_int_t)ts->events[CT_MSG_NEW],
 			 "update", (json_int_t)ts->events[CT_MSG_UPDATE],
 			 "destroy", (json_int_t)ts->events[CT_MSG_DESTROY],
@@ -50,6 +50,7 @@ static json_t *events_json(const struct commands_ctx *c)
 			 "read_errors", (json_int_t)es->read_errors,
 			 "socket_reopens", (json_int_t)es->reopens,
 			 "batched_pauses", (json_int_t)ss->event_batches,
+			 "wakeups", (json_int_t)ss->event_wakeups,
 			 "ignored", (json_int_t)ts->ignored,
 			 "quiet_skipped", (json_int_t)ts->quiet_skipped,
 			 "kernel_filter", ss->kernel_filter);
@@ -122,7 +123,7 @@ static json_t *offload_json(const struct commands_ctx *c)
 	const struct tracker_stats *ts = tracker_stats(c->trk);
 	const struct hw_budget *hw = tracker_budget(c->trk);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "offloaded", (json_int_t)ts->offloaded,
 			 "hw_offloaded", (json_int_t)ts->hw_offloaded,
 			 "hw_in_use", (json_int_t)hw->in_use,
@@ -132,15 +133,20 @@ static json_t *offload_json(const struct commands_ctx *c)
 			 "hw_mark_too_late", (json_int_t)ts->hw_raced,
 			 "hw_returned_to_sw", (json_int_t)ts->hw_returned_sw,
 			 "hw_max_in_use", (json_int_t)hw->max_in_use,
-			 "status_dump_errors", (json_int_t)ct_sync_stats(c->sync)->status_errors);
+			 "status_dump_errors", (json_int_t)ct_sync_stats(c->sync)->status_errors,
+			 "status_dumps", (json_int_t)ct_sync_stats(c->sync)->status_dumps,
+			 "status_skipped", (json_int_t)ct_sync_stats(c->sync)->status_skipped,
+			 "status_cpu_us", (json_int_t)(ct_sync_stats(c->sync)->status_cpu_ns / 1000));
 }
 
 static json_t *resync_json(const struct commands_ctx *c)
 {
 	const struct ct_sync_stats *ss = ct_sync_stats(c->sync);
 
-	return json_pack("{s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "resyncs", (json_int_t)ss->resyncs,
+			 "last_cpu_us", (json_int_t)(ss->resync_cpu_ns / 1000),
+			 "skipped", (json_int_t)ss->resyncs_skipped,
 			 "after_overrun", (json_int_t)ss->resyncs_after_overrun,
 			 "errors", (json_int_t)ss->resync_errors,
 			 "bad_entries", (json_int_t)ss->resync_bad_entries);

@@ -327,14 +327,19 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		.help = "How often the agent dumps the conntrack entries it admitted to see which "
 			"became offloaded (the kernel sends no event for that) and read their "
 			"counters.  100ms..1h (ms, s, m, h; a bare number is seconds).  Default "
-			"1s: fresh enough for the hardware budget, cheap for the kernel." },
+			"1s: fresh enough for the hardware budget, cheap for the kernel.  Each dump "
+			"walks the whole conntrack table, so while dumps find nothing new (no flow "
+			"admitted or moved, no hardware slot in use) the agent spaces them out, up "
+			"to 16 intervals and at least 250 times what the last one cost in CPU." },
 	[CONFIG_KEY_RESYNC_INTERVAL] = { AT("agent", "resync-interval"), .type = CONFIG_DURATION,
 		FIELD(resync_interval_ms), RANGE(SECOND, 24 * HOUR), .def = "30s",
 		.allowed = "1s..24h " DURATION_UNITS,
 		.help = "How often the agent reconciles its table with a full dump, a safety net "
 			"for lost events.  1s..24h.  Default 30s: a lost event leaves a stale "
 			"entry for at most that long, and a full dump every 30 s costs the kernel "
-			"little next to the events themselves." },
+			"little next to the events themselves.  With no new flows and a resync that "
+			"found nothing, the next waits 16 intervals (and at least 250 times its CPU "
+			"cost); lost events get a resync of their own at once." },
 	[CONFIG_KEY_EVENT_BUFFER] = { AT("agent", "event-buffer"), .type = CONFIG_SIZE,
 		FIELD(event_buffer), RANGE(64ULL << 10, 1ULL << 30), .def = "8M",
 		.allowed = "64k..1G bytes (k, M and G suffixes)",

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "backoff.h"
 #include "ct_admit.h"
@@ -26,6 +27,13 @@
  * the flow's packet N (the hardware mark) are not delayed when idle. */
 #define EVENT_COALESCE_MIN 2
 #define EVENT_COALESCE_MS 1
+/* Without a hardware tier no mark races packet N (the software tier's
+ * offload needs no mark from us): a read that found a full batch and
+ * drained the socket pauses longer, for fewer wake-ups in a storm (2 ms at
+ * 120k events/s is 240 events, within one read's budget).  A read that
+ * stopped at its budget left events queued: it pauses the short time. */
+#define EVENT_COALESCE_FULL 32
+#define EVENT_COALESCE_SW_MS 2
 /* After an overrun, resync once the storm had a moment to pass. */
 #define RESYNC_DELAY_MS 1000
 /* Dump messages read per wakeup of the query socket (each holds a few
@@ -41,6 +49,32 @@
  * own interval. */
 #define REOPEN_MIN_MS 100
 #define RETRY_MAX_MS 60000
+/*
+ * The status dump and the periodic resync each walk the whole conntrack
+ * table in the kernel (the status dump's mark filter is applied per entry),
+ * whatever they return, and a resync parses every entry: with a million
+ * idle conntracks the agent spent 40% of a core on them (bench/idle_cpu:
+ * 0.3-0.4 s of CPU per status dump, every second; 2-3 s per resync, every
+ * 30 s).  So both back off while they find nothing.  A status dump that changed nothing puts the next twice as
+ * many intervals later, up to STATUS_BACKOFF_MAX (16 s at the default
+ * 1 s); the base interval returns with anything to see: a flow admitted
+ * (it may reach packet N any moment), a flow that moved into or out of the
+ * flowtable, a hardware slot in use or pending (the budget counts on fresh
+ * status).  A resync that found the events complete (nothing missed,
+ * nothing to sweep, no close learned) puts the next RESYNC_BACKOFF_MAX
+ * intervals later (8 min at the default 30 s): lost events announce
+ * themselves (ENOBUFS, a failing socket) and get their own resync at once.
+ * New flows bring the base interval back: a resync is also where a TCP
+ * connection that closed before packet N (no mark, so no status dump sees
+ * it) teaches its class, two minutes before its DESTROY event.
+ * And while backed off, neither kind takes more than 1/DUTY_SHARE of a
+ * core: the next waits DUTY_SHARE times the CPU the last one cost (a
+ * status walk of a million idle entries costs about 0.37 s, a resync of
+ * them 2.3 s).  Together they keep an idle agent under 1% of a core.
+ */
+#define STATUS_BACKOFF_MAX 16
+#define RESYNC_BACKOFF_MAX 16
+#define DUTY_SHARE 250
 
 struct ct_sync {
 	const struct fo_config *cfg;
@@ -64,8 +98,66 @@ struct ct_sync {
 	bool want_resync, want_status, want_status_hw;
 	bool resync_after_overrun, next_after_overrun;	/* running, asked for */
 	const char *resync_why, *next_why;
+	/* The backoff of the periodic dumps: a dump every *_every ticks of
+	 * its timer; what the tracker had done when the last one started. */
+	uint32_t status_every, status_ticks;
+	uint32_t resync_every, resync_ticks;
+	uint64_t status_seen, resync_seen;
+	uint64_t resync_flows_seen;	/* new flows heard when the last resync started */
+	size_t resync_found;		/* flows the running resync added */
+	uint64_t dump_cpu0_ns;		/* this thread's CPU when the running dump started */
+	uint64_t status_cpu_ns;		/* the last status dump's CPU (both tiers) */
+	uint64_t status_quiet_until, resync_quiet_until;	/* duty-cycle floors, loop ms */
 	struct ct_sync_stats st;
 };
+
+/* What makes a status dump worth its walk: admissions (the flow may reach
+ * packet N any moment) and flows that moved into or out of the flowtable. */
+static uint64_t status_activity(const struct ct_sync *s)
+{
+	const struct tracker_stats *ts = tracker_stats(s->trk);
+
+	return ts->verdicts[VERDICT_ADMIT_SW] + ts->verdicts[VERDICT_ADMIT_HW] + ts->offloaded +
+	       ts->hw_offloaded + ts->returned + ts->hw_raced + ts->hw_returned_sw +
+	       ts->class_learned_at_close;
+}
+
+/* Flows heard of since the start (NEW events; UPDATE in events = window). */
+static uint64_t new_flows(const struct ct_sync *s)
+{
+	const struct tracker_stats *ts = tracker_stats(s->trk);
+
+	return ts->events[CT_MSG_NEW] + (s->cfg->events_window ? ts->events[CT_MSG_UPDATE] : 0);
+}
+
+static bool hw_busy(const struct ct_sync *s)
+{
+	const struct hw_budget *hw = tracker_budget(s->trk);
+
+	return hw->in_use || hw->pending;
+}
+
+static uint32_t backed_off(uint32_t every, uint32_t max)
+{
+	return every >= max / 2 ? max : every * 2;
+}
+
+/* CPU time of this thread (the loop's): what a dump cost, kernel walk
+ * included (the kernel fills dump messages inside our recvmsg calls). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The loop time before which a backed-off dump that cost cpu_ns waits. */
+static uint64_t quiet_until(uint64_t cpu_ns)
+{
+	return loop_now_ms() + cpu_ns / 1000000 * DUTY_SHARE;
+}
 
 static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 {
@@ -77,8 +169,11 @@ static void on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 static void on_ct_dumped(enum ct_msg type, const struct ct_info *ct, void *arg)
 {
 	struct ct_sync *s = arg;
+	size_t before = flows_count(tracker_flows(s->trk));
 
 	tracker_dumped(s->trk, type, ct, loop_now_ms());
+	if (flows_count(tracker_flows(s->trk)) > before)
+		s->resync_found++;
 }
 
 /*
@@ -131,8 +226,19 @@ static void resync_done(struct ct_sync *s, int ret)
 		return;
 	}
 	gone = tracker_sweep(s->trk, loop_now_ms());
-	log_debug("resync (%s): %zu flows tracked, %zu gone", s->resync_why,
-		  flows_count(tracker_flows(s->trk)), gone);
+	log_debug("resync (%s): %zu flows tracked, %zu gone, %zu found", s->resync_why,
+		  flows_count(tracker_flows(s->trk)), gone, s->resync_found);
+	/* A resync that found the events complete (and learned no close)
+	 * is not needed as often; one that found anything is. */
+	s->st.resync_cpu_ns = thread_cpu_ns() - s->dump_cpu0_ns;
+	if (gone || s->resync_found || after_overrun ||
+	    tracker_stats(s->trk)->class_learned_at_close != s->resync_seen) {
+		s->resync_every = 1;
+		s->resync_quiet_until = 0;
+	} else {
+		s->resync_every = RESYNC_BACKOFF_MAX;
+		s->resync_quiet_until = quiet_until(s->st.resync_cpu_ns);
+	}
 }
 
 static void status_done(struct ct_sync *s, int ret)
@@ -146,9 +252,20 @@ static void status_done(struct ct_sync *s, int ret)
 			log_warn("offload status dump failed: %s (%llu in a row); next in %u ms",
 				 strerror(-ret), (unsigned long long)s->status_fail.failures, delay);
 	} else {
+		uint64_t a = status_activity(s);
+
 		s->st.status_dumps++;
 		s->status_next_ms = 0;
 		backoff_succeeded(&s->status_fail);
+		s->st.status_cpu_ns = thread_cpu_ns() - s->dump_cpu0_ns;
+		if (a != s->status_seen || hw_busy(s)) {
+			s->status_every = 1;
+			s->status_quiet_until = 0;
+		} else {
+			s->status_every = backed_off(s->status_every, STATUS_BACKOFF_MAX);
+			s->status_quiet_until = quiet_until(s->st.status_cpu_ns);
+		}
+		s->status_seen = a;
 	}
 	tracker_recount(s->trk, loop_now_ms());
 	/* Without the nftables monitor, poll for our tables here. */
@@ -194,12 +311,19 @@ static int dump_start(struct ct_sync *s, enum dump_job job)
 	case JOB_RESYNC:
 		s->resync_why = s->next_why;
 		s->resync_after_overrun = s->next_after_overrun;
+		s->resync_found = 0;
+		s->resync_seen = tracker_stats(s->trk)->class_learned_at_close;
+		s->resync_flows_seen = new_flows(s);
+		s->dump_cpu0_ns = thread_cpu_ns();
 		tracker_dump_begin(s->trk);
 		ret = ct_query_dump_start(s->q, AF_UNSPEC, 0, 0, on_ct_dumped, on_dump_done, s);
 		break;
 	case JOB_STATUS_SW:
 		/* No event fires when a flow enters the flowtable: filtered
 		 * dumps of the admitted flows tell us which are offloaded. */
+		s->status_seen = status_activity(s);
+		s->status_ticks = 0;
+		s->dump_cpu0_ns = thread_cpu_ns();
 		ret = ct_query_dump_start(s->q, AF_UNSPEC,
 					  ct_admit_value(s->cfg->mark_mask, ADMIT_SW),
 					  s->cfg->mark_mask, on_ct, on_dump_done, s);
@@ -270,6 +394,15 @@ static void on_status_timer(struct loop *l, struct loop_timer *t, void *arg)
 
 	if (loop_now_ms() < s->status_next_ms)
 		return;
+	/* Backed off: only every status_every ticks, unless there is news. */
+	if (status_activity(s) != s->status_seen || hw_busy(s)) {
+		s->status_every = 1;
+		s->status_quiet_until = 0;
+	}
+	if (++s->status_ticks < s->status_every || loop_now_ms() < s->status_quiet_until) {
+		s->st.status_skipped++;
+		return;
+	}
 	if (s->job != JOB_STATUS_SW && s->job != JOB_STATUS_HW && !s->want_status_hw)
 		s->want_status = true;
 	dump_next(s);
@@ -283,9 +416,18 @@ static void on_resync_timer(struct loop *l, struct loop_timer *t, void *arg)
 		ask_resync(s, "after overrun", true);
 		return;
 	}
-	ask_resync(s, "periodic", false);
 	/* The monitor's safety net. */
 	ruleset_guard_recheck(s->guard);
+	if (new_flows(s) != s->resync_flows_seen) {
+		s->resync_every = 1;
+		s->resync_quiet_until = 0;
+	}
+	if (++s->resync_ticks < s->resync_every || loop_now_ms() < s->resync_quiet_until) {
+		s->st.resyncs_skipped++;
+		return;
+	}
+	s->resync_ticks = 0;
+	ask_resync(s, "periodic", false);
 }
 
 /* The startup dump is read before the loop runs: nothing else is due yet,
@@ -297,6 +439,7 @@ static int resync_startup(struct ct_sync *s)
 
 	s->resync_why = resync_startup_why;
 	s->resync_after_overrun = false;
+	s->dump_cpu0_ns = thread_cpu_ns();
 	tracker_dump_begin(s->trk);
 	ret = ct_query_dump(s->q, AF_UNSPEC, 0, 0, on_ct_dumped, s);
 	resync_done(s, ret);
@@ -392,12 +535,17 @@ static void on_events(struct loop *l, int fd, uint32_t events, void *arg)
 	struct ct_sync *s = arg;
 	int ret = ct_events_read(s->ev, EVENT_BUDGET, on_ct, s);
 
+	s->st.event_wakeups++;
 	if (ret > 0)
 		backoff_succeeded(&s->reopen);
 	if (ret >= EVENT_COALESCE_MIN && !s->events_paused && loop_del_fd(l, fd) == 0) {
 		s->events_paused = true;
 		s->st.event_batches++;
-		loop_timer_set(s->events_later, EVENT_COALESCE_MS, 0);
+		loop_timer_set(s->events_later,
+			       ret >= EVENT_COALESCE_FULL && ret < EVENT_BUDGET && !s->plan->n_hw ?
+				       EVENT_COALESCE_SW_MS :
+				       EVENT_COALESCE_MS,
+			       0);
 	}
 	if (ret == -ENOBUFS)
 		overrun(s);
@@ -448,6 +596,8 @@ int ct_sync_open(struct ct_sync **out, struct loop *l, const struct fo_config *c
 	backoff_init(&s->reopen, REOPEN_MIN_MS, RETRY_MAX_MS);
 	backoff_init(&s->status_fail, cfg->status_interval_ms, RETRY_MAX_MS);
 	backoff_init(&s->resync_fail, RESYNC_DELAY_MS, RETRY_MAX_MS);
+	s->status_every = 1;
+	s->resync_every = 1;
 	ret = ct_query_open(&s->q);
 	if (!ret)
 		ret = ct_events_open(&s->ev, event_groups(cfg), cfg->event_buffer);
@@ -488,8 +638,13 @@ int ct_sync_start(struct ct_sync *s)
 	return ret;
 }
 
+/* A reload starts both cadences afresh: the operator may be looking. */
 void ct_sync_reconfigure(struct ct_sync *s)
 {
+	s->status_every = 1;
+	s->resync_every = 1;
+	s->status_quiet_until = 0;
+	s->resync_quiet_until = 0;
 	loop_timer_set(s->status_timer, s->cfg->status_interval_ms, s->cfg->status_interval_ms);
 	loop_timer_set(s->resync_timer, s->cfg->resync_interval_ms, s->cfg->resync_interval_ms);
 }

@@ -61,8 +61,11 @@ check "the quiet rule saw every new conntrack (counter $(nft_counter inet flowof
 	test "$(nft_counter inet flowoffload events events-quiet)" -ge $((SHORT + 20))
 # The periodic resync (every 2 s here) dumps the whole table: the quiet
 # conntracks it finds must not become tracked flows that no DESTROY ends.
+# Quiet flows bring no news, and an agent whose resyncs found nothing
+# spaces them out (16 intervals): a reload starts its cadence afresh.
 resyncs() { agentctl stats --json | jq .resync.resyncs; }
 r0=$(resyncs)
+kill -HUP "$AGENT_PID"
 check "a periodic resync ran while the short flows' conntracks were in the table" \
 	wait_for 10 sh -c "[ \$(ip netns exec $NS_R $AGENTCTL -s $AGENT_SOCK stats --json | jq .resync.resyncs) -gt $r0 ]"
 check "it found them ($(ev quiet_skipped) quiet conntracks, $created in the table before)" \

@@ -426,6 +426,47 @@ static void test_random_full(void **state)
 	run_random(96, 300000);
 }
 
+/* The index starts small and grows (rehashing) as flows come: every flow
+ * stays findable across the growths, to a full table of max_flows, with
+ * ids colliding (a 32-bit hash in the kernel). */
+static void test_grow(void **state)
+{
+	const uint32_t max = 70000;
+	struct flows *t;
+	struct flow *f;
+	struct ct_info ct;
+	bool created;
+	uint32_t i;
+
+	(void)state;
+	assert_int_equal(flows_create(&t, max), 0);
+	for (i = 0; i < max; i++) {
+		ct = mk4(i % 9001 * 0x9e3779b1u, 0xc6120000u + i, (uint16_t)i, 53);
+		assert_int_equal(flows_upsert(t, &ct, i + 1, &f, &created), 0);
+		assert_true(created);
+	}
+	ct = mk4(1, 0xc6130000u, 1, 53);
+	assert_int_equal(flows_upsert(t, &ct, 1, &f, &created), -ENOSPC);
+	assert_int_equal(flows_count(t), max);
+	for (i = 0; i < max; i++) {
+		ct = mk4(i % 9001 * 0x9e3779b1u, 0xc6120000u + i, (uint16_t)i, 53);
+		f = flows_lookup(t, &ct);
+		assert_non_null(f);
+		assert_int_equal(f->first_seen_ms, i + 1);
+		if (i % 2)
+			assert_int_equal(flows_remove(t, &ct), 0);
+	}
+	for (i = 0; i < max; i++) {
+		ct = mk4(i % 9001 * 0x9e3779b1u, 0xc6120000u + i, (uint16_t)i, 53);
+		f = flows_lookup(t, &ct);
+		if (i % 2)
+			assert_null(f);
+		else
+			assert_non_null(f);
+	}
+	flows_destroy(t);
+}
+
 /* The cursor of a streamed listing under churn: every flow live for the
  * whole walk is seen exactly once; one removed ahead of the cursor never;
  * one added into storage ahead of it once; nothing freed is returned. */
@@ -489,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_random_small),
 		cmocka_unit_test(test_random_full),
 		cmocka_unit_test(test_cursor_churn),
+		cmocka_unit_test(test_grow),
 	};
 
 	/* clang-format on */
