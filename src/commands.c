@@ -17,6 +17,7 @@
 #include "prefix_stats.h"
 #include "routes.h"
 #include "flows.h"
+#include "heap_usage.h"
 #include "listing.h"
 #include "loop.h"
 #include "metrics_http.h"
@@ -386,9 +387,10 @@ static json_t *process_json(const struct commands_ctx *c)
 	getrusage(RUSAGE_SELF, &ru);
 	cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
 	      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
-	return json_pack("{s:f, s:I, s:I, s:I}",
+	return json_pack("{s:f, s:I, s:I, s:I, s:I}",
 			 "cpu_seconds", cpu,
 			 "max_rss_kb", (json_int_t)ru.ru_maxrss,
+			 "heap_bytes", (json_int_t)heap_in_use(),
 			 "uptime_ms", (json_int_t)(loop_now_ms() - c->started_ms),
 			 "capabilities", (json_int_t)privs_effective());
 }

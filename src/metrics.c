@@ -107,6 +107,8 @@ static const struct plain stats_plain[] = {
 	  "User and system CPU time of the agent." },
 	{ "process", "max_rss_kb", "process_max_resident_memory_bytes", GAUGE, 1024,
 	  "Peak resident memory of the agent." },
+	{ "process", "heap_bytes", "process_heap_bytes", GAUGE, 1,
+	  "Bytes the agent holds from its allocator (-1: the C library cannot say)." },
 	{ "process", "uptime_ms", "uptime_seconds", GAUGE, 0.001,
 	  "Time since the agent started." },
 	{ NULL, NULL, NULL, GAUGE, 0, NULL },
