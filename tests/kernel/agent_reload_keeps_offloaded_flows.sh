@@ -135,9 +135,11 @@ sleep 0.5
 kill "$w"
 wait "$w" 2>/dev/null
 check "the agent says it installed the ruleset whole" grep -q "ruleset installed whole" "$TMP/agent.log"
-ft0=$(grep flowtable <<<"$h0")
-ft1=$(handles | grep flowtable)
-check "the flowtable is new (its handle changed: $ft0 -> $ft1)" test -n "$ft1" -a "$ft1" != "$ft0"
+# Handles count per table, so a new table's flowtable has handle 1 again:
+# the table's own handle (global) tells a new table, flowtable included.
+t0=$(grep -E "^table " <<<"$h0")
+t1=$(handles | grep -E "^table ")
+check "the table is new, its flowtable with it (table handle: $t0 -> $t1)" test -n "$t1" -a "$t1" != "$t0"
 check "the flowtable hooks dum0" grep -q 'devices = {.*"dum0"' <<<"$(nsr nft list flowtable inet flowoffload ft)"
 slow2=$(slow)
 readmit=$(nft_counter inet flowoffload forward readmit-tcp)
