@@ -72,7 +72,7 @@ info "---- an elephant offloaded at packet N"
 nss "$FLOWGEN" server -a $S4 -p $PORT -t 200 >"$TMP/srv" 2>&1 &
 wait_for 10 grep -q listening "$TMP/srv" || fail "server did not start"
 mkfifo "$TMP/ctl"
-nsc "$FLOWGEN" client -a $S4 -p $PORT -s 1M -s 32M -s 1M -s 1M -w -t 200 <"$TMP/ctl" >"$TMP/cli" 2>&1 &
+nsc "$FLOWGEN" client -a $S4 -p $PORT -s 1M -s 64M -s 1M -s 1M -w -t 200 <"$TMP/ctl" >"$TMP/cli" 2>&1 &
 exec 7>"$TMP/ctl"
 stage() { wait_for 120 grep -q "stage $1 done" "$TMP/cli" || fail "stage $1 did not finish: $(tail -2 "$TMP/cli")"; }
 stage 1
@@ -86,7 +86,7 @@ c0=$(chain_handle)
 rp0=$(rule_packets)
 [ -n "$h0" ] && [ -n "$c0" ] || fail "no table, flowtable or chain handle: $(nsr nft -a list table inet flowoffload)"
 
-info "---- reload with window-from = $N2 while the elephant sends 32 MB, then 1 MB more"
+info "---- reload with window-from = $N2 while the elephant sends 64 MB, then 1 MB more"
 watch_offload "$TMP/watch1" &
 w=$!
 nsr nft monitor >"$TMP/monitor" 2>&1 &
@@ -98,13 +98,13 @@ sleep 0.3
 reload_to "$TMP/v2.conf"
 running=$(grep -c "stage 2 done" "$TMP/cli")
 stage 2
-info "stage 2 (32 MB) took $(echo "$(date +%s.%N) - $t2" | bc) s"
+info "stage 2 (64 MB) took $(echo "$(date +%s.%N) - $t2" | bc) s"
 echo go >&7
 stage 3
 sleep 0.5
 kill "$w" "$mon"
 wait "$w" "$mon" 2>/dev/null
-check "the reload finished while the elephant was still sending its 32 MB" test "$running" = 0
+check "the reload finished while the elephant was still sending its 64 MB" test "$running" = 0
 gens=$(grep -c "new generation .*flowoffloadd" "$TMP/monitor")
 check "the change is one transaction ($gens by flowoffloadd)" test "$gens" -eq 1
 check "the agent says it changed the ruleset in place" grep -q "ruleset changed in place: 1 table" "$TMP/agent.log"
@@ -116,10 +116,12 @@ check "the agent runs the new window ($(agentctl status --json | jq .window_from
 	test "$(agentctl status --json | jq .window_from)" -eq $N2
 samples=$(wc -l <"$TMP/watch1")
 misses=$(grep -c '^0$' "$TMP/watch1")
-check "conntrack shows [OFFLOAD] in every sample through the reload and 33 MB ($misses of $samples without)" \
+check "conntrack shows [OFFLOAD] in every sample through the reload and 65 MB ($misses of $samples without)" \
 	test "$misses" -eq 0 -a "$samples" -ge 3
 slow1=$(slow)
-check "33 MB across the reload took no slow path (probe $slow0 -> $slow1)" test "$slow1" -le $((slow0 + 1))
+# Not a packet: an eviction costs one or two (the control below measures
+# it), so any bound above 0 could not tell a kept flow from an evicted one.
+check "65 MB across the reload took no slow path (probe $slow0 -> $slow1)" test "$slow1" -eq "$slow0"
 check "no packet of it reached the new rules ($(rule_packets), the old chain had $rp0)" test "$(rule_packets)" -eq 0
 check "the agent still has it offloaded ($(agent_flow_field tcp $PORT state))" \
 	test "$(agent_flow_field tcp $PORT state)" = offloaded
@@ -140,7 +142,8 @@ check "the agent says it installed the ruleset whole" grep -q "ruleset installed
 t0=$(grep -E "^table " <<<"$h0")
 t1=$(handles | grep -E "^table ")
 check "the table is new, its flowtable with it (table handle: $t0 -> $t1)" test -n "$t1" -a "$t1" != "$t0"
-check "the flowtable hooks dum0" grep -q 'devices = {.*"dum0"' <<<"$(nsr nft list flowtable inet flowoffload ft)"
+ftdevs=$(nsr nft list flowtable inet flowoffload ft | grep 'devices = ')
+check "the flowtable hooks dum0 ($(echo $ftdevs))" grep -qw dum0 <<<"$ftdevs"
 slow2=$(slow)
 readmit=$(nft_counter inet flowoffload forward readmit-tcp)
 misses=$(grep -c '^0$' "$TMP/watch2")
