@@ -141,7 +141,7 @@ ok "an elephant is offloaded ($id): $(flowoffloadctl flows --state offloaded | t
 
 # The table's and the flowtable's handles: a replacement changes both.
 handle() { nft -a list table inet flowoffload 2>/dev/null | sed -n '1s/.*# handle //p'; }
-ft_handle() { nft -a list flowtable inet flowoffload ft 2>/dev/null | sed -n '1s/.*# handle //p'; }
+ft_handle() { nft -a list table inet flowoffload 2>/dev/null | sed -n 's/^[[:space:]]*flowtable ft { # handle //p'; }
 window_is 5 || fail "window is not 5-1000"
 h0=$(handle)
 f0=$(ft_handle)
