@@ -17,6 +17,18 @@
  * its flowtable, chains, sets and rules. */
 int nft_build_tier(struct nft_batch *b, const struct nft_tier_spec *s);
 
+/* What of a tier's chains and sets the kernel holds now. */
+struct nft_tier_present {
+	bool chain, events_chain;
+	bool sets[NFT_SKIP_KINDS];
+};
+
+/* Replace the tier's chains, sets and rules in place, keeping the table
+ * and its flowtable (and the flowtable's entries): delete those p says are
+ * there, then add them as s describes. */
+int nft_build_tier_rules(struct nft_batch *b, const struct nft_tier_spec *s,
+			 const struct nft_tier_present *p);
+
 /* `table x; delete table x`: creating first makes the delete succeed
  * whether or not the table existed, in the same transaction. */
 int nft_build_table_drop(struct nft_batch *b, const char *table);
@@ -42,8 +54,12 @@ int nft_build_set_update(struct nft_batch *b, const char *table, const struct nf
 			 const struct nft_interval *add, size_t n_add);
 size_t nft_build_set_update_msgs(size_t n_del, size_t n_add);
 
-/* "flowoffload <16 hex digits>" into comment: a hash of the messages that
- * build the tier's table, its comment left out.  0 or a negative errno. */
-int nft_build_fingerprint(const struct nft_tier_spec *s, char *comment, size_t len);
+/* "flowoffload <16 hex digits>" into table_comment: a hash of the messages
+ * that build the tier's table (its comment left out) and flowtable (its
+ * devices left out); "flowoffload rules <16 hex digits>" into
+ * rules_comment: of the chains (that comment left out), sets and rules.
+ * Both buffers len bytes.  0 or a negative errno. */
+int nft_build_fingerprint(const struct nft_tier_spec *s, char *table_comment,
+			  char *rules_comment, size_t len);
 
 #endif

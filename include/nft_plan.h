@@ -28,7 +28,8 @@ struct nft_tier {
 	bool hw;
 	uint32_t mark_and;
 	uint32_t mark_eq;
-	char comment[40];	/* "flowoffload <fingerprint>" */
+	char comment[40];	/* the table's: "flowoffload <fingerprint>" */
+	char rules_comment[40];	/* the forward chain's: "flowoffload rules <...>" */
 };
 
 /* A closed interval of keys in network byte order: what a skip port

@@ -41,11 +41,19 @@ struct nft_ruleset;
 
 int nft_ruleset_open(struct nft_ruleset **out);
 
-/* One batch: replace the agent's tables (delete ours if present, add the
- * new ones).  Never touches other tables.  On refusal nothing changes and
- * err holds the object and the kernel's extended-ACK message. */
+/* One batch: replace the agent's tables.  A tier whose table and
+ * flowtable (fingerprint and devices) are already the ones to install
+ * keeps both, and with them the offloaded flows; only its chains, sets and
+ * rules are replaced.  Any other tier's table is replaced whole (which
+ * evicts its flows).  Never touches other tables.  On refusal nothing
+ * changes and err holds the object and the kernel's extended-ACK
+ * message. */
 int nft_ruleset_install(struct nft_ruleset *r, const struct fo_config *cfg,
 			const struct ruleset_plan *plan, char *err, size_t errlen);
+
+/* Tiers the last successful install replaced in place (0 after a failed
+ * one). */
+unsigned int nft_ruleset_kept(const struct nft_ruleset *r);
 
 /* One batch deleting the agent's tables that exist.  0 when none did. */
 int nft_ruleset_remove(struct nft_ruleset *r, char *err, size_t errlen);
@@ -61,7 +69,8 @@ struct nft_conn *nft_ruleset_conn(struct nft_ruleset *r);
 int nft_ruleset_present(struct nft_ruleset *r, const struct ruleset_plan *plan);
 
 /* Is exactly this ruleset installed already?  Each table carries a
- * fingerprint of its contents in its comment.  1 yes, 0 no (absent,
+ * fingerprint of itself and its flowtable in its comment, its forward
+ * chain one of the chains, sets and rules.  1 yes, 0 no (absent,
  * different, or incomplete), or a negative errno. */
 int nft_ruleset_installed(struct nft_ruleset *r, const struct fo_config *cfg,
 			  const struct ruleset_plan *plan);

@@ -135,9 +135,10 @@ out:
 }
 
 static int chain_msg(struct nft_batch *b, const char *table, const char *name, uint32_t hook,
-		     int32_t prio)
+		     int32_t prio, const char *comment)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nftnl_udata_buf *ud = NULL;
 	struct nlmsghdr *nlh;
 	int ret = -ENOMEM;
 
@@ -151,8 +152,40 @@ static int chain_msg(struct nft_batch *b, const char *table, const char *name, u
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter") < 0)
 		goto out;
+	if (comment && comment[0]) {
+		ud = udata_one(NFTNL_UDATA_CHAIN_COMMENT, comment, 0);
+		if (!ud || nftnl_chain_set_data(c, NFTNL_CHAIN_USERDATA, nftnl_udata_buf_data(ud),
+						nftnl_udata_buf_len(ud)) < 0)
+			goto out;
+	}
 	ret = -EMSGSIZE;
 	nlh = nft_batch_msg(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "chain inet %s %s", table, name);
+	if (!nlh)
+		goto out;
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	ret = nft_batch_commit_msg(b);
+out:
+	nftnl_udata_buf_free(ud);
+	nftnl_chain_free(c);
+	return ret;
+}
+
+/* Deletes a chain with its rules (6.1 nf_tables_delchain deletes the rules
+ * of the chain in the same transaction unless NLM_F_NONREC). */
+static int chain_del_msg(struct nft_batch *b, const char *table, const char *name)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
+
+	if (!c)
+		return -ENOMEM;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0)
+		goto out;
+	ret = -EMSGSIZE;
+	nlh = nft_batch_msg(b, NFT_MSG_DELCHAIN, 0, "delete chain inet %s %s", table, name);
 	if (!nlh)
 		goto out;
 	nftnl_chain_nlmsg_build_payload(nlh, c);
@@ -422,22 +455,26 @@ int nft_build_flowtable_devices(struct nft_batch *b, const char *table, bool hw,
 			     flowtable_flags(hw));
 }
 
-/* Everything in the table after the table itself; with_devs false leaves
- * the flowtable's devices out (the fingerprint). */
-static int tier_contents(struct nft_batch *b, const struct nft_tier_spec *s, bool with_devs)
+/* The flowtable; with_devs false leaves its devices out (the fingerprint). */
+static int tier_flowtable(struct nft_batch *b, const struct nft_tier *t, bool with_devs)
+{
+	return flowtable_msg(b, NFT_MSG_NEWFLOWTABLE, "", t->table, t->devs,
+			     with_devs ? t->n_devs : 0, flowtable_flags(t->hw));
+}
+
+/* The chains (the forward chain carrying chain_comment), sets and rules:
+ * everything a reload may replace while the flowtable stays. */
+static int tier_rules(struct nft_batch *b, const struct nft_tier_spec *s, const char *chain_comment)
 {
 	const struct nft_tier *t = s->tier;
 	uint32_t ids[NFT_SKIP_KINDS] = { 0 };
 	size_t i;
 	int k, ret;
 
-	ret = flowtable_msg(b, NFT_MSG_NEWFLOWTABLE, "", t->table, t->devs,
-			    with_devs ? t->n_devs : 0, flowtable_flags(t->hw));
-	if (!ret)
-		ret = chain_msg(b, t->table, NFT_CHAIN, NF_INET_FORWARD, CHAIN_PRIO);
+	ret = chain_msg(b, t->table, NFT_CHAIN, NF_INET_FORWARD, CHAIN_PRIO, chain_comment);
 	if (!ret && nft_rules_has_chain(s, NFT_EVENTS_CHAIN))
 		ret = chain_msg(b, t->table, NFT_EVENTS_CHAIN, NF_INET_PRE_ROUTING,
-				EVENTS_CHAIN_PRIO);
+				EVENTS_CHAIN_PRIO, NULL);
 	for (k = 0; k < NFT_SKIP_KINDS && !ret; k++) {
 		if (!s->sets[k].n && !s->sets[k].dynamic)
 			continue;
@@ -455,7 +492,56 @@ int nft_build_tier(struct nft_batch *b, const struct nft_tier_spec *s)
 
 	if (!ret)
 		ret = table_msg(b, NFT_MSG_NEWTABLE, s->tier->table, s->tier->comment);
-	return ret ? ret : tier_contents(b, s, true);
+	if (!ret)
+		ret = tier_flowtable(b, s->tier, true);
+	return ret ? ret : tier_rules(b, s, s->tier->rules_comment);
+}
+
+static int set_del_msg(struct nft_batch *b, const char *table, const char *name)
+{
+	struct nftnl_set *set = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
+
+	if (!set)
+		return -ENOMEM;
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_INET);
+	if (nftnl_set_set_str(set, NFTNL_SET_TABLE, table) < 0 ||
+	    nftnl_set_set_str(set, NFTNL_SET_NAME, name) < 0)
+		goto out;
+	ret = -EMSGSIZE;
+	nlh = nft_batch_msg(b, NFT_MSG_DELSET, 0, "delete set inet %s %s", table, name);
+	if (!nlh)
+		goto out;
+	nftnl_set_nlmsg_build_payload(nlh, set);
+	ret = nft_batch_commit_msg(b);
+out:
+	nftnl_set_free(set);
+	return ret;
+}
+
+/*
+ * The table and its flowtable stay (same handles, and the flowtable keeps
+ * its entries: only deleting a flowtable flushes them); the chains with
+ * their rules go first, which releases the sets the rules looked up, so
+ * the sets can go next (6.1 refuses to delete a set still in use, EBUSY);
+ * then everything is added again as s describes.  All in the caller's
+ * one batch: the kernel applies all of it or none.
+ */
+int nft_build_tier_rules(struct nft_batch *b, const struct nft_tier_spec *s,
+			 const struct nft_tier_present *p)
+{
+	const char *table = s->tier->table;
+	int k, ret = 0;
+
+	if (p->chain)
+		ret = chain_del_msg(b, table, NFT_CHAIN);
+	if (!ret && p->events_chain)
+		ret = chain_del_msg(b, table, NFT_EVENTS_CHAIN);
+	for (k = 0; k < NFT_SKIP_KINDS && !ret; k++)
+		if (p->sets[k])
+			ret = set_del_msg(b, table, s->sets[k].name);
+	return ret ? ret : tier_rules(b, s, s->tier->rules_comment);
 }
 
 int nft_build_probe(struct nft_batch *b, const char *table, const char *dev)
@@ -471,7 +557,7 @@ int nft_build_probe(struct nft_batch *b, const char *table, const char *dev)
 					 NFT_FLOWTABLE_HW_OFFLOAD);
 }
 
-/* ---- the fingerprint ---------------------------------------------------- */
+/* ---- the fingerprints --------------------------------------------------- */
 
 /* FNV-1a, 64 bits: a fingerprint, not a defence against anyone. */
 static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
@@ -485,44 +571,71 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-/*
- * The table's comment carries a fingerprint of its contents, so a
- * restarted agent can tell that the installed table is already the one it
- * would install, and keep it: replacing a flowtable evicts every flow in
- * it, and flows past the window's end would never come back.  It is taken
- * of the messages the kernel receives -- the table without its comment,
- * then flowtable, chains, sets, elements, rules, built in a batch of their
- * own -- so a change to the bytecode changes it even when the text stays
- * the same.  The flowtable's devices are left out: they follow the links
- * in place (devices.c), which cannot rewrite the comment (6.1 updates no
- * table user data), and a restart reconciles them from the kernel's
- * answer instead of replacing the table.  Sequence numbers and port ids are left out: they differ
- * between batches, not between tables; nothing we send carries a handle.
- */
-int nft_build_fingerprint(const struct nft_tier_spec *s, char *comment, size_t len)
+/* The hash of a batch's messages from the first on.  Sequence numbers and
+ * port ids are left out: they differ between batches, not between tables;
+ * nothing we send carries a handle. */
+static uint64_t batch_hash(const struct nft_batch *b, size_t first)
 {
-	struct nft_conn scratch = { .nl = NULL, .seq = 0 };
 	uint64_t h = 0xcbf29ce484222325ULL;
 	const struct nlmsghdr *nlh;
-	struct nft_batch b;
 	size_t i;
-	int ret;
 
-	ret = nft_batch_init(&scratch, &b);
-	if (ret)
-		return ret;
-	ret = table_msg(&b, NFT_MSG_NEWTABLE, s->tier->table, NULL);
-	if (!ret)
-		ret = tier_contents(&b, s, false);
-	for (i = 0; i < b.n && !ret; i++) {
-		nlh = b.msgs[i].nlh;
+	for (i = first; i < b->n; i++) {
+		nlh = b->msgs[i].nlh;
 		h = fnv1a(h, &nlh->nlmsg_len, sizeof(nlh->nlmsg_len));
 		h = fnv1a(h, &nlh->nlmsg_type, sizeof(nlh->nlmsg_type));
 		h = fnv1a(h, &nlh->nlmsg_flags, sizeof(nlh->nlmsg_flags));
 		h = fnv1a(h, mnl_nlmsg_get_payload(nlh), mnl_nlmsg_get_payload_len(nlh));
 	}
-	nft_batch_free(&b);
+	return h;
+}
+
+/*
+ * Two fingerprints, taken of the messages the kernel receives (so a change
+ * to the bytecode changes them even when the text stays the same), let a
+ * restarted or reloaded agent keep what is already right: replacing a
+ * flowtable evicts every flow in it, and flows past the window's end would
+ * never come back.
+ *
+ * The table's comment covers the table and its flowtable without devices:
+ * what, when it changes, means the table is replaced whole.  6.1 cannot
+ * rewrite it in place (nf_tables_updtable reads only the flags), so it
+ * covers nothing a reload replaces in place.  The devices are left out:
+ * they follow the links in place (devices.c), and install compares them
+ * with the kernel's answer instead.
+ *
+ * The forward chain's comment covers the chains (without that comment),
+ * sets, elements and rules: what, when it changes, a reload replaces
+ * while the table and flowtable stay.  The chain is created again with
+ * every such change, so its comment is always new with it.
+ */
+int nft_build_fingerprint(const struct nft_tier_spec *s, char *table_comment,
+			  char *rules_comment, size_t len)
+{
+	struct nft_conn scratch = { .nl = NULL, .seq = 0 };
+	struct nft_batch b;
+	uint64_t ht = 0, hr = 0;
+	size_t first = 0;
+	int ret;
+
+	ret = nft_batch_init(&scratch, &b);
+	if (ret)
+		return ret;
+	first = b.n;
+	ret = table_msg(&b, NFT_MSG_NEWTABLE, s->tier->table, NULL);
 	if (!ret)
-		snprintf(comment, len, "flowoffload %016llx", (unsigned long long)h);
-	return ret;
+		ret = tier_flowtable(&b, s->tier, false);
+	if (!ret) {
+		ht = batch_hash(&b, first);
+		first = b.n;
+		ret = tier_rules(&b, s, NULL);
+	}
+	if (!ret)
+		hr = batch_hash(&b, first);
+	nft_batch_free(&b);
+	if (ret)
+		return ret;
+	snprintf(table_comment, len, "flowoffload %016llx", (unsigned long long)ht);
+	snprintf(rules_comment, len, "flowoffload rules %016llx", (unsigned long long)hr);
+	return 0;
 }

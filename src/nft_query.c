@@ -1,5 +1,6 @@
-/* nft_query: asks nftables whether a table, flowtable or chain exists,
- * reads a table's comment and a flowtable's devices, one request each. */
+/* nft_query: asks nftables whether a table, flowtable, chain or set exists,
+ * reads a table's or chain's comment and a flowtable's devices, one
+ * request each. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/flowtable.h>
 #include <libnftnl/table.h>
@@ -36,6 +38,10 @@ int nft_query_exists(struct nft_conn *c, uint16_t type, const char *table, const
 		mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, table);
 		mnl_attr_put_strz(nlh, NFTA_CHAIN_NAME, name);
 		break;
+	case NFT_MSG_GETSET:
+		mnl_attr_put_strz(nlh, NFTA_SET_TABLE, table);
+		mnl_attr_put_strz(nlh, NFTA_SET_NAME, name);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -46,32 +52,32 @@ int nft_query_exists(struct nft_conn *c, uint16_t type, const char *table, const
 	return ret ? ret : 1;
 }
 
-static int comment_cb(const struct nftnl_udata *attr, void *data)
-{
-	const char **out = data;
-
-	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT) {
-		const char *v = nftnl_udata_get(attr);
-		uint8_t len = nftnl_udata_len(attr);
-
-		/* Only a NUL-terminated string inside its TLV counts. */
-		if (len && v[len - 1] == '\0')
-			*out = v;
-	}
-	return MNL_CB_OK;
-}
-
 struct comment_req {
+	uint8_t udata_type;	/* NFTNL_UDATA_TABLE_COMMENT or _CHAIN_COMMENT */
 	char *buf;
 	size_t len;
 	int found;
 };
 
-static int comment_msg_cb(const struct nlmsghdr *m, void *arg)
+static int comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	struct comment_req *req = data;
+
+	if (nftnl_udata_type(attr) == req->udata_type) {
+		const char *v = nftnl_udata_get(attr);
+		uint8_t len = nftnl_udata_len(attr);
+
+		/* Only a NUL-terminated string inside its TLV counts. */
+		if (len && v[len - 1] == '\0')
+			snprintf(req->buf, req->len, "%s", v);
+	}
+	return MNL_CB_OK;
+}
+
+static int table_comment_cb(const struct nlmsghdr *m, void *arg)
 {
 	struct comment_req *req = arg;
 	struct nftnl_table *t;
-	const char *c = NULL;
 	uint32_t ulen = 0;
 	const void *ud;
 
@@ -84,17 +90,37 @@ static int comment_msg_cb(const struct nlmsghdr *m, void *arg)
 		req->found = 1;
 		ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &ulen);
 		if (ud && ulen)
-			nftnl_udata_parse(ud, ulen, comment_cb, &c);
-		if (c)
-			snprintf(req->buf, req->len, "%s", c);
+			nftnl_udata_parse(ud, ulen, comment_cb, req);
 	}
 	nftnl_table_free(t);
 	return 0;
 }
 
+static int chain_comment_cb(const struct nlmsghdr *m, void *arg)
+{
+	struct comment_req *req = arg;
+	struct nftnl_chain *c;
+	uint32_t ulen = 0;
+	const void *ud;
+
+	if (NFNL_MSG_TYPE(m->nlmsg_type) != NFT_MSG_NEWCHAIN)
+		return 0;
+	c = nftnl_chain_alloc();
+	if (!c)
+		return -ENOMEM;
+	if (nftnl_chain_nlmsg_parse(m, c) == 0) {
+		req->found = 1;
+		ud = nftnl_chain_get_data(c, NFTNL_CHAIN_USERDATA, &ulen);
+		if (ud && ulen)
+			nftnl_udata_parse(ud, ulen, comment_cb, req);
+	}
+	nftnl_chain_free(c);
+	return 0;
+}
+
 int nft_query_table_comment(struct nft_conn *c, const char *table, char *buf, size_t len)
 {
-	struct comment_req req = { .buf = buf, .len = len };
+	struct comment_req req = { NFTNL_UDATA_TABLE_COMMENT, buf, len, 0 };
 	char rbuf[NFT_BATCH_RECV_BUF];
 	struct nlmsghdr *nlh;
 	int ret;
@@ -102,7 +128,25 @@ int nft_query_table_comment(struct nft_conn *c, const char *table, char *buf, si
 	buf[0] = '\0';
 	nlh = nftnl_nlmsg_build_hdr(rbuf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, c->seq++);
 	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, table);
-	ret = nft_batch_request(c, nlh, comment_msg_cb, &req);
+	ret = nft_batch_request(c, nlh, table_comment_cb, &req);
+	if (ret == -ENOENT)
+		return 0;
+	return ret ? ret : req.found;
+}
+
+int nft_query_chain_comment(struct nft_conn *c, const char *table, const char *chain, char *buf,
+			    size_t len)
+{
+	struct comment_req req = { NFTNL_UDATA_CHAIN_COMMENT, buf, len, 0 };
+	char rbuf[NFT_BATCH_RECV_BUF];
+	struct nlmsghdr *nlh;
+	int ret;
+
+	buf[0] = '\0';
+	nlh = nftnl_nlmsg_build_hdr(rbuf, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_ACK, c->seq++);
+	mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, table);
+	mnl_attr_put_strz(nlh, NFTA_CHAIN_NAME, chain);
+	ret = nft_batch_request(c, nlh, chain_comment_cb, &req);
 	if (ret == -ENOENT)
 		return 0;
 	return ret ? ret : req.found;

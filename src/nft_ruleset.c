@@ -23,6 +23,7 @@
 
 struct nft_ruleset {
 	struct nft_conn c;
+	unsigned int kept;	/* tiers the last install replaced in place */
 };
 
 /* The tiers of a plan, each described and fingerprinted. */
@@ -49,7 +50,8 @@ static int tiers_describe(const struct fo_config *cfg, const struct ruleset_plan
 	ts->n = nft_plan_tiers(cfg, plan, ts->t);
 	for (i = 0; i < ts->n && !ret; i++) {
 		nft_rules_describe(cfg, &ts->t[i], &ts->s[i]);
-		ret = nft_build_fingerprint(&ts->s[i], ts->t[i].comment, sizeof(ts->t[i].comment));
+		ret = nft_build_fingerprint(&ts->s[i], ts->t[i].comment, ts->t[i].rules_comment,
+					    sizeof(ts->t[i].comment));
 	}
 	if (ret) {
 		free(ts);
@@ -207,6 +209,8 @@ static int batch_run(struct nft_ruleset *r, bool commit,
 struct install_arg {
 	const struct tiers *ts;
 	bool hw_stale;
+	bool keep[2];			/* the tier's table and flowtable stay */
+	struct nft_tier_present present[2];
 };
 
 static int install_build(struct nft_batch *b, const void *arg)
@@ -216,10 +220,48 @@ static int install_build(struct nft_batch *b, const void *arg)
 	int ret = 0;
 
 	for (i = 0; i < a->ts->n && !ret; i++)
-		ret = nft_build_tier(b, &a->ts->s[i]);
+		ret = a->keep[i] ? nft_build_tier_rules(b, &a->ts->s[i], &a->present[i])
+				 : nft_build_tier(b, &a->ts->s[i]);
 	if (!ret && a->hw_stale)
 		ret = nft_build_table_drop(b, NFT_TABLE_HW);
 	return ret;
+}
+
+static bool has_dev(const char (*devs)[CONFIG_IFNAMSIZ], size_t n, const char *dev);
+
+/* The flowtable is the one the tier describes: the table's fingerprint
+ * (table and flowtable: name, hook, priority, flags) and the devices, as
+ * a set.  1 with p filled, 0 not (the table is replaced whole), or a
+ * negative errno. */
+static int tier_keepable(struct nft_ruleset *r, const struct nft_tier_spec *s,
+			 struct nft_tier_present *p)
+{
+	const struct nft_tier *t = s->tier;
+	char comment[64], devs[CONFIG_MAX_LIST][CONFIG_IFNAMSIZ];
+	size_t n = 0, i;
+	int k, ret;
+
+	ret = nft_query_table_comment(&r->c, t->table, comment, sizeof(comment));
+	if (ret <= 0 || strcmp(comment, t->comment))
+		return ret < 0 ? ret : 0;
+	ret = nft_query_flowtable_devices(&r->c, t->table, NFT_FLOWTABLE, devs, CONFIG_MAX_LIST,
+					  &n);
+	if (ret <= 0 || n != t->n_devs)
+		return ret < 0 && ret != -E2BIG ? ret : 0;
+	for (i = 0; i < t->n_devs; i++)
+		if (!has_dev((const char(*)[CONFIG_IFNAMSIZ])devs, n, t->devs[i]))
+			return 0;
+	memset(p, 0, sizeof(*p));
+	ret = nft_query_exists(&r->c, NFT_MSG_GETCHAIN, t->table, NFT_CHAIN);
+	p->chain = ret == 1;
+	if (ret >= 0)
+		ret = nft_query_exists(&r->c, NFT_MSG_GETCHAIN, t->table, NFT_EVENTS_CHAIN);
+	p->events_chain = ret == 1;
+	for (k = 0; k < NFT_SKIP_KINDS && ret >= 0; k++) {
+		ret = nft_query_exists(&r->c, NFT_MSG_GETSET, t->table, s->sets[k].name);
+		p->sets[k] = ret == 1;
+	}
+	return ret < 0 ? ret : 1;
 }
 
 int nft_ruleset_install(struct nft_ruleset *r, const struct fo_config *cfg,
@@ -227,9 +269,11 @@ int nft_ruleset_install(struct nft_ruleset *r, const struct fo_config *cfg,
 {
 	struct install_arg a = { .ts = NULL };
 	struct tiers *ts;
+	size_t i;
 	int ret;
 
 	err[0] = '\0';
+	r->kept = 0;
 	ret = nft_plan_check(cfg, plan);
 	if (ret) {
 		snprintf(err, errlen, "invalid ruleset plan or configuration");
@@ -248,9 +292,27 @@ int nft_ruleset_install(struct nft_ruleset *r, const struct fo_config *cfg,
 		return ret;
 	}
 	a.ts = ts;
-	ret = batch_run(r, true, install_build, &a, err, errlen);
+	/* Asked before the batch: a table changed by another program in
+	 * between makes the batch fail whole (the guard's check retries). */
+	for (i = 0; i < ts->n && !ret; i++) {
+		ret = tier_keepable(r, &ts->s[i], &a.present[i]);
+		if (ret < 0)
+			snprintf(err, errlen, "table inet %s: cannot read what it holds: %s",
+				 ts->t[i].table, strerror(-ret));
+		a.keep[i] = ret == 1;
+		ret = ret < 0 ? ret : 0;
+	}
+	if (!ret)
+		ret = batch_run(r, true, install_build, &a, err, errlen);
+	for (i = 0; i < ts->n && !ret; i++)
+		r->kept += a.keep[i];
 	free(ts);
 	return ret;
+}
+
+unsigned int nft_ruleset_kept(const struct nft_ruleset *r)
+{
+	return r->kept;
 }
 
 static const char *const our_tables[] = { NFT_TABLE_SW, NFT_TABLE_HW };
@@ -321,7 +383,8 @@ int nft_ruleset_present(struct nft_ruleset *r, const struct ruleset_plan *plan)
 	return 1;
 }
 
-/* Do the tables in the kernel carry the fingerprints of ts? */
+/* Do the tables and their forward chains in the kernel carry the
+ * fingerprints of ts? */
 static int comments_match(struct nft_ruleset *r, const struct tiers *ts)
 {
 	char comment[64];
@@ -333,6 +396,12 @@ static int comments_match(struct nft_ruleset *r, const struct tiers *ts)
 		if (ret <= 0)
 			return ret;
 		if (strcmp(comment, ts->t[i].comment) != 0)
+			return 0;
+		ret = nft_query_chain_comment(&r->c, ts->t[i].table, NFT_CHAIN, comment,
+					      sizeof(comment));
+		if (ret <= 0)
+			return ret;
+		if (strcmp(comment, ts->t[i].rules_comment) != 0)
 			return 0;
 	}
 	return 1;

@@ -137,9 +137,9 @@ void nft_text_tier(FILE *f, const struct nft_tier_spec *s)
 		if (s->sets[k].n || s->sets[k].dynamic)
 			text_set(f, &s->sets[k]);
 	text_flowtable(f, t);
-	fputs("\tchain " NFT_CHAIN " {\n"
-	      "\t\ttype filter hook forward priority filter + 10; policy accept;\n",
-	      f);
+	fprintf(f, "\tchain " NFT_CHAIN " {\n\t\tcomment \"%s\"\n"
+		   "\t\ttype filter hook forward priority filter + 10; policy accept;\n",
+		t->rules_comment);
 	text_rules(f, s, NFT_CHAIN);
 	fputs("\t}\n", f);
 	if (nft_rules_has_chain(s, NFT_EVENTS_CHAIN)) {

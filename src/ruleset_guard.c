@@ -86,6 +86,11 @@ int ruleset_guard_install(struct ruleset_guard *g, const struct fo_config *cfg,
 {
 	int ret = nft_ruleset_install(g->nft, cfg, plan, err, errlen);
 
+	if (!ret && nft_ruleset_kept(g->nft))
+		log_notice("ruleset changed in place: %u table(s) and flowtable(s) kept with their offloaded flows, chains, sets and rules replaced",
+			   nft_ruleset_kept(g->nft));
+	else if (!ret)
+		log_notice("ruleset installed whole: its tables and flowtables are new (flows offloaded before go back to the slow path)");
 	if (!ret)
 		g->st.installs++;
 	if (!ret && g->installed)

@@ -641,10 +641,13 @@ static void test_text_and_bytecode_agree(void **state)
 	}
 }
 
-static char *fingerprint_of(const struct fo_config *cfg, const struct ruleset_plan *plan,
-			    const char *table, char *buf)
+/* "<table's>/<forward chain's>" fingerprints of the table in the render;
+ * only the table's with table_only. */
+static char *fingerprint_part(const struct fo_config *cfg, const struct ruleset_plan *plan,
+			      const char *table, bool table_only, char *buf)
 {
-	char *out = NULL, *p, head[64];
+	char *out = NULL, *p, *q, head[64];
+	const char *chain = "chain forward {\n\t\tcomment \"flowoffload rules ";
 
 	assert_int_equal(nft_ruleset_render(cfg, plan, &out), 0);
 	snprintf(head, sizeof(head), "table inet %s {\n\tcomment \"flowoffload ", table);
@@ -652,8 +655,21 @@ static char *fingerprint_of(const struct fo_config *cfg, const struct ruleset_pl
 	assert_non_null(p);
 	memcpy(buf, p + strlen(head), 16);
 	buf[16] = '\0';
+	q = strstr(p, chain);
+	assert_non_null(q);
+	if (!table_only) {
+		buf[16] = '/';
+		memcpy(buf + 17, q + strlen(chain), 16);
+		buf[33] = '\0';
+	}
 	free(out);
 	return buf;
+}
+
+static char *fingerprint_of(const struct fo_config *cfg, const struct ruleset_plan *plan,
+			    const char *table, char *buf)
+{
+	return fingerprint_part(cfg, plan, table, false, buf);
 }
 
 /* The fingerprint must change with anything that changes the tables, and
@@ -662,7 +678,7 @@ static void test_fingerprint(void **state)
 {
 	struct ruleset_plan plan, plan2;
 	struct fo_config cfg, cfg2;
-	char a[17], b[17];
+	char a[34], b[34];
 
 	(void)state;
 	defaults_plain(&cfg);
@@ -675,6 +691,15 @@ static void test_fingerprint(void **state)
 	cfg2.window_from = 6;
 	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
 				fingerprint_of(&cfg2, &plan, "flowoffload", b));
+	/* A rule change leaves the table's part alone: a reload replaces the
+	 * chains in place and the flowtable keeps its flows. */
+	assert_string_equal(fingerprint_part(&cfg, &plan, "flowoffload", true, a),
+			    fingerprint_part(&cfg2, &plan, "flowoffload", true, b));
+	assert_string_equal(fingerprint_part(&cfg, &plan, "flowoffload_hw", true, a),
+			    fingerprint_part(&cfg2, &plan, "flowoffload_hw", true, b));
+	/* The table's name and its flowtable's flags are the table's part. */
+	assert_string_not_equal(fingerprint_part(&cfg, &plan, "flowoffload", true, a),
+				fingerprint_part(&cfg, &plan, "flowoffload_hw", true, b));
 	cfg2 = cfg;
 	cfg2.tcp_ack_only = false;
 	assert_string_not_equal(fingerprint_of(&cfg, &plan, "flowoffload", a),
