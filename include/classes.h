@@ -87,6 +87,12 @@ size_t classes_snapshot(struct classes *c, struct class_stats *out, size_t max, 
 int classes_get(struct classes *c, const struct ct_info *ct, uint64_t now_ms,
 		struct class_stats *out);
 
+/* Each class whose verdict at now_ms is mice, in table order, with its
+ * key and its packets p90 (as class_stats has them).  Lookup only, never
+ * allocates.  Returns how many were visited. */
+size_t classes_foreach_mice(struct classes *c, uint64_t now_ms,
+			    void (*cb)(const struct class_stats *s, void *arg), void *arg);
+
 struct classes_counters {
 	uint64_t observed;	/* flows folded into a class */
 	uint64_t no_counters;	/* ignored: no CTA_COUNTERS (nf_conntrack_acct off?) */

@@ -588,6 +588,30 @@ int classes_get(struct classes *c, const struct ct_info *ct, uint64_t now_ms,
 	return 0;
 }
 
+size_t classes_foreach_mice(struct classes *c, uint64_t now_ms,
+			    void (*cb)(const struct class_stats *s, void *arg), void *arg)
+{
+	struct class_stats s;
+	struct class_count n;
+	double decay;
+	size_t seen = 0;
+	uint32_t i;
+
+	if (!c)
+		return 0;
+	decay = decay_at(c, now_ms);
+	for (i = 0; i < c->count; i++) {
+		/* The verdict alone first: the percentiles only for the few
+		 * classes that are mice. */
+		if (verdict_of(c, &c->cls[i], decay, &n) != CLASS_MICE)
+			continue;
+		fill_stats(c, &c->cls[i], decay, &s);
+		cb(&s, arg);
+		seen++;
+	}
+	return seen;
+}
+
 static int rank_cmp(const void *pa, const void *pb)
 {
 	const struct rank *a = pa, *b = pb;

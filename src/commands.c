@@ -20,6 +20,7 @@
 #include "listing.h"
 #include "loop.h"
 #include "metrics_http.h"
+#include "mice_set.h"
 #include "nft_foreign.h"
 #include "plan.h"
 #include "policy.h"
@@ -406,6 +407,31 @@ static json_t *classes_json(const struct commands_ctx *c)
 			 "learned_at_close", (json_int_t)ts->class_learned_at_close);
 }
 
+/* The kernel's mice sets: what mice_set applied, what the tracker saved. */
+static json_t *mice_set_json(const struct commands_ctx *c)
+{
+	const struct mice_set_stats *ms = mice_set_stats(c->mice);
+	const struct tracker_stats *ts = tracker_stats(c->trk);
+	json_t *j = json_object();
+
+#define MS_STAT(k) json_object_set_new(j, #k, json_integer((json_int_t)ms->k))
+	MS_STAT(entries);
+	MS_STAT(walks);
+	MS_STAT(applies);
+	MS_STAT(full_replaces);
+	MS_STAT(added);
+	MS_STAT(removed);
+	MS_STAT(failures);
+	MS_STAT(prefix_classes);
+#undef MS_STAT
+	json_object_set_new(j, "skipped_flows", json_integer((json_int_t)ts->class_set_skips));
+	json_object_set_new(j, "marks_saved", json_integer((json_int_t)ts->class_marks_saved));
+	json_object_set_new(j, "marks_written", json_integer((json_int_t)ts->class_mice_marks));
+	json_object_set_new(j, "learned_untracked",
+			    json_integer((json_int_t)ts->class_learned_untracked));
+	return j;
+}
+
 /* The control socket's own failures (ctl.h says what each counts). */
 static json_t *control_json(const struct commands_ctx *c)
 {
@@ -473,6 +499,7 @@ static json_t *stats_json(const struct commands_ctx *c)
 
 	if (j) {
 		json_object_set_new(j, "classes", classes_json(c));
+		json_object_set_new(j, "mice_set", mice_set_json(c));
 		json_object_set_new(j, "control", control_json(c));
 		json_object_set_new(j, "devices", devices_json(c));
 		if (c->http)
