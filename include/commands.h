@@ -19,6 +19,7 @@ struct ctl_stats;
 struct devices;
 struct metrics_http_stats;
 struct mice_set;
+struct window_apply;
 struct routes;
 struct prefix_stats;
 struct ruleset_guard;
@@ -36,6 +37,7 @@ struct commands_ctx {
 	const struct devices *devs;
 	const struct routes *routes;	/* [routes]; NULL or idle without tables */
 	const struct mice_set *mice;	/* the mice classes' sets */
+	const struct window_apply *window; /* [classes] learn-window */
 	const struct prefix_stats *pstats;	/* slots NULL: analysis off */
 	const struct shaping *shaping;
 	const struct agent_stats *agent;

@@ -29,6 +29,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "mice_set.h"
+#include "window_apply.h"
 #include "metrics_http.h"
 #include "nft_foreign.h"
 #include "nft_ruleset.h"
@@ -65,6 +66,7 @@ struct agent {
 	struct devices *devs;
 	struct routes *routes;		/* [routes] */
 	struct mice_set *mice;		/* the learned mice classes' sets */
+	struct window_apply *window;	/* [classes] learn-window */
 	struct prefix_stats pstats;	/* flowoffloadctl prefixes */
 	struct shaping *shaping;
 	struct ctl *ctl;
@@ -150,6 +152,35 @@ static void tables_installed(void *arg)
 
 	routes_tables_installed(a->routes);
 	mice_set_tables_installed(a->mice);
+}
+
+/* [classes] learn-window: the ruleset with window-from w, one transaction
+ * (the reinstall a reload of that key would make). */
+static int window_change(void *arg, uint32_t w, char *err, size_t errlen)
+{
+	struct agent *a = arg;
+	uint32_t old = a->cfg.window_from;
+	char *text = NULL;
+	int ret;
+
+	if (!a->cfg.manage_ruleset) {
+		snprintf(err, errlen, "[agent] manage-ruleset = no: the window is not ours");
+		return -EPERM;
+	}
+	a->cfg.window_from = w;
+	ret = nft_ruleset_render(&a->cfg, &a->plan, &text);
+	if (ret)
+		snprintf(err, errlen, "cannot render the ruleset: %s", strerror(-ret));
+	else
+		ret = ruleset_guard_install(a->guard, &a->cfg, &a->plan, err, errlen);
+	if (ret) {
+		a->cfg.window_from = old;
+		free(text);
+		return ret;
+	}
+	free(a->rendered);
+	a->rendered = text;
+	return 0;
 }
 
 /* The tracker's mice classes: skipped by the kernel's set, no mark. */
@@ -490,6 +521,7 @@ static int reload(void *arg, FILE *out)
 	ct_sync_reconfigure(a->sync);
 	routes_reload(a->routes);
 	mice_set_reload(a->mice);
+	window_apply_reload(a->window);
 	if (metrics_schedule(a))
 		log_err("cannot schedule the metrics file");
 	a->st.reloads++;
@@ -660,6 +692,8 @@ static int open_data_flow(struct agent *a)
 	/* Before the install: its hook tells the sets are new. */
 	if (!ret)
 		ret = mice_set_open(&a->mice, a->loop, &a->cfg, &a->plan, a->nft, a->trk);
+	if (!ret)
+		ret = window_apply_open(&a->window, a->loop, &a->cfg, a->trk, window_change, a);
 	/* Listening before the install: a flush right after it is seen. */
 	if (!ret)
 		ret = ruleset_guard_open(&a->guard, a->loop, a->nft, &a->cfg, &a->plan);
@@ -709,6 +743,7 @@ static int open_data_flow(struct agent *a)
 	a->cmds.devs = a->devs;
 	a->cmds.routes = a->routes;
 	a->cmds.mice = a->mice;
+	a->cmds.window = a->window;
 	a->cmds.pstats = &a->pstats;
 	a->cmds.shaping = a->shaping;
 	/* Shapers first: the startup dump's flows are decided with them. */
@@ -723,6 +758,8 @@ static int open_data_flow(struct agent *a)
 		ret = routes_start(a->routes);
 	if (!ret)
 		ret = mice_set_start(a->mice);
+	if (!ret)
+		ret = window_apply_start(a->window);
 	return ret;
 }
 
@@ -753,6 +790,7 @@ static int agent_free(struct agent *a)
 	devices_close(a->devs);
 	routes_close(a->routes);
 	mice_set_close(a->mice);
+	window_apply_close(a->window);
 	pstats_free(&a->pstats);
 	shaping_close(a->shaping);
 	ruleset_guard_close(a->guard);
