@@ -79,8 +79,14 @@ check "one UDP readmit rule" \
 # window's end go to the software flowtable and take the software value.
 check "two hw-return rules: mark HW, past packet 1000, software value, flow add" \
 	test "$(grep -c 'ct mark & 0x0c000000 == 0x08000000 ct packets > 1000 .*counter packets 0 bytes 0 ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment "hw-return-' <<<"$L")" -eq 2
-check "the readmit rules come after the window rules, the hw-return rules last" \
-	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "offload- comment "readmit- comment "hw- '
+# [classes] learn (the default): a mice-class rule per family and protocol
+# on its set of learned mice ports, empty at install, before any flow add.
+check "four mice-class rules on the window: family, protocol, server port in the family's set, return" \
+	test "$(grep -cE 'ct packets 5-1000 meta nfproto ipv[46] meta l4proto (tcp|udp) ct original proto-dst @mice_(tcp|udp)[46] counter packets 0 bytes 0 return comment "mice-class"' <<<"$L")" -eq 4
+check "the mice sets are declared, empty" \
+	test "$(grep -cE '^'$'\t''set mice_(tcp|udp)[46] [{]' <<<"$L") $(grep -c 'elements' <<<"$L")" = "4 0"
+check "the mice-class rules come first, then the window rules, the readmit rules, the hw-return rules last" \
+	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "mice- comment "offload- comment "readmit- comment "hw- '
 check "no skip sets or rules when none are configured" lacks "skip" "$L"
 check "no hardware table without hardware devices" lacks flowoffload_hw "$(tables)"
 check "the user's table is untouched by install" test "$(listing userfw)" = "$USERFW"
