@@ -104,8 +104,10 @@ info "---- install again: replaced, not added to"
 rt install --sw lan0,wan0 --from 3 --until 50 --min-avgpkt 0 || fail "second install refused"
 L2=$(listing flowoffload)
 check "still one table inet flowoffload" test "$(tables | grep -o 'table inet flowoffload ' | wc -l)" -eq 1
-check "still two window, two readmit and two hw-return rules, all with the new bounds" \
-	test "$(grep -c 'ct packets 3-50' <<<"$L2")" -eq 2 -a "$(grep -c 'ct packets >= 3 ' <<<"$L2")" -eq 2 \
+check "still two window, two readmit and two hw-return rules, all with the new bounds (the four mice-class rules' window too)" \
+	test "$(grep 'ct packets 3-50' <<<"$L2" | grep -c 'comment "offload-')" -eq 2 \
+	-a "$(grep 'ct packets 3-50' <<<"$L2" | grep -c 'comment "mice-class"')" -eq 4 \
+	-a "$(grep -c 'ct packets >= 3 ' <<<"$L2")" -eq 2 \
 	-a "$(grep -c 'ct packets > 50 ' <<<"$L2")" -eq 2 -a "$(grep -c 'flow add' <<<"$L2")" -eq 6
 check "the old window is gone" lacks "ct packets 5-1000" "$L2"
 check "still one flowtable" test "$(grep -c 'flowtable ft' <<<"$L2")" -eq 1
@@ -155,7 +157,7 @@ check "set skip_ports with 53 and 5060-5061" \
 	test "$(set_elements skip_ports)" = "elements = { 53, 5060-5061 }"
 check "set skip4 with 198.18.5.0/24" test "$(set_elements skip4)" = "elements = { 198.18.5.0/24 }"
 check "set skip6 with 2001:db8:5::/48" test "$(set_elements skip6)" = "elements = { 2001:db8:5::/48 }"
-check "sets are interval sets" test "$(grep -c 'flags interval' <<<"$L")" -eq 3
+check "sets are interval sets (the three skip sets, the four mice sets)" test "$(grep -c 'flags interval' <<<"$L")" -eq 7
 check "skip-port rules for TCP and UDP, on the original destination port" \
 	test "$(grep -c 'meta l4proto [a-z]* ct original proto-dst @skip_ports counter packets 0 bytes 0 return comment "skip-port"' <<<"$L")" -eq 2
 check "four skip-prefix rules per family" \
