@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "flows.h"
+#include "window_learn.h"
 
 struct classes_params {
 	uint32_t max_classes;	/* hard bound on classes tracked (memory bound), 1..CLASSES_MAX */
@@ -60,6 +61,8 @@ void classes_observe(struct classes *c, const struct ct_info *ct, uint64_t durat
  * allocates or changes the table; CLASS_LEARNING for an unknown class. */
 enum class_verdict classes_verdict(struct classes *c, const struct ct_info *ct, uint64_t now_ms);
 
+#define CLASSES_HIST_BUCKETS 24
+
 /* Percentiles are the upper bound of the histogram bucket holding them
  * (buckets double in width), capped at the largest value ever observed. */
 struct class_stats {
@@ -76,6 +79,8 @@ struct class_stats {
 	uint64_t duration_ms_p50, duration_ms_p90;
 	enum class_verdict verdict;
 	uint64_t last_ms;	/* last observation */
+	double packets_hist[CLASSES_HIST_BUCKETS]; /* relative weights (classes_window_buckets) */
+	uint64_t packets_max;	/* the largest flow seen, in packets */
 };
 
 /* Up to max classes, heaviest first (ties in key order).  Returns how many
@@ -86,6 +91,24 @@ size_t classes_snapshot(struct classes *c, struct class_stats *out, size_t max, 
  * 0, or -ENOENT when it has none.  Lookup only. */
 int classes_get(struct classes *c, const struct ct_info *ct, uint64_t now_ms,
 		struct class_stats *out);
+
+/* Each class whose verdict at now_ms is mice, in table order, with its
+ * key and its packets p90 (as class_stats has them).  Lookup only, never
+ * allocates.  Returns how many were visited. */
+size_t classes_foreach_mice(struct classes *c, uint64_t now_ms,
+			    void (*cb)(const struct class_stats *s, void *arg), void *arg);
+
+/* A packet histogram (class_stats' packets_hist and packets_max) as the
+ * window model's buckets: packets 1, 2, 3..4, 5..8, ... up to packets_max.
+ * Returns how many were written (at most CLASSES_HIST_BUCKETS). */
+size_t classes_window_buckets(const double *hist, uint64_t packets_max,
+			      struct window_bucket out[CLASSES_HIST_BUCKETS]);
+
+/* The packet histogram of every class not mice at now_ms, summed: the
+ * flows the offload rules see (the mice set keeps the others out).
+ * Weights in decayed flows; returns how many buckets were written. */
+size_t classes_window_dist(struct classes *c, uint64_t now_ms,
+			   struct window_bucket out[CLASSES_HIST_BUCKETS]);
 
 struct classes_counters {
 	uint64_t observed;	/* flows folded into a class */

@@ -18,6 +18,8 @@ struct ctl_call;
 struct ctl_stats;
 struct devices;
 struct metrics_http_stats;
+struct mice_set;
+struct window_apply;
 struct routes;
 struct prefix_stats;
 struct ruleset_guard;
@@ -34,6 +36,8 @@ struct commands_ctx {
 	const struct ruleset_guard *guard;
 	const struct devices *devs;
 	const struct routes *routes;	/* [routes]; NULL or idle without tables */
+	const struct mice_set *mice;	/* the mice classes' sets */
+	const struct window_apply *window; /* [classes] learn-window */
 	const struct prefix_stats *pstats;	/* slots NULL: analysis off */
 	const struct shaping *shaping;
 	const struct agent_stats *agent;

@@ -107,6 +107,8 @@ struct fo_config {
 					 * for at most 1/min-clients of a class */
 	uint32_t classes_mice_packets;	/* a finished flow with fewer packets is a mouse */
 	uint32_t classes_mice_share;	/* percent of mice that makes a class a mice class */
+	bool classes_learn_window;	/* window-from chosen by the cost model */
+	uint64_t classes_window_hold_ms; /* at least this long between two changes */
 
 	/* [agent] */
 	uint64_t max_flows;

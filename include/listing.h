@@ -32,7 +32,8 @@ bool listing_match(const struct listing_filter *f, const struct flow *fl);
 
 /* Answer `flows` / `classes`: the header into out, the rest streamed. */
 int listing_flows(struct ctl_call *call, struct flows *t, int argc, char **argv, FILE *out);
+/* head: a text line (or NULL) above the table, not in --json. */
 int listing_classes(struct ctl_call *call, struct classes *cls, uint64_t now_ms, int argc,
-		    char **argv, FILE *out);
+		    char **argv, const char *head, FILE *out);
 
 #endif

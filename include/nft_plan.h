@@ -39,9 +39,10 @@ struct nft_interval {
 	uint8_t hi[NFT_KEY_MAX];
 };
 
-/* The static skip sets, then the [routes] sets that routes.c fills: they
- * are created empty (the fingerprint covers no route) and exist only
- * when their role follows some table. */
+/* The static skip sets, then the [routes] sets that routes.c fills and
+ * the learned mice classes' server ports that mice_set.c fills: they are
+ * created empty (the fingerprint covers no route and no class) and exist
+ * only when their role follows some table, or when classes are learned. */
 enum nft_skip_kind {
 	NFT_SKIP_PORTS,
 	NFT_SKIP_4,
@@ -50,8 +51,14 @@ enum nft_skip_kind {
 	NFT_ROUTES_ONLY6,
 	NFT_ROUTES_NEVER4,
 	NFT_ROUTES_NEVER6,
+	NFT_MICE_TCP4,
+	NFT_MICE_UDP4,
+	NFT_MICE_TCP6,
+	NFT_MICE_UDP6,
 	NFT_SKIP_KINDS
 };
+
+#define NFT_MICE_KINDS 4
 
 /* One named interval set of static skip policy, sorted and merged. */
 struct nft_skip_set {
@@ -76,6 +83,10 @@ size_t nft_plan_tiers(const struct fo_config *cfg, const struct ruleset_plan *pl
 /* The set kind of a [routes] role (ROUTE_ONLY, ROUTE_NEVER) and family
  * index (0 IPv4, 1 IPv6). */
 int nft_plan_routes_set(int role, int fam);
+
+/* The mice set of a family (AF_INET, AF_INET6) and protocol (TCP, UDP),
+ * or -1 for any other. */
+int nft_plan_mice_set(uint8_t family, uint8_t proto);
 
 void nft_plan_skip_sets(const struct fo_config *cfg, struct nft_skip_set sets[NFT_SKIP_KINDS]);
 

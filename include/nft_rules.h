@@ -16,6 +16,7 @@ enum nft_term_kind {
 	NFT_TERM_MARK_MATCH,	/* ct mark & a == b */
 	NFT_TERM_CT_CMP,	/* ct packets|avgpkt OP n */
 	NFT_TERM_L4PROTO,	/* meta l4proto tcp|udp */
+	NFT_TERM_NFPROTO,	/* meta nfproto ipv4|ipv6 (a: 1 for ipv6) */
 	NFT_TERM_TCP_ACK_ONLY,	/* tcp flags & (fin | syn | rst | ack) == ack */
 	NFT_TERM_SEEN_REPLY,	/* ct status & seen-reply == seen-reply */
 	NFT_TERM_UNCONFIRMED,	/* ct status & confirmed == 0 */
@@ -39,9 +40,10 @@ struct nft_term {
 };
 
 #define NFT_TERMS_MAX 12
-/* 2 skip-port, 8 skip-prefix, 8 routes-never, 2 routes-only, 2 offload,
- * 2 small-packet, 2 readmit, 2 hw-return and the events-quiet rule. */
-#define NFT_RULES_MAX 29
+/* 2 skip-port, 8 skip-prefix, 8 routes-never, 2 routes-only, 4 mice-class,
+ * 2 offload, 2 small-packet, 2 readmit, 2 hw-return and the events-quiet
+ * rule. */
+#define NFT_RULES_MAX 33
 
 struct nft_rule_spec {
 	const char *chain;

@@ -37,6 +37,9 @@ struct tracker_ops {
 	/* Optional: the shapers on the flow's path (shaping_flow), asked
 	 * once, when the flow is decided. */
 	void (*shaped)(void *arg, const struct ct_info *ct, int *off_hw, int *off_sw);
+	/* Optional: does the kernel's mice set hold the flow's class
+	 * (mice_set_contains)?  Asked when a mice class decides a flow. */
+	bool (*mice_in_set)(void *arg, const struct ct_info *ct);
 };
 
 struct tracker_stats {
@@ -56,6 +59,11 @@ struct tracker_stats {
 	uint64_t hw_returned_sw;	/* hardware flows the hw-return rule moved to software */
 	uint64_t class_window_skips;	/* mice-class flows left to the window: they end before it */
 	uint64_t class_learned_at_close; /* closed TCP flows learned from a dump, before DESTROY */
+	uint64_t class_set_skips;	/* mice-class flows the kernel's mice set skips: no mark */
+	uint64_t class_marks_saved;	/* ... of them, flows that would have cost a skip mark */
+	uint64_t class_mice_marks;	/* mice-class skip marks asked for (class not in the set) */
+	uint64_t class_learned_untracked; /* events = window: DESTROYs of flows the mice
+					   * rule opened the event for, learned */
 };
 
 /* cfg and plan are the agent's, read at each use (a reload changes them in

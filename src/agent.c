@@ -28,6 +28,8 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "mice_set.h"
+#include "window_apply.h"
 #include "metrics_http.h"
 #include "nft_foreign.h"
 #include "nft_ruleset.h"
@@ -63,6 +65,8 @@ struct agent {
 	struct ct_sync *sync;
 	struct devices *devs;
 	struct routes *routes;		/* [routes] */
+	struct mice_set *mice;		/* the learned mice classes' sets */
+	struct window_apply *window;	/* [classes] learn-window */
 	struct prefix_stats pstats;	/* flowoffloadctl prefixes */
 	struct shaping *shaping;
 	struct ctl *ctl;
@@ -106,6 +110,7 @@ static void devices_changed(void *arg)
 	}
 	/* The hardware table may have come (or gone) with the devices. */
 	routes_tables_installed(a->routes);
+	mice_set_tables_installed(a->mice);
 }
 
 /* The tracker's path check: the device watcher's read-back and routes. */
@@ -140,12 +145,50 @@ static void flow_finished(void *arg, const struct ct_info *ct, bool hw)
 			       loop_now_ms());
 }
 
-/* Our tables were installed anew: their [routes] sets are empty. */
+/* Our tables were installed anew: their [routes] and mice sets are empty. */
 static void tables_installed(void *arg)
 {
 	struct agent *a = arg;
 
 	routes_tables_installed(a->routes);
+	mice_set_tables_installed(a->mice);
+}
+
+/* [classes] learn-window: the ruleset with window-from w, one transaction
+ * (the reinstall a reload of that key would make). */
+static int window_change(void *arg, uint32_t w, char *err, size_t errlen)
+{
+	struct agent *a = arg;
+	uint32_t old = a->cfg.window_from;
+	char *text = NULL;
+	int ret;
+
+	if (!a->cfg.manage_ruleset) {
+		snprintf(err, errlen, "[agent] manage-ruleset = no: the window is not ours");
+		return -EPERM;
+	}
+	a->cfg.window_from = w;
+	ret = nft_ruleset_render(&a->cfg, &a->plan, &text);
+	if (ret)
+		snprintf(err, errlen, "cannot render the ruleset: %s", strerror(-ret));
+	else
+		ret = ruleset_guard_install(a->guard, &a->cfg, &a->plan, err, errlen);
+	if (ret) {
+		a->cfg.window_from = old;
+		free(text);
+		return ret;
+	}
+	free(a->rendered);
+	a->rendered = text;
+	return 0;
+}
+
+/* The tracker's mice classes: skipped by the kernel's set, no mark. */
+static bool mice_in_set(void *arg, const struct ct_info *ct)
+{
+	struct agent *a = arg;
+
+	return mice_set_contains(a->mice, ct);
 }
 
 /* The tracker's shaper check: the qdisc watcher and routes. */
@@ -477,6 +520,8 @@ static int reload(void *arg, FILE *out)
 	a->rendered = text;
 	ct_sync_reconfigure(a->sync);
 	routes_reload(a->routes);
+	mice_set_reload(a->mice);
+	window_apply_reload(a->window);
 	if (metrics_schedule(a))
 		log_err("cannot schedule the metrics file");
 	a->st.reloads++;
@@ -627,8 +672,9 @@ static int drop_privileges(struct agent *a)
  * reason is logged already. */
 static int open_data_flow(struct agent *a)
 {
-	static const struct tracker_ops ops_tmpl = { set_mark, NULL, path_fast, route_roles,
-						       flow_finished, flow_shaped };
+	static const struct tracker_ops ops_tmpl = { set_mark,	    NULL,	 path_fast,
+						       route_roles, flow_finished, flow_shaped,
+						       mice_in_set };
 	struct tracker_ops ops = ops_tmpl;
 	char err[512] = "";
 	int ret;
@@ -643,6 +689,11 @@ static int open_data_flow(struct agent *a)
 	ret = tracker_create(&a->trk, &a->cfg, &a->plan, &ops);
 	if (!ret)
 		ret = nft_ruleset_open(&a->nft);
+	/* Before the install: its hook tells the sets are new. */
+	if (!ret)
+		ret = mice_set_open(&a->mice, a->loop, &a->cfg, &a->plan, a->nft, a->trk);
+	if (!ret)
+		ret = window_apply_open(&a->window, a->loop, &a->cfg, a->trk, window_change, a);
 	/* Listening before the install: a flush right after it is seen. */
 	if (!ret)
 		ret = ruleset_guard_open(&a->guard, a->loop, a->nft, &a->cfg, &a->plan);
@@ -691,6 +742,8 @@ static int open_data_flow(struct agent *a)
 	a->cmds.guard = a->guard;
 	a->cmds.devs = a->devs;
 	a->cmds.routes = a->routes;
+	a->cmds.mice = a->mice;
+	a->cmds.window = a->window;
 	a->cmds.pstats = &a->pstats;
 	a->cmds.shaping = a->shaping;
 	/* Shapers first: the startup dump's flows are decided with them. */
@@ -703,6 +756,10 @@ static int open_data_flow(struct agent *a)
 		ret = devices_start(a->devs);
 	if (!ret)
 		ret = routes_start(a->routes);
+	if (!ret)
+		ret = mice_set_start(a->mice);
+	if (!ret)
+		ret = window_apply_start(a->window);
 	return ret;
 }
 
@@ -732,6 +789,8 @@ static int agent_free(struct agent *a)
 	ctl_close(a->ctl);
 	devices_close(a->devs);
 	routes_close(a->routes);
+	mice_set_close(a->mice);
+	window_apply_close(a->window);
 	pstats_free(&a->pstats);
 	shaping_close(a->shaping);
 	ruleset_guard_close(a->guard);

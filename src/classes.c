@@ -48,7 +48,7 @@
  * shift (as in flows.c).
  */
 
-#define HIST_BUCKETS 24
+#define HIST_BUCKETS CLASSES_HIST_BUCKETS
 #define RENORM_HALF_LIVES 256
 #define LN2 0.693147180559945309417232121458176568
 
@@ -568,6 +568,8 @@ static void fill_stats(const struct classes *c, const struct class *cl, double d
 	s->duration_ms_p90 =
 		hist_quantile(hd, hist_base[H_DURATION], cl->max_seen[H_DURATION], 0.90);
 	s->verdict = verdict_of(c, cl, decay, &n);
+	memcpy(s->packets_hist, hp, sizeof(s->packets_hist));
+	s->packets_max = cl->max_seen[H_PACKETS];
 	s->counted_weight = n.w * decay;
 	s->clients = n.clients;
 	s->last_ms = cl->last_ms;
@@ -586,6 +588,75 @@ int classes_get(struct classes *c, const struct ct_info *ct, uint64_t now_ms,
 		return -ENOENT;
 	fill_stats(c, &c->cls[c->slots[i].ref - 1], decay_at(c, now_ms), out);
 	return 0;
+}
+
+size_t classes_foreach_mice(struct classes *c, uint64_t now_ms,
+			    void (*cb)(const struct class_stats *s, void *arg), void *arg)
+{
+	struct class_stats s;
+	struct class_count n;
+	double decay;
+	size_t seen = 0;
+	uint32_t i;
+
+	if (!c)
+		return 0;
+	decay = decay_at(c, now_ms);
+	for (i = 0; i < c->count; i++) {
+		/* The verdict alone first: the percentiles only for the few
+		 * classes that are mice. */
+		if (verdict_of(c, &c->cls[i], decay, &n) != CLASS_MICE)
+			continue;
+		fill_stats(c, &c->cls[i], decay, &s);
+		cb(&s, arg);
+		seen++;
+	}
+	return seen;
+}
+
+size_t classes_window_buckets(const double *hist, uint64_t packets_max,
+			      struct window_bucket out[CLASSES_HIST_BUCKETS])
+{
+	uint64_t lo, hi;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < HIST_BUCKETS; i++) {
+		lo = i ? (1ull << (i - 1)) + 1 : 1;
+		hi = i < HIST_BUCKETS - 1 ? 1ull << i : UINT64_MAX;
+		if (hi > packets_max)
+			hi = packets_max;
+		if (!(hist[i] > 0) || hi < lo)
+			continue;
+		out[n++] = (struct window_bucket){ lo, hi, hist[i] };
+	}
+	return n;
+}
+
+size_t classes_window_dist(struct classes *c, uint64_t now_ms,
+			   struct window_bucket out[CLASSES_HIST_BUCKETS])
+{
+	double sum[HIST_BUCKETS] = { 0 };
+	uint64_t max = 0;
+	struct class_count n;
+	double decay;
+	uint32_t i;
+	int b;
+
+	if (!c)
+		return 0;
+	decay = decay_at(c, now_ms);
+	for (i = 0; i < c->count; i++) {
+		const struct class *cl = &c->cls[i];
+
+		if (verdict_of(c, cl, decay, &n) == CLASS_MICE)
+			continue;
+		for (b = 0; b < HIST_BUCKETS; b++)
+			sum[b] += cl->hist[H_PACKETS][b] * decay;
+		if (cl->max_seen[H_PACKETS] > max)
+			max = cl->max_seen[H_PACKETS];
+	}
+	return classes_window_buckets(sum, max, out);
 }
 
 static int rank_cmp(const void *pa, const void *pb)

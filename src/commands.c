@@ -21,6 +21,8 @@
 #include "listing.h"
 #include "loop.h"
 #include "metrics_http.h"
+#include "mice_set.h"
+#include "window_apply.h"
 #include "nft_foreign.h"
 #include "plan.h"
 #include "policy.h"
@@ -414,6 +416,62 @@ static json_t *classes_json(const struct commands_ctx *c)
 			 "learned_at_close", (json_int_t)ts->class_learned_at_close);
 }
 
+/* Above `flowoffloadctl classes`: the window in force and the model's. */
+static void window_head(const struct commands_ctx *c, char *buf, size_t len)
+{
+	struct window_apply_view v;
+
+	window_apply_view(c->window, &v);
+	if (!v.on) {
+		snprintf(buf, len, "window-from %u (configured; [classes] learn-window = no)\n",
+			 c->cfg->window_from);
+		return;
+	}
+	if (!v.best) {
+		snprintf(buf, len, "window-from %u (learn-window: too few flows yet, %.0f)\n",
+			 c->cfg->window_from, v.flows);
+		return;
+	}
+	snprintf(buf, len, "window-from %u (learn-window: the model's best %u would save %.2f%% of the modelled router CPU on %.0f flows; %llu changes)\n",
+		 c->cfg->window_from, v.best, v.saving_pct, v.flows, (unsigned long long)v.changes);
+}
+
+static json_t *window_json(const struct commands_ctx *c)
+{
+	struct window_apply_view v;
+
+	window_apply_view(c->window, &v);
+	return json_pack("{s:b, s:i, s:i, s:f, s:f, s:I, s:I}", "on", v.on,
+			 "in_force", (int)c->cfg->window_from, "best", (int)v.best,
+			 "saving_pct", v.saving_pct, "flows", v.flows,
+			 "changes", (json_int_t)v.changes, "failures", (json_int_t)v.failures);
+}
+
+/* The kernel's mice sets: what mice_set applied, what the tracker saved. */
+static json_t *mice_set_json(const struct commands_ctx *c)
+{
+	const struct mice_set_stats *ms = mice_set_stats(c->mice);
+	const struct tracker_stats *ts = tracker_stats(c->trk);
+	json_t *j = json_object();
+
+#define MS_STAT(k) json_object_set_new(j, #k, json_integer((json_int_t)ms->k))
+	MS_STAT(entries);
+	MS_STAT(walks);
+	MS_STAT(applies);
+	MS_STAT(full_replaces);
+	MS_STAT(added);
+	MS_STAT(removed);
+	MS_STAT(failures);
+	MS_STAT(prefix_classes);
+#undef MS_STAT
+	json_object_set_new(j, "skipped_flows", json_integer((json_int_t)ts->class_set_skips));
+	json_object_set_new(j, "marks_saved", json_integer((json_int_t)ts->class_marks_saved));
+	json_object_set_new(j, "marks_written", json_integer((json_int_t)ts->class_mice_marks));
+	json_object_set_new(j, "learned_untracked",
+			    json_integer((json_int_t)ts->class_learned_untracked));
+	return j;
+}
+
 /* The control socket's own failures (ctl.h says what each counts). */
 static json_t *control_json(const struct commands_ctx *c)
 {
@@ -481,6 +539,8 @@ static json_t *stats_json(const struct commands_ctx *c)
 
 	if (j) {
 		json_object_set_new(j, "classes", classes_json(c));
+		json_object_set_new(j, "mice_set", mice_set_json(c));
+		json_object_set_new(j, "window_learn", window_json(c));
 		json_object_set_new(j, "control", control_json(c));
 		json_object_set_new(j, "devices", devices_json(c));
 		if (c->http)
@@ -749,9 +809,13 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 		return listing_flows(call, tracker_flows(c->trk), argc, argv, out);
 	if (strcmp(cmd, "prefixes") == 0)
 		return prefixes_cmd(c, argc, argv, out);
-	if (strcmp(cmd, "classes") == 0)
+	if (strcmp(cmd, "classes") == 0) {
+		char head[256];
+
+		window_head(c, head, sizeof(head));
 		return listing_classes(call, tracker_classes(c->trk), loop_now_ms(), argc, argv,
-				       out);
+				       head, out);
+	}
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			json = true;

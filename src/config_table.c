@@ -311,6 +311,21 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 		.help = "Percent of a class's (decayed) flows that must be mice for the class to "
 			"be skipped, 1..100.  Default 95: one elephant in twenty keeps a class "
 			"offloadable." },
+	[CONFIG_KEY_CLASSES_LEARN_WINDOW] = BOOL("classes", "learn-window", classes_learn_window,
+		"no",
+		"Choose window-from from the packet counts of finished flows (the classes "
+			"that are not mice, summed) to minimise the modelled router CPU "
+			"(README, the cost model), between 3 and window-until, changed only "
+			"when the model saves at least 2% and at most once per window-hold; a "
+			"change reinstalls the ruleset in one transaction (offloaded flows come "
+			"back through the readmit rule).  The configured window-from is the "
+			"start.  yes/no, default no: on the measured mixes the model's best "
+			"window is within 2% of the default 16." ),
+	[CONFIG_KEY_CLASSES_WINDOW_HOLD] = { AT("classes", "window-hold"),
+		.type = CONFIG_DURATION, FIELD(classes_window_hold_ms), RANGE(60 * SECOND, 168 * HOUR),
+		.def = "30m", .allowed = "1m..168h " DURATION_UNITS,
+		.help = "With learn-window: the learned window-from changes at most once per "
+			"window-hold, 1m..168h.  Default 30m." },
 
 	[CONFIG_KEY_MAX_FLOWS] = { AT("agent", "max-flows"), .type = CONFIG_SIZE,
 		FIELD(max_flows), RANGE(1, 100000000), .def = "1000000",

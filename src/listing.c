@@ -12,6 +12,7 @@
 #include "ctl.h"
 #include "flows.h"
 #include "listing.h"
+#include "window_learn.h"
 #include "policy.h"
 #include "shaping.h"
 
@@ -303,9 +304,22 @@ struct classes_cursor {
 	bool json;
 };
 
+/* The window-from the cost model prefers for this class's flows alone
+ * (window_learn.c), for a flow of up to 1000 packets; 0: no flows. */
+static uint32_t class_window(const struct class_stats *cs)
+{
+	const struct window_costs costs = WINDOW_COSTS_MEASURED;
+	struct window_bucket b[CLASSES_HIST_BUCKETS];
+	size_t n = classes_window_buckets(cs->packets_hist, cs->packets_max, b);
+	uint64_t hi = cs->packets_max + 1;
+
+	return window_learn_best(b, n, &costs, 3, hi < 3 ? 3 : hi > 1000 ? 1000 : (uint32_t)hi,
+				 NULL);
+}
+
 static json_t *class_json(const struct class_stats *cs, const char *proto, const char *server)
 {
-	return json_pack("{s:s, s:s, s:i, s:s, s:f, s:I, s:f, s:i, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s}",
+	return json_pack("{s:s, s:s, s:i, s:s, s:f, s:I, s:f, s:i, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:i, s:s}",
 			 "family", family_str(cs->family),
 			 "proto", proto, "port", (int)cs->port, "server", server,
 			 "weight", cs->weight, "flows", (json_int_t)cs->flows_total,
@@ -319,6 +333,7 @@ static json_t *class_json(const struct class_stats *cs, const char *proto, const
 			 "p99", (json_int_t)cs->bytes_p99,
 			 "duration_ms", "p50", (json_int_t)cs->duration_ms_p50,
 			 "p90", (json_int_t)cs->duration_ms_p90,
+			 "window", (int)class_window(cs),
 			 "verdict", classes_verdict_str(cs->verdict));
 }
 
@@ -333,10 +348,10 @@ static void print_class(FILE *out, const struct class_stats *cs, const char *pro
 		 (unsigned long long)cs->bytes_p90, (unsigned long long)cs->bytes_p99);
 	snprintf(du, sizeof(du), "%llu/%llu", (unsigned long long)cs->duration_ms_p50,
 		 (unsigned long long)cs->duration_ms_p90);
-	fprintf(out, "%-4s %-5s %-5u %-24s %9.1f %9llu %6.1f %20s %26s %16s %s\n",
+	fprintf(out, "%-4s %-5s %-5u %-24s %9.1f %9llu %6.1f %20s %26s %16s %6u %s\n",
 		family_str(cs->family), proto, cs->port, server, cs->weight,
 		(unsigned long long)cs->flows_total, 100.0 * cs->mice_share, pk, by, du,
-		classes_verdict_str(cs->verdict));
+		class_window(cs), classes_verdict_str(cs->verdict));
 }
 
 static void class_out(FILE *out, const struct class_stats *cs, bool json, bool first)
@@ -384,7 +399,7 @@ static void classes_release(void *arg)
 }
 
 int listing_classes(struct ctl_call *call, struct classes *cls, uint64_t now_ms, int argc,
-		    char **argv, FILE *out)
+		    char **argv, const char *head, FILE *out)
 {
 	struct listing_filter f;
 	struct classes_cursor *k;
@@ -409,12 +424,15 @@ int listing_classes(struct ctl_call *call, struct classes *cls, uint64_t now_ms,
 	}
 	k->n = classes_snapshot(cls, k->cs, n, now_ms);
 	k->json = f.json;
-	if (f.json)
+	if (f.json) {
 		fputc('[', out);
-	else
-		fprintf(out, "%-4s %-5s %-5s %-24s %9s %9s %6s %20s %26s %16s %s\n", "FAM", "PROTO",
-			"PORT", "SERVER", "WEIGHT", "FLOWS", "MICE%", "PACKETS p50/p90/p99",
-			"BYTES p50/p90/p99", "MS p50/p90", "VERDICT");
+	} else {
+		if (head)
+			fputs(head, out);
+		fprintf(out, "%-4s %-5s %-5s %-24s %9s %9s %6s %20s %26s %16s %6s %s\n", "FAM",
+			"PROTO", "PORT", "SERVER", "WEIGHT", "FLOWS", "MICE%", "PACKETS p50/p90/p99",
+			"BYTES p50/p90/p99", "MS p50/p90", "WINDOW", "VERDICT");
+	}
 	ctl_call_stream(call, classes_chunk, classes_release, k);
 	return 0;
 }

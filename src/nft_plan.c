@@ -1,6 +1,7 @@
 /* nft_plan: validates the config and plan for the ruleset, splits it into
  * tiers and turns the skip lists into sorted, merged interval sets. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -190,6 +191,10 @@ void nft_plan_skip_sets(const struct fo_config *cfg, struct nft_skip_set sets[NF
 		[NFT_ROUTES_ONLY6] = { "routes_only6", NFT_TYPE_IP6ADDR, 16, 1 },
 		[NFT_ROUTES_NEVER4] = { "routes_never4", NFT_TYPE_IPADDR, 4, 2 },
 		[NFT_ROUTES_NEVER6] = { "routes_never6", NFT_TYPE_IP6ADDR, 16, 1 },
+		[NFT_MICE_TCP4] = { "mice_tcp4", NFT_TYPE_INET_SERVICE, 2, 5 },
+		[NFT_MICE_UDP4] = { "mice_udp4", NFT_TYPE_INET_SERVICE, 2, 5 },
+		[NFT_MICE_TCP6] = { "mice_tcp6", NFT_TYPE_INET_SERVICE, 2, 5 },
+		[NFT_MICE_UDP6] = { "mice_udp6", NFT_TYPE_INET_SERVICE, 2, 5 },
 	};
 	struct nft_skip_set *s;
 	int k;
@@ -202,6 +207,14 @@ void nft_plan_skip_sets(const struct fo_config *cfg, struct nft_skip_set sets[NF
 		s->per_line = shapes[k].per_line;
 		s->n = 0;
 		s->dynamic = false;
+		if (k >= NFT_MICE_TCP4) {
+			/* A protocol the agent does not offload has no rule
+			 * to skip, and a class table without mice (mice-packets
+			 * 0) no class to put in the set. */
+			s->dynamic = cfg->classes_learn && cfg->classes_mice_packets &&
+				     ((k - NFT_MICE_TCP4) % 2 ? cfg->proto_udp : cfg->proto_tcp);
+			continue;
+		}
 		if (k >= NFT_ROUTES_ONLY4) {
 			s->dynamic = cfg->n_routes[k < NFT_ROUTES_NEVER4 ? ROUTE_ONLY : ROUTE_NEVER] > 0;
 			continue;
@@ -217,6 +230,21 @@ void nft_plan_skip_sets(const struct fo_config *cfg, struct nft_skip_set sets[NF
 int nft_plan_routes_set(int role, int fam)
 {
 	return (role == ROUTE_ONLY ? NFT_ROUTES_ONLY4 : NFT_ROUTES_NEVER4) + fam;
+}
+
+int nft_plan_mice_set(uint8_t family, uint8_t proto)
+{
+	int k;
+
+	if (proto == IPPROTO_TCP)
+		k = NFT_MICE_TCP4;
+	else if (proto == IPPROTO_UDP)
+		k = NFT_MICE_UDP4;
+	else
+		return -1;
+	if (family == AF_INET6)
+		return k + 2;
+	return family == AF_INET ? k : -1;
 }
 
 bool nft_plan_events_quiet(const struct fo_config *cfg, const struct nft_tier *t)

@@ -189,6 +189,47 @@ static void describe_routes(struct nft_tier_spec *s)
 }
 
 /*
+ * The learned mice classes (mice_set.c fills their server ports): a flow
+ * of one returns before the offload rules see it, so the agent writes no
+ * skip mark per flow.  Looked up on the window's packets only: before
+ * them no rule would add the flow anyway, and past them the readmit and
+ * hw-return rules keep flows the tier already took (a class that turned
+ * mice since).  With events = window the rule opens the DESTROY event,
+ * which the offload rule would have opened: the final counters keep
+ * teaching the class, or it would decay out of the set and the mice
+ * would come back once per half-life.
+ */
+static void describe_mice(const struct fo_config *cfg, const struct nft_tier *t,
+			  struct nft_tier_spec *s)
+{
+	struct nft_rule_spec *r;
+	struct nft_term *x;
+	int k;
+
+	for (k = NFT_MICE_TCP4; k < NFT_MICE_TCP4 + NFT_MICE_KINDS; k++) {
+		if (!s->sets[k].dynamic)
+			continue;
+		r = rule_new(s, NFT_CHAIN, "mice-class");
+		term_ct_cmp(r, NFT_CT_PKTS, NFT_CMP_GTE, cfg->window_from);
+		term_ct_cmp(r, NFT_CT_PKTS, NFT_CMP_LTE, cfg->window_until);
+		term(r, NFT_TERM_NFPROTO)->a = k >= NFT_MICE_TCP6;
+		term(r, NFT_TERM_L4PROTO)->proto = (k - NFT_MICE_TCP4) % 2 ? IPPROTO_UDP :
+									     IPPROTO_TCP;
+		x = term(r, NFT_TERM_CT_TUPLE);
+		x->key = NFT_CT_PROTO_DST;
+		x->dir = IP_CT_DIR_ORIGINAL;
+		x->text = "original proto-dst";
+		x = term(r, NFT_TERM_LOOKUP);
+		x->key = (uint32_t)k;
+		x->text = s->sets[k].name;
+		term(r, NFT_TERM_COUNTER);
+		if (nft_plan_events_quiet(cfg, t))
+			term_ab(r, NFT_TERM_EVENT_SET, 1u << IPCT_DESTROY, 0);
+		term(r, NFT_TERM_RETURN);
+	}
+}
+
+/*
  * RULE_OFFLOAD: the offload rule of a tier and protocol.  In the hardware
  * tier, with min-avgpkt, it also wants `ct avgpkt >= A` (a request/response
  * mouse moves small packets; a transfer's full-size segments lift the
@@ -269,6 +310,7 @@ void nft_rules_describe(const struct fo_config *cfg, const struct nft_tier *t,
 	nft_plan_skip_sets(cfg, out->sets);
 	describe_skip(cfg, out);
 	describe_routes(out);
+	describe_mice(cfg, t, out);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		/* The size test is the hardware tier's: a software entry
 		 * costs at most a few slow-path packets (below what

@@ -160,6 +160,25 @@ static bool l4proto_expr(struct nftnl_rule *r, const struct nft_term *t, const u
 	return expr_cmp(r, NFT_CMP_EQ, &t->proto, 1);
 }
 
+static void nfproto_text(FILE *f, const struct nft_term *t)
+{
+	fprintf(f, "meta nfproto %s", t->a ? "ipv6" : "ipv4");
+}
+
+/* The packet's family in an inet table: one byte, NFPROTO_*. */
+static bool nfproto_expr(struct nftnl_rule *r, const struct nft_term *t, const uint32_t *ids)
+{
+	uint8_t fam = t->a ? NFPROTO_IPV6 : NFPROTO_IPV4;
+	struct nftnl_expr *e = expr_new(r, "meta");
+
+	(void)ids;
+	if (!e)
+		return false;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_NFPROTO);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	return expr_cmp(r, NFT_CMP_EQ, &fam, 1);
+}
+
 static void tcp_ack_only_text(FILE *f, const struct nft_term *t)
 {
 	(void)t;
@@ -349,6 +368,7 @@ static const struct {
 	[NFT_TERM_MARK_MATCH] = { mark_match_text, mark_match_expr },
 	[NFT_TERM_CT_CMP] = { ct_cmp_text, ct_cmp_expr },
 	[NFT_TERM_L4PROTO] = { l4proto_text, l4proto_expr },
+	[NFT_TERM_NFPROTO] = { nfproto_text, nfproto_expr },
 	[NFT_TERM_TCP_ACK_ONLY] = { tcp_ack_only_text, tcp_ack_only_expr },
 	[NFT_TERM_SEEN_REPLY] = { seen_reply_text, seen_reply_expr },
 	[NFT_TERM_UNCONFIRMED] = { unconfirmed_text, unconfirmed_expr },

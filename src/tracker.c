@@ -85,14 +85,27 @@ static int class_table_open(const struct fo_config *cfg, struct classes **out)
  * What the classes say about a new flow.  A mice class whose flows mostly
  * end before window-from needs no mark: the window keeps them out already,
  * and a mark write per DNS query would cost the agent more than it saves.
+ * A mice class in the kernel's mice set (mice_set.c) needs none either:
+ * the ruleset skips it; *in_set says so, and *saved that the flow would
+ * have cost a mark write without the set.
  */
-static int class_input(struct tracker *t, const struct ct_info *ct, uint64_t now)
+static int class_input(struct tracker *t, const struct ct_info *ct, uint64_t now, bool *in_set,
+		       bool *saved)
 {
 	struct class_stats cs;
+	bool before_window;
 
+	*in_set = *saved = false;
 	switch (classes_verdict(t->cls, ct, now)) {
 	case CLASS_MICE:
-		if (classes_get(t->cls, ct, now, &cs) == 0 && cs.packets_p90 < t->cfg->window_from) {
+		before_window = classes_get(t->cls, ct, now, &cs) == 0 &&
+				cs.packets_p90 < t->cfg->window_from;
+		if (t->ops.mice_in_set && t->ops.mice_in_set(t->ops.arg, ct)) {
+			*in_set = true;
+			*saved = !before_window;
+			return CLASS_MICE;
+		}
+		if (before_window) {
 			t->st.class_window_skips++;
 			return CLASS_SHORT;
 		}
@@ -249,12 +262,13 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 	};
 	enum admit_value have = admission_of(t, &f->ct);
 	struct policy_decision d;
+	bool in_set, saved;
 
 	if (have != ADMIT_NONE) {
 		adopt(t, f, have, now);
 		return;
 	}
-	b.class_verdict = class_input(t, &f->ct, now);
+	b.class_verdict = class_input(t, &f->ct, now, &in_set, &saved);
 	if (t->ops.route_roles)
 		b.route_roles = t->ops.route_roles(t->ops.arg, &f->ct);
 	if (t->ops.shaped && !policy_closing(&f->ct))
@@ -274,7 +288,15 @@ static void decide(struct tracker *t, struct flow *f, uint64_t now)
 		f->state = FLOW_SKIPPED;
 		f->skip_reason = (uint8_t)d.reason;
 		/* Protocol, port, prefix and closing state are enforced by the
-		 * ruleset and the kernel; only a learned verdict needs a mark. */
+		 * ruleset and the kernel; only a learned verdict needs a mark,
+		 * unless the mice set holds its class. */
+		if (d.reason == REASON_MICE && in_set) {
+			t->st.class_set_skips++;
+			t->st.class_marks_saved += saved;
+			return;
+		}
+		if (d.reason == REASON_MICE)
+			t->st.class_mice_marks++;
 		if (d.reason == REASON_MICE || d.reason == REASON_CAPACITY ||
 		    d.reason == REASON_SHAPED)
 			write_mark(t, f, ADMIT_SKIP);
@@ -464,6 +486,15 @@ static void destroyed(struct tracker *t, const struct ct_info *ct, uint64_t now)
 			classes_observe(t->cls, ct, flow_age_ms(now, f->first_seen_ms), now);
 		if (t->ops.flow_finished && ct->has_counters && !f->class_seen)
 			t->ops.flow_finished(t->ops.arg, ct, f->tier == TIER_HW);
+	} else if (t->cfg->events_window && t->cls && ct->has_counters && t->ops.mice_in_set &&
+		   t->ops.mice_in_set(t->ops.arg, ct)) {
+		/* The mice rule opened this DESTROY (nft_rules.c): the only
+		 * word of the flow, and what keeps its class learned.  Its
+		 * start was never seen: duration unknown, 0 (no verdict
+		 * reads durations). */
+		t->st.class_learned_untracked++;
+		classes_observe(t->cls, ct, 0, now);
+		return;
 	}
 	flows_remove(t->flows, ct);
 }

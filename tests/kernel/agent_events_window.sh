@@ -15,8 +15,11 @@ require_tools ip nft conntrack ping jq timeout
 [ -x "$STORM" ] || skip "flowstorm not built at $STORM (run make)"
 topology_up
 
+# [classes] at min-clients 1 and min-flows 5: the mice section's single
+# client learns its class from a few flows.
 agent_config "$TMP/agent.conf" "[offload]" "window-from = $N" \
-	"[hardware]" "mode = off" "[agent]" "events = window" "resync-interval = 2s"
+	"[hardware]" "mode = off" "[agent]" "events = window" "resync-interval = 2s" \
+	"[classes]" "min-clients = 1" "min-flows = 5"
 agent_start "$TMP/agent.conf"
 nsr nft list chain inet flowoffload events | grep -q 'ct event set 0x0' ||
 	fail "no events chain with the quiet mask: $(nsr nft list table inet flowoffload)"
@@ -118,5 +121,41 @@ for e in $ELEPHANTS; do
 		test "$(grep "dport=$port " "$TMP/ct.events" | grep -c UPDATE)" -ge 1 -a \
 			"$(grep "dport=$port " "$TMP/ct.events" | grep -c DESTROY)" -ge 1
 done
+info "---- a mice class in the kernel's set: skipped with no UPDATE and no mark"
+# Mice of 8 KiB each way: about 20 packets, past packet N and under
+# mice-packets (64).  The first batch reaches the window, is offloaded and
+# reported (UPDATE, DESTROY): the class is learned from it.
+MICE_PORT=6420
+mice_batch() {
+	local n=$1 i srv
+	nss "$FLOWGEN" server -a "$S4" -p $MICE_PORT -n "$n" -t 120 >"$TMP/srvmice" 2>&1 &
+	srv=$!
+	wait_for 10 grep -q listening "$TMP/srvmice" || fail "mice server did not start"
+	for i in $(seq "$n"); do
+		nsc "$FLOWGEN" client -a "$S4" -p $MICE_PORT -s 8k -t 30 >/dev/null 2>&1 || fail "mouse $i failed"
+	done
+	wait $srv || fail "mice server failed"
+}
+off_tcp() { nft_counter inet flowoffload forward offload-tcp; }
+off0=$(off_tcp)
+mice_batch 8
+check "the first batch reached the window and was offloaded (offload-tcp counted $(( $(off_tcp) - off0 )) packets)" \
+	test $(( $(off_tcp) - off0 )) -ge 8
+in_set() { nsr nft list set inet flowoffload mice_tcp4 | grep -Eq "(^|[^0-9])$MICE_PORT([^0-9]|\$)"; }
+check "the class tcp/$MICE_PORT is learned as mice and in the kernel's set mice_tcp4" wait_for 20 in_set
+agentctl classes | sed 's/^/#   /'
+st0=$(agentctl stats --json)
+off0=$(off_tcp)
+mice0=$(nft_counter inet flowoffload forward mice-class)
+mice_batch 8
+dj() { jq -n --argjson a "$st0" --argjson b "$(agentctl stats --json)" "\$b.$1 - \$a.$1"; }
+check "the second batch reached the window: the mice-class rule returned it ($(( $(nft_counter inet flowoffload forward mice-class) - mice0 )) packets)" \
+	test $(( $(nft_counter inet flowoffload forward mice-class) - mice0 )) -ge 8
+check "none of it was offloaded (offload-tcp counted $(( $(off_tcp) - off0 )) packets)" \
+	test $(( $(off_tcp) - off0 )) = 0
+learned() { test "$(dj mice_set.learned_untracked)" -ge 8; }
+check "its DESTROYs reached the agent, which learned from them ($(dj mice_set.learned_untracked))" wait_for 10 learned
+check "no UPDATE ($(dj events.update)) and no mark ($(dj admission.marks_written)) for it" \
+	test "$(dj events.update) $(dj admission.marks_written)" = "0 0"
 agent_stop || fail "flowoffloadd exited with an error: $(tail -n 5 "$TMP/agent.log")"
-echo "PASS: events = window: no event for flows that never reach packet N, one UPDATE and one DESTROY for those that do"
+echo "PASS: events = window: no event for flows that never reach packet N, one UPDATE and one DESTROY for those that do; a mice class in the set is skipped by the kernel with no UPDATE and no mark, and still learned"

@@ -79,8 +79,14 @@ check "one UDP readmit rule" \
 # window's end go to the software flowtable and take the software value.
 check "two hw-return rules: mark HW, past packet 1000, software value, flow add" \
 	test "$(grep -c 'ct mark & 0x0c000000 == 0x08000000 ct packets > 1000 .*counter packets 0 bytes 0 ct mark set ct mark & 0xf7ffffff | 0x04000000 flow add @ft comment "hw-return-' <<<"$L")" -eq 2
-check "the readmit rules come after the window rules, the hw-return rules last" \
-	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "offload- comment "readmit- comment "hw- '
+# [classes] learn (the default): a mice-class rule per family and protocol
+# on its set of learned mice ports, empty at install, before any flow add.
+check "four mice-class rules on the window: family, protocol, server port in the family's set, return" \
+	test "$(grep -cE 'ct packets 5-1000 meta nfproto ipv[46] meta l4proto (tcp|udp) ct original proto-dst @mice_(tcp|udp)[46] counter packets 0 bytes 0 return comment "mice-class"' <<<"$L")" -eq 4
+check "the mice sets are declared, empty" \
+	test "$(grep -cE '^'$'\t''set mice_(tcp|udp)[46] [{]' <<<"$L") $(grep -c 'elements' <<<"$L")" = "4 0"
+check "the mice-class rules come first, then the window rules, the readmit rules, the hw-return rules last" \
+	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "mice- comment "offload- comment "readmit- comment "hw- '
 check "no skip sets or rules when none are configured" lacks "skip" "$L"
 check "no hardware table without hardware devices" lacks flowoffload_hw "$(tables)"
 check "the user's table is untouched by install" test "$(listing userfw)" = "$USERFW"
@@ -98,8 +104,10 @@ info "---- install again: replaced, not added to"
 rt install --sw lan0,wan0 --from 3 --until 50 --min-avgpkt 0 || fail "second install refused"
 L2=$(listing flowoffload)
 check "still one table inet flowoffload" test "$(tables | grep -o 'table inet flowoffload ' | wc -l)" -eq 1
-check "still two window, two readmit and two hw-return rules, all with the new bounds" \
-	test "$(grep -c 'ct packets 3-50' <<<"$L2")" -eq 2 -a "$(grep -c 'ct packets >= 3 ' <<<"$L2")" -eq 2 \
+check "still two window, two readmit and two hw-return rules, all with the new bounds (the four mice-class rules' window too)" \
+	test "$(grep 'ct packets 3-50' <<<"$L2" | grep -c 'comment "offload-')" -eq 2 \
+	-a "$(grep 'ct packets 3-50' <<<"$L2" | grep -c 'comment "mice-class"')" -eq 4 \
+	-a "$(grep -c 'ct packets >= 3 ' <<<"$L2")" -eq 2 \
 	-a "$(grep -c 'ct packets > 50 ' <<<"$L2")" -eq 2 -a "$(grep -c 'flow add' <<<"$L2")" -eq 6
 check "the old window is gone" lacks "ct packets 5-1000" "$L2"
 check "still one flowtable" test "$(grep -c 'flowtable ft' <<<"$L2")" -eq 1
@@ -149,7 +157,7 @@ check "set skip_ports with 53 and 5060-5061" \
 	test "$(set_elements skip_ports)" = "elements = { 53, 5060-5061 }"
 check "set skip4 with 198.18.5.0/24" test "$(set_elements skip4)" = "elements = { 198.18.5.0/24 }"
 check "set skip6 with 2001:db8:5::/48" test "$(set_elements skip6)" = "elements = { 2001:db8:5::/48 }"
-check "sets are interval sets" test "$(grep -c 'flags interval' <<<"$L")" -eq 3
+check "sets are interval sets (the three skip sets, the four mice sets)" test "$(grep -c 'flags interval' <<<"$L")" -eq 7
 check "skip-port rules for TCP and UDP, on the original destination port" \
 	test "$(grep -c 'meta l4proto [a-z]* ct original proto-dst @skip_ports counter packets 0 bytes 0 return comment "skip-port"' <<<"$L")" -eq 2
 check "four skip-prefix rules per family" \

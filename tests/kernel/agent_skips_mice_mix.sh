@@ -111,6 +111,27 @@ for layout in separate one; do
 		mice_class() { agentctl classes --json | jq -e '[.[] | select(.proto == "tcp" and .verdict == "mice")] | length >= 1' >/dev/null; }
 		check "learn-separate: a TCP class is learned as mice" wait_for 20 mice_class
 		agentctl classes | sed 's/^/#   /'
+		# ... and enforced in the kernel: its server port in the
+		# ruleset's mice set of its family, read back from nft.
+		mc=$(agentctl classes --json |
+			jq -r '[.[] | select(.proto == "tcp" and .verdict == "mice")][0] | "\(.family) \(.port)"')
+		read -r mfam mport <<<"$mc"
+		mset=mice_tcp${mfam#ipv}
+		in_mice_set() { nsr nft list set inet flowoffload "$mset" | grep -Eq "(^|[^0-9])$mport([^0-9]|\$)"; }
+		check "learn-separate: the mice class ($mfam tcp port $mport) is in the kernel's set $mset" \
+			wait_for 10 in_mice_set
+		nsr nft list set inet flowoffload "$mset" | grep elements | sed 's/^/#   /'
+		check "learn-separate: the agent counts it applied ($(agentctl stats --json | jq .mice_set.entries) ports in its sets)" \
+			test "$(agentctl stats --json | jq .mice_set.entries)" -ge 1
+		# Every class of the separate layout has its own server port: no
+		# medium or elephant port may be in a mice set.
+		other_ports=$(agentctl classes --json | jq -r '.[] | select(.verdict != "mice") | .port')
+		leaked=""
+		for p in $other_ports; do
+			nsr nft list set inet flowoffload "$mset" | grep -Eq "(^|[^0-9])$p([^0-9]|\$)" && leaked="$leaked $p"
+		done
+		check "learn-separate: no port of a class that is not mice is in $mset (${leaked:-none})" test -z "$leaked"
+		mice_rule0=$(nft_counter inet flowoffload forward mice-class)
 	fi
 	st0=$(agentctl stats --json)
 	l=$layout
@@ -157,6 +178,28 @@ for layout in separate one; do
 		mice=$(mix_get "$l" mice_flows)
 		check "$l: the learned classes decided at least half the $mice mice ($decided mice-class or class-short), at most every flow of the run" \
 			test $((decided * 2)) -ge "$mice" -a "$decided" -le 300
+		# The kernel's mice set skips them: the agent decided them with
+		# no per-flow mark (it writes none on veth, which has no
+		# hardware tier), and not one mouse entered the flowtable,
+		# retransmissions or not.
+		dj() { jq -n --argjson a "$st0" --argjson b "$st1" "\$b.$1 - \$a.$1"; }
+		set_skips=$(dj mice_set.skipped_flows)
+		check "$l: the mice set decided at least half the $mice mice with no mark ($set_skips), at most every flow of the run" \
+			test $((set_skips * 2)) -ge "$mice" -a "$set_skips" -le 300
+		check "$l: the agent wrote no mark in the measured pass ($(dj admission.marks_written) written, $(dj mice_set.marks_written) for mice classes, $(dj mice_set.marks_saved) saved)" \
+			test "$(dj admission.marks_written)" = 0 -a "$(dj mice_set.marks_written)" = 0
+		check "$l: no mouse was offloaded ($(mix_get "$l" mice_off)/$(mix_get "$l" mice_flows))" \
+			test "$(mix_get "$l" mice_off)" = 0
+		# Mice alive at packet N meet the mice-class rule (kernel counter);
+		# without such mice the rule may count nothing.
+		long_mice=$(awk -F'\t' -v n=$N '$1 == "mice" && $6 >= n' "$d/flows.tsv" | wc -l)
+		mice_rule=$(( $(nft_counter inet flowoffload forward mice-class) - mice_rule0 ))
+		if [ "$long_mice" -gt 0 ]; then
+			check "$l: the mice-class rule returned the $long_mice mice that reached packet $N ($mice_rule packets)" \
+				test "$mice_rule" -ge 1
+		else
+			info "$l: no mouse reached packet $N; the mice-class rule counted $mice_rule packets"
+		fi
 	fi
 	check "$l: no admission failed" test "$(jq '.admission.errors' <<<"$st1")" -eq 0
 	drain

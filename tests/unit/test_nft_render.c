@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <libnftnl/expr.h>
@@ -455,6 +456,8 @@ static void decode_value(struct decode *d, uint32_t v, bool mask)
 		fputs(mask && v == 0x17 ? "(fin | syn | rst | ack)" : v == 0x10 ? "ack" : "?", d->f);
 	else if (!strcmp(d->load, "meta l4proto"))
 		fputs(v == IPPROTO_TCP ? "tcp" : v == IPPROTO_UDP ? "udp" : "?", d->f);
+	else if (!strcmp(d->load, "meta nfproto"))
+		fputs(v == NFPROTO_IPV4 ? "ipv4" : v == NFPROTO_IPV6 ? "ipv6" : "?", d->f);
 	else
 		fprintf(d->f, "%u", v);
 }
@@ -521,8 +524,10 @@ static int decode_expr(struct nftnl_expr *e, void *arg)
 	} else if (!strcmp(name, "ct")) {
 		decode_ct_store(d, e);
 	} else if (!strcmp(name, "meta")) {
-		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY), NFT_META_L4PROTO);
-		d->load = "meta l4proto";
+		uint32_t key = nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY);
+
+		assert_true(key == NFT_META_L4PROTO || key == NFT_META_NFPROTO);
+		d->load = key == NFT_META_L4PROTO ? "meta l4proto" : "meta nfproto";
 		d->masked = d->be64 = false;
 	} else if (!strcmp(name, "payload")) {
 		assert_int_equal(nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE),
