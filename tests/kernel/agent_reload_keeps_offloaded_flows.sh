@@ -151,8 +151,11 @@ info "control: after the flowtable's replacement the elephant took $((slow2 - sl
 check "the elephant left the flowtable: slow-path packets again ($slow1 -> $slow2)" test "$slow2" -ge $((slow1 + 1))
 check "and the readmit rule took it back ($readmit packets)" test "$readmit" -ge 1
 check "conntrack shows it [OFFLOAD] again" offloaded
-check "and the slow path stayed short: re-added on its first packets ($((slow2 - slow1)) <= 64)" \
-	test $((slow2 - slow1)) -le 64
+# How long it stays out is the kernel's: flow add is a no-op while the
+# conntrack still carries IPS_OFFLOAD, which the old flowtable's cleanup
+# clears only when nf_tables' deferred destroy work runs.  Measured 1
+# packet on an idle host, 196 under a loaded one: reported, not bounded.
+info "the elephant was back in the flowtable after $((slow2 - slow1)) slow-path packet(s)"
 exec 7>&-
 agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
 echo "PASS: a rule-only reload keeps the table, the flowtable and the offloaded flow; a flowtable change replaces them"
