@@ -8,10 +8,11 @@ of bench/route_scale (see there).
       interval counts) and OUTDIR/expected4.txt, expected6.txt (intervals)
   route_scale.py readback OUTDIR FAMILY NFT_JSON_FILE
       compares `nft -j list set` output with OUTDIR/expectedF.txt
-  route_scale.py latency NETNS TABLE COUNT RATE OUTFILE
+  route_scale.py latency NETNS TABLE COUNT RATE OUTFILE WATCHER
       COUNT route additions (then COUNT deletions) at RATE per second into
-      TABLE of NETNS, timestamped on send; `nft monitor` in NETNS timestamps
-      each set element it reports; prints the latencies.
+      TABLE of NETNS, timestamped on send; WATCHER (bench/setelem_watch) in
+      NETNS timestamps each element nf_tables reports added to or deleted
+      from routes_never4; prints the latencies (same CLOCK_MONOTONIC).
 """
 import ipaddress
 import json
@@ -146,52 +147,52 @@ def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
-def latency(netns, table, count, rate, outfile):
+def latency(netns, table, count, rate, outfile, watcher):
     count, rate = int(count), float(rate)
     # Every other /24 of 100.64.0.0/10: no two adjacent, so each route is
     # an interval of its own (its own set element).
-    nets = ["%s/24" % ipaddress.IPv4Address(LAT_BASE + (2 * i << 8)) for i in range(count)]
-    seen = {}		# (op, prefix) -> monotonic time nft monitor reported it
-    mon = subprocess.Popen(["ip", "netns", "exec", netns, "nft", "monitor", "elements"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=1,
-                           universal_newlines=True)
+    addrs = [str(ipaddress.IPv4Address(LAT_BASE + (2 * i << 8))) for i in range(count)]
+    seen = {}		# (op, address) -> CLOCK_MONOTONIC time the element was reported
+    lost = [0]
+    ready = threading.Event()
+    mon = subprocess.Popen(["ip", "netns", "exec", netns, watcher, "routes_never4"],
+                           stdout=subprocess.PIPE, bufsize=1, universal_newlines=True)
 
     def reader():
         for line in mon.stdout:
-            t = time.monotonic()
             w = line.split()
-            if len(w) < 4 or w[1] != "element" or w[0] not in ("add", "delete"):
-                continue
-            if "{" not in line:
-                continue
-            body = line[line.index("{") + 1:line.rindex("}")]
-            for item in body.split(","):
-                p = item.strip().split()[0] if item.strip() else ""
-                if p and (w[0], p) not in seen:
-                    seen[(w[0], p)] = t
+            if w == ["ready"]:
+                ready.set()
+            elif w == ["lost"]:
+                lost[0] += 1
+            elif len(w) == 4 and (w[0], w[2]) not in seen:
+                seen[(w[0], w[2])] = float(w[3])
     th = threading.Thread(target=reader, daemon=True)
     th.start()
-    time.sleep(1.5)		# nft monitor subscribed
+    if not ready.wait(60):
+        sys.stderr.write("latency: setelem_watch did not start\n")
+        mon.terminate()
+        return 1
     ipb = subprocess.Popen(["ip", "netns", "exec", netns, "ip", "-force", "-batch", "-"],
                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, universal_newlines=True, bufsize=1)
     sent = {}
     res = {}
-    for op, verb in (("add", "add"), ("delete", "del")):
+    for op, verb in (("add", "add"), ("del", "del")):
         t0 = time.monotonic()
-        for i, p in enumerate(nets):
+        for i, a in enumerate(addrs):
             due = t0 + i / rate
             now = time.monotonic()
             if due > now:
                 time.sleep(due - now)
-            ipb.stdin.write("route %s blackhole %s table %s\n" % (verb, p, table))
+            ipb.stdin.write("route %s blackhole %s/24 table %s\n" % (verb, a, table))
             ipb.stdin.flush()
-            sent[(op, p)] = time.monotonic()
+            sent[(op, a)] = time.monotonic()
         t1 = time.monotonic()
         res[op] = {"rate": count / (t1 - t0) if t1 > t0 else 0.0}
         # Wait for the last ones (settle, apply), bounded.
-        end = time.monotonic() + 15
-        while time.monotonic() < end and sum((op, p) in seen for p in nets) < count:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and sum((op, a) in seen for a in addrs) < count:
             time.sleep(0.1)
         time.sleep(0.5)
     ipb.stdin.close()
@@ -200,8 +201,8 @@ def latency(netns, table, count, rate, outfile):
     mon.wait(timeout=10)
     out = []
     rc = 0
-    for op in ("add", "delete"):
-        lat = [(seen[(op, p)] - sent[(op, p)]) * 1000 for p in nets if (op, p) in seen]
+    for op in ("add", "del"):
+        lat = [(seen[(op, a)] - sent[(op, a)]) * 1000 for a in addrs if (op, a) in seen]
         r = res[op]
         r.update(n=count, seen=len(lat), p50=pct(lat, 50), p99=pct(lat, 99),
                  max=max(lat) if lat else float("nan"), min=min(lat) if lat else float("nan"))
@@ -209,6 +210,9 @@ def latency(netns, table, count, rate, outfile):
             op, count, r["rate"], r["seen"], r["min"], r["p50"], r["p99"], r["max"]))
         if len(lat) < count:
             rc = 1
+    if lost[0]:
+        sys.stderr.write("latency: setelem_watch lost notifications %d times\n" % lost[0])
+        rc = 1
     with open(outfile, "w") as f:
         f.write("\n".join(out) + "\n")
     print("\n".join(out))
@@ -221,7 +225,7 @@ def main(argv):
         return 0
     if len(argv) == 5 and argv[1] == "readback":
         return readback(argv[2], argv[3], argv[4])
-    if len(argv) == 7 and argv[1] == "latency":
+    if len(argv) == 8 and argv[1] == "latency":
         return latency(*argv[2:])
     sys.stderr.write(__doc__)
     return 2
