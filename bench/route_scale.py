@@ -30,8 +30,10 @@ EXCLUDE4 = [ipaddress.ip_network(n) for n in (
     "172.16.0.0/12", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3")]
 EXCLUDE6 = [ipaddress.ip_network("2001:db8::/32")]
 # Prefix lengths roughly as in a full table (most IPv4 routes are /24s,
-# most IPv6 ones /48s), as (length, weight).
-LENS4 = [(24, 58), (23, 9), (22, 10), (21, 5), (20, 5), (19, 4), (18, 3), (17, 2), (16, 4)]
+# most IPv6 ones /48s), as (length, weight): about 13k /16s, so that a
+# million random prefixes do not cover the address space.
+LENS4 = [(24, 560), (23, 135), (22, 125), (21, 70), (20, 55), (19, 30), (18, 15), (17, 9),
+         (16, 13)]
 LENS6 = [(48, 50), (44, 8), (40, 8), (36, 6), (32, 14), (29, 4), (46, 5), (47, 5)]
 LAT_BASE = int(ipaddress.ip_address("100.64.0.0"))
 
