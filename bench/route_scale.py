@@ -4,7 +4,7 @@ must become, the kernel read-back check and the route-change latency driver
 of bench/route_scale (see there).
 
   route_scale.py gen N4 N6 SEED TABLE OUTDIR
-      OUTDIR/routes.batch (for ip -batch), OUTDIR/expected.json (merged
+      OUTDIR/routes.NNN.batch (for ip -batch, 100k lines each), OUTDIR/expected.json (merged
       interval counts) and OUTDIR/expected4.txt, expected6.txt (intervals)
   route_scale.py readback OUTDIR FAMILY NFT_JSON_FILE
       compares `nft -j list set` output with OUTDIR/expectedF.txt
@@ -35,6 +35,7 @@ EXCLUDE6 = [ipaddress.ip_network("2001:db8::/32")]
 LENS4 = [(24, 560), (23, 135), (22, 125), (21, 70), (20, 55), (19, 30), (18, 15), (17, 9),
          (16, 13)]
 LENS6 = [(48, 50), (44, 8), (40, 8), (36, 6), (32, 14), (29, 4), (46, 5), (47, 5)]
+CHUNK = 100000
 LAT_BASE = int(ipaddress.ip_address("100.64.0.0"))
 
 
@@ -87,11 +88,15 @@ def gen(n4, n6, seed, table, outdir):
     rnd = random.Random(seed)
     r4 = gen_family(rnd, n4, 32, LENS4, 1 << 24, 224 << 24, EXCLUDE4)
     r6 = gen_family(rnd, n6, 128, LENS6, 0x2000 << 112, 0x3000 << 112, EXCLUDE6)
-    with open(os.path.join(outdir, "routes.batch"), "w") as f:
-        for a, length, _ in r4:
-            f.write("route add blackhole %s/%d table %s\n" % (ipaddress.IPv4Address(a), length, table))
-        for a, length, _ in r6:
-            f.write("route add blackhole %s/%d table %s\n" % (ipaddress.IPv6Address(a), length, table))
+    # In files of CHUNK lines: iproute2 6.1's `ip -batch` grows by about
+    # 4 KiB a route (1.5 GB after 358k, when the VM's OOM killer took it).
+    lines = ["route add blackhole %s/%d table %s\n" % (ipaddress.IPv4Address(a), length, table)
+             for a, length, _ in r4]
+    lines += ["route add blackhole %s/%d table %s\n" % (ipaddress.IPv6Address(a), length, table)
+              for a, length, _ in r6]
+    for k in range(0, len(lines), CHUNK):
+        with open(os.path.join(outdir, "routes.%03d.batch" % (k // CHUNK)), "w") as f:
+            f.writelines(lines[k:k + CHUNK])
     m4, m6 = merge(r4), merge(r6)
     for name, m in (("expected4.txt", m4), ("expected6.txt", m6)):
         with open(os.path.join(outdir, name), "w") as f:
