@@ -30,10 +30,20 @@ struct pset_entry {
 	uint8_t state;		/* 0 empty, 1 used, 2 deleted */
 };
 
+/* Routes followed per table and role: at most as many as [routes] lists. */
+#define PSET_MAX_TABLES (ROUTE_ROLES * CONFIG_MAX_LIST)
+struct pset_table_count {
+	uint32_t table;
+	uint8_t role;
+	size_t count[PSET_FAMILIES];
+};
+
 struct prefix_set {
 	struct pset_entry *slots;
 	size_t cap, used, dead;
 	size_t count[ROUTE_ROLES][PSET_FAMILIES];
+	struct pset_table_count tables[PSET_MAX_TABLES];
+	size_t n_tables;
 };
 
 int pset_family_index(uint8_t family);
@@ -48,6 +58,9 @@ int pset_add(struct prefix_set *s, const struct pset_route *r, uint32_t gen);
 int pset_del(struct prefix_set *s, const struct pset_route *r);
 /* Drop the routes no resync since gen has seen; the number dropped. */
 size_t pset_sweep(struct prefix_set *s, uint32_t gen);
+
+/* Routes of table followed in role, of family index fam (0 IPv4, 1 IPv6). */
+size_t pset_table_routes(const struct prefix_set *s, uint32_t table, int role, int fam);
 
 /* The role's prefixes of a family, sorted and merged (overlapping and
  * adjacent prefixes make one interval), keys in network byte order, 4 or

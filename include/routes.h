@@ -35,6 +35,10 @@ struct routes_view {
 	uint64_t routes[ROUTE_ROLES][2];	/* routes followed now */
 	uint64_t intervals[ROUTE_ROLES][2];	/* merged, as applied */
 	bool over[ROUTE_ROLES][2];		/* past max-prefixes */
+	uint64_t over_count[ROUTE_ROLES];	/* applies it held back for that */
+	/* Per table of the role, in [routes] order (cfg->routes[role][i]). */
+	uint64_t table_routes[ROUTE_ROLES][CONFIG_MAX_LIST][2];
+	uint64_t table_change_ms[ROUTE_ROLES][CONFIG_MAX_LIST]; /* 0: none yet */
 	uint64_t last_change_ms;		/* loop_now_ms() of the last route change */
 	uint64_t last_apply_ms;			/* ... of the last transaction */
 	uint64_t last_resync_ms;

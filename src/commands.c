@@ -280,7 +280,7 @@ static json_t *routes_status_json(const struct commands_ctx *c)
 	static const char *const roles[ROUTE_ROLES] = { "prefer_hardware", "only", "never" };
 	const struct fo_config *cfg = c->cfg;
 	struct routes_view v;
-	json_t *j, *r, *tables;
+	json_t *j, *r, *tables, *per;
 	char name[32];
 	size_t i;
 	int role;
@@ -297,6 +297,7 @@ static json_t *routes_status_json(const struct commands_ctx *c)
 		if (!cfg->n_routes[role])
 			continue;
 		tables = json_array();
+		per = json_object();
 		for (i = 0; i < cfg->n_routes[role]; i++) {
 			const struct route_table_sel *s = &cfg->routes[role][i];
 
@@ -305,13 +306,24 @@ static json_t *routes_status_json(const struct commands_ctx *c)
 			else
 				snprintf(name, sizeof(name), "%u", s->table);
 			json_array_append_new(tables, json_string(name));
+			/* Per table: its routes (all the role follows of that
+			 * table) and when one last changed; the set sizes and
+			 * the sync lag are the role's and the agent's. */
+			json_object_set_new(per, name,
+					    json_pack("{s:I, s:I, s:o}",
+						      "ipv4_routes", (json_int_t)v.table_routes[role][i][0],
+						      "ipv6_routes", (json_int_t)v.table_routes[role][i][1],
+						      "last_change_ms_ago",
+						      ms_ago(v.table_change_ms[role][i])));
 		}
-		r = json_pack("{s:o, s:I, s:I, s:I, s:I, s:b}", "tables", tables,
+		r = json_pack("{s:o, s:I, s:I, s:I, s:I, s:b, s:I, s:o}", "tables", tables,
 			      "ipv4_routes", (json_int_t)v.routes[role][0],
 			      "ipv6_routes", (json_int_t)v.routes[role][1],
 			      "ipv4_intervals", (json_int_t)v.intervals[role][0],
 			      "ipv6_intervals", (json_int_t)v.intervals[role][1],
-			      "over_limit", v.over[role][0] || v.over[role][1]);
+			      "over_limit", v.over[role][0] || v.over[role][1],
+			      "over_limit_count", (json_int_t)v.over_count[role],
+			      "per_table", per);
 		json_object_set_new(j, roles[role], r);
 	}
 	return j;

@@ -56,6 +56,41 @@ static uint64_t hash(const struct pset_route *r)
 	return h ^ (h >> 29);
 }
 
+/* The per-table counter of (table, role); a new one when there is room
+ * (tables come from the config, which lists at most PSET_MAX_TABLES). */
+static struct pset_table_count *table_count(struct prefix_set *s, uint32_t table, uint8_t role)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_tables; i++)
+		if (s->tables[i].table == table && s->tables[i].role == role)
+			return &s->tables[i];
+	if (s->n_tables == PSET_MAX_TABLES)
+		return NULL;
+	s->tables[s->n_tables] = (struct pset_table_count){ .table = table, .role = role };
+	return &s->tables[s->n_tables++];
+}
+
+static void count_route(struct prefix_set *s, const struct pset_route *r, int delta)
+{
+	struct pset_table_count *t = table_count(s, r->table, r->role);
+	int fam = pset_family_index(r->family);
+
+	s->count[r->role][fam] += (size_t)delta;
+	if (t)
+		t->count[fam] += (size_t)delta;
+}
+
+size_t pset_table_routes(const struct prefix_set *s, uint32_t table, int role, int fam)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_tables; i++)
+		if (s->tables[i].table == table && s->tables[i].role == role)
+			return s->tables[i].count[fam];
+	return 0;
+}
+
 /* The slot holding r, or NULL. */
 static struct pset_entry *find(const struct prefix_set *s, const struct pset_route *r)
 {
@@ -112,15 +147,14 @@ static int grow(struct prefix_set *s)
 int pset_add(struct prefix_set *s, const struct pset_route *r, uint32_t gen)
 {
 	struct pset_entry *e = find(s, r);
-	int fam = pset_family_index(r->family);
 
 	if (e) {
 		e->gen = gen;
 		if (e->r.role == r->role)
 			return 0;
-		s->count[e->r.role][fam]--;
-		s->count[r->role][fam]++;
+		count_route(s, &e->r, -1);
 		e->r.role = r->role;
+		count_route(s, &e->r, 1);
 		return 1;
 	}
 	if (grow(s))
@@ -132,13 +166,13 @@ int pset_add(struct prefix_set *s, const struct pset_route *r, uint32_t gen)
 	e->gen = gen;
 	e->state = SLOT_USED;
 	s->used++;
-	s->count[r->role][fam]++;
+	count_route(s, r, 1);
 	return 1;
 }
 
 static void drop(struct prefix_set *s, struct pset_entry *e)
 {
-	s->count[e->r.role][pset_family_index(e->r.family)]--;
+	count_route(s, &e->r, -1);
 	e->state = SLOT_DEAD;
 	s->used--;
 	s->dead++;

@@ -64,6 +64,8 @@ struct routes {
 	struct nft_interval *applied[ROUTE_ROLES][2];
 	size_t n_applied[ROUTE_ROLES][2];
 	bool over[ROUTE_ROLES][2];
+	uint64_t over_count[ROUTE_ROLES];
+	uint64_t table_change_ms[ROUTE_ROLES][CONFIG_MAX_LIST];
 	uint64_t first_change_ms;	/* first change not yet applied, 0: none */
 	uint64_t last_change_ms, last_apply_ms, last_resync_ms;
 	struct backoff retry;
@@ -113,9 +115,18 @@ static void schedule_apply(struct routes *r)
 		loop_timer_set(r->settle, deadline > now ? deadline - now : 1, 0);
 }
 
-static void changed(struct routes *r)
+/* A route of table changed: every [routes] entry of that table says so. */
+static void changed(struct routes *r, uint32_t table)
 {
+	const struct fo_config *cfg = r->cfg;
+	size_t i;
+	int role;
+
 	r->last_change_ms = loop_now_ms();
+	for (role = 0; role < ROUTE_ROLES; role++)
+		for (i = 0; i < cfg->n_routes[role]; i++)
+			if (cfg->routes[role][i].table == table)
+				r->table_change_ms[role][i] = r->last_change_ms;
 	schedule_apply(r);
 }
 
@@ -196,7 +207,7 @@ static int route_msg(struct routes *r, const struct nlmsghdr *nlh, bool dump)
 	if (nlh->nlmsg_type == RTM_DELROUTE || role < 0) {
 		/* A route replaced by one of another protocol leaves too. */
 		if (pset_del(&r->ps, &rt))
-			changed(r);
+			changed(r, rt.table);
 		else
 			r->st.events_ignored += !dump;
 		return 0;
@@ -206,7 +217,7 @@ static int route_msg(struct routes *r, const struct nlmsghdr *nlh, bool dump)
 	if (ret < 0)
 		return ret;
 	if (ret)
-		changed(r);
+		changed(r, rt.table);
 	return 0;
 }
 
@@ -298,8 +309,10 @@ static void start_resync(struct routes *r)
 	r->again = false;
 	if (!r->n_dumps) {
 		/* No table left (a reload): everything goes. */
-		if (pset_sweep(&r->ps, r->gen))
-			changed(r);
+		if (pset_sweep(&r->ps, r->gen)) {
+			r->last_change_ms = loop_now_ms();
+			schedule_apply(r);
+		}
 		r->synced = true;
 		return;
 	}
@@ -490,6 +503,7 @@ static int apply(struct routes *r)
 						 r->n_applied[role][fam]);
 				r->over[role][fam] = true;
 				r->st.over_limit++;
+				r->over_count[role]++;
 				continue;
 			}
 			if (r->over[role][fam])
@@ -578,6 +592,30 @@ static void on_settle(struct loop *l, struct loop_timer *t, void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
+/* The notification socket's receive buffer: EVENT_RCVBUF, or for the
+ * kernel tests (tests/kernel/agent_routes_overrun.sh) the bytes in
+ * FLOWOFFLOAD_TEST_ROUTES_RCVBUF, 1024..EVENT_RCVBUF: a tiny buffer makes
+ * an overrun certain. */
+static uint64_t event_rcvbuf(void)
+{
+	const char *v = getenv("FLOWOFFLOAD_TEST_ROUTES_RCVBUF");
+	unsigned long long b;
+	char *end;
+
+	if (!v || !*v)
+		return EVENT_RCVBUF;
+	errno = 0;
+	b = strtoull(v, &end, 10);
+	if (errno || *end || b < 1024 || b > EVENT_RCVBUF) {
+		log_warn("FLOWOFFLOAD_TEST_ROUTES_RCVBUF=%s is not 1024..%u bytes; ignored", v,
+			 EVENT_RCVBUF);
+		return EVENT_RCVBUF;
+	}
+	log_notice("route notification buffer %llu bytes (FLOWOFFLOAD_TEST_ROUTES_RCVBUF, a test knob)",
+		   b);
+	return b;
+}
+
 int routes_open(struct routes **out, struct loop *l, const struct fo_config *cfg,
 		const struct ruleset_plan *plan, struct nft_ruleset *nft)
 {
@@ -599,7 +637,7 @@ int routes_open(struct routes **out, struct loop *l, const struct fo_config *cfg
 		return 0;
 	ret = nl_open(&r->nl, NETLINK_ROUTE, &o);
 	if (!ret)
-		ret = nl_set_rcvbuf(r->nl, EVENT_RCVBUF, NULL);
+		ret = nl_set_rcvbuf(r->nl, event_rcvbuf(), NULL);
 	if (!ret)
 		ret = nl_open(&r->dump, NETLINK_ROUTE, &dump_o);
 	if (!ret && setsockopt(nl_fd(r->dump), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one,
@@ -666,6 +704,8 @@ void routes_reload(struct routes *r)
 		return;
 	}
 	r->full = true;
+	/* Kept by [routes] position, which a reload may change. */
+	memset(r->table_change_ms, 0, sizeof(r->table_change_ms));
 	if (r->resync)
 		loop_timer_set(r->resync, 1, r->cfg->routes_resync_ms);
 }
@@ -700,12 +740,21 @@ void routes_view(const struct routes *r, struct routes_view *v)
 	memset(v, 0, sizeof(*v));
 	if (!r)
 		return;
-	for (role = 0; role < ROUTE_ROLES; role++)
+	for (role = 0; role < ROUTE_ROLES; role++) {
 		for (fam = 0; fam < 2; fam++) {
 			v->routes[role][fam] = r->ps.count[role][fam];
 			v->intervals[role][fam] = r->n_applied[role][fam];
 			v->over[role][fam] = r->over[role][fam];
 		}
+		v->over_count[role] = r->over_count[role];
+		for (size_t i = 0; i < r->cfg->n_routes[role] && i < CONFIG_MAX_LIST; i++) {
+			for (fam = 0; fam < 2; fam++)
+				v->table_routes[role][i][fam] =
+					pset_table_routes(&r->ps, r->cfg->routes[role][i].table,
+							  role, fam);
+			v->table_change_ms[role][i] = r->table_change_ms[role][i];
+		}
+	}
 	v->last_change_ms = r->last_change_ms;
 	v->last_apply_ms = r->last_apply_ms;
 	v->last_resync_ms = r->last_resync_ms;

@@ -120,6 +120,49 @@ static void test_sweep_and_roles(void **state)
 	pset_free(&s);
 }
 
+/* Routes are counted per table and role (flowoffloadctl status's
+ * per_table), through adds, role moves, deletes and sweeps. */
+static void test_table_counts(void **state)
+{
+	struct prefix_set s;
+	struct pset_route r;
+
+	(void)state;
+	pset_init(&s);
+	r = route("198.18.0.0", 24, 100, ROUTE_NEVER);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	r = route("198.18.1.0", 24, 100, ROUTE_NEVER);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	r = route("2001:db8::", 48, 100, ROUTE_NEVER);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	r = route("198.19.0.0", 24, 101, ROUTE_ONLY);
+	assert_int_equal(pset_add(&s, &r, 1), 1);
+	assert_int_equal(pset_table_routes(&s, 100, ROUTE_NEVER, 0), 2);
+	assert_int_equal(pset_table_routes(&s, 100, ROUTE_NEVER, 1), 1);
+	assert_int_equal(pset_table_routes(&s, 101, ROUTE_ONLY, 0), 1);
+	assert_int_equal(pset_table_routes(&s, 101, ROUTE_NEVER, 0), 0);
+	assert_int_equal(pset_table_routes(&s, 102, ROUTE_ONLY, 0), 0);
+	/* The same route again changes nothing; a role move moves its count. */
+	r = route("198.18.0.0", 24, 100, ROUTE_NEVER);
+	assert_int_equal(pset_add(&s, &r, 2), 0);
+	r.role = ROUTE_ONLY;
+	assert_int_equal(pset_add(&s, &r, 2), 1);
+	assert_int_equal(pset_table_routes(&s, 100, ROUTE_NEVER, 0), 1);
+	assert_int_equal(pset_table_routes(&s, 100, ROUTE_ONLY, 0), 1);
+	r = route("198.18.1.0", 24, 100, ROUTE_NEVER);
+	assert_int_equal(pset_del(&s, &r), 1);
+	assert_int_equal(pset_del(&s, &r), 0);
+	assert_int_equal(pset_table_routes(&s, 100, ROUTE_NEVER, 0), 0);
+	/* Resync 2 saw only 198.18.0.0/24: the rest is swept. */
+	assert_int_equal(pset_sweep(&s, 2), 2);
+	assert_int_equal(pset_table_routes(&s, 100, ROUTE_NEVER, 1), 0);
+	assert_int_equal(pset_table_routes(&s, 101, ROUTE_ONLY, 0), 0);
+	assert_int_equal(pset_table_routes(&s, 100, ROUTE_ONLY, 0), 1);
+	assert_int_equal(s.count[ROUTE_ONLY][0], 1);
+	pset_free(&s);
+	assert_int_equal(pset_table_routes(&s, 100, ROUTE_ONLY, 0), 0);
+}
+
 /* Many random prefixes, adds and deletes: the intervals answer as the
  * routes do, the hash survives growth and tombstones. */
 static void test_random(void **state)
@@ -177,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_sweep_and_roles),
 		cmocka_unit_test(test_random),
+		cmocka_unit_test(test_table_counts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

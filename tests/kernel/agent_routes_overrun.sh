@@ -1,0 +1,85 @@
+#!/bin/bash
+# Proves a burst of route changes that overruns the agent's route
+# notification socket costs nothing for good: the kernel's ENOBUFS is
+# counted (stats routes.overruns), one resync dumps the table, and the
+# [routes] never sets end equal to the table, read back from the kernel,
+# with routes added and deleted during the burst; flowoffloadctl status
+# counts the table's routes and says when it last changed.  The overrun is
+# made certain: the agent's notification buffer is shrunk to 4 KiB
+# (FLOWOFFLOAD_TEST_ROUTES_RCVBUF, a test knob) and the agent is stopped
+# (SIGSTOP) while 300 IPv4 and 60 IPv6 routes go in and one comes out.
+. "$(dirname "$0")/lib.sh"
+
+N4=300 N6=60
+require_root
+require_tools ip nft jq
+
+# shellcheck disable=SC2119 # the default topology
+topology_up
+# Table 100 selects only; nothing routes through it.
+nsr ip route add blackhole 198.19.255.0/24 table 100 || fail "cannot add a route to table 100"
+agent_config "$TMP/agent.conf" \
+	"[routes]" "never = 100" "settle = 100ms" "resync-interval = 1h"
+export FLOWOFFLOAD_TEST_ROUTES_RCVBUF=4096
+agent_start "$TMP/agent.conf"
+unset FLOWOFFLOAD_TEST_ROUTES_RCVBUF
+check "the agent took the test knob" grep -q "route notification buffer 4096 bytes" "$TMP/agent.log"
+
+rstat() { agentctl stats --json | jq -r ".routes.$1"; }
+rstatus() { agentctl status --json | jq -r ".routes.never.$1"; }
+# The table's prefixes and the set's elements (IPv4 and IPv6), sorted.
+table_prefixes() {
+	{
+		nsr ip -j -4 route show table 100
+		nsr ip -j -6 route show table 100
+	} | jq -r '.[].dst' | sort
+}
+set_prefixes() {
+	local f
+	for f in 4 6; do
+		nsr nft -j list set inet flowoffload routes_never$f |
+			jq -r '.nftables[] | select(.set) | .set.elem[]? |
+				if type == "object" then "\(.prefix.addr)/\(.prefix.len)" else "\(.)" end'
+	done | sort
+}
+sets_match_table() { test "$(set_prefixes)" = "$(table_prefixes)"; }
+
+# Positive control: one route, followed without an overrun.
+check "the set holds table 100's route" wait_for 10 sh -c \
+	"ip netns exec $NS_R nft list set inet flowoffload routes_never4 | grep -q 198.19.255.0/24"
+check "... and no overrun so far" test "$(rstat overruns)" = 0
+check "status: table 100 has 1 IPv4 route, no IPv6 one" \
+	test "$(rstatus 'per_table["100"] | "\(.ipv4_routes) \(.ipv6_routes)"')" = "1 0"
+check "status: table 100 changed, and not in the future" \
+	sh -c "test \"\$($AGENTCTL -s $AGENT_SOCK status --json | jq -r '.routes.never.per_table[\"100\"].last_change_ms_ago')\" -ge 0"
+resyncs0=$(rstat resyncs)
+
+# The burst, with the agent stopped: /28s of 198.19.0.0/16 and /64s of
+# 2001:db8:100::/48, none adjacent (each its own interval), and the
+# control route deleted.
+for i in $(seq 0 $((N4 - 1))); do
+	echo "route add blackhole 198.19.$((i / 8)).$((i % 8 * 32))/28 table 100"
+done >"$TMP/burst"
+for i in $(seq 0 $((N6 - 1))); do
+	printf 'route add blackhole 2001:db8:100:%x::/64 table 100\n' $((i * 2))
+done >>"$TMP/burst"
+echo "route del blackhole 198.19.255.0/24 table 100" >>"$TMP/burst"
+kill -STOP "$AGENT_PID" || fail "cannot stop the agent"
+nsr ip -batch "$TMP/burst" || { kill -CONT "$AGENT_PID"; fail "ip -batch refused the burst"; }
+kill -CONT "$AGENT_PID"
+check "table 100 holds the burst: $N4 + $N6 routes" \
+	test "$(table_prefixes | wc -l)" = $((N4 + N6))
+check "the agent counted the overrun (routes.overruns > 0)" wait_for 10 sh -c \
+	"test \"\$($AGENTCTL -s $AGENT_SOCK stats --json | jq -r .routes.overruns)\" -gt 0"
+check "... and dumped the table again (a resync past the first)" wait_for 10 sh -c \
+	"test \"\$($AGENTCTL -s $AGENT_SOCK stats --json | jq -r .routes.resyncs)\" -gt $resyncs0"
+check "the sets end equal to table 100 (read back from the kernel)" wait_for 10 sets_match_table
+check "... the deleted route left the set" sh -c "! ip netns exec $NS_R nft list set inet flowoffload routes_never4 | grep -q 198.19.255.0"
+check "status: table 100 has $N4 IPv4 and $N6 IPv6 routes" \
+	test "$(rstatus 'per_table["100"] | "\(.ipv4_routes) \(.ipv6_routes)"')" = "$N4 $N6"
+check "status: the sets hold $N4 + $N6 intervals" \
+	test "$(rstatus ipv4_intervals) $(rstatus ipv6_intervals)" = "$N4 $N6"
+check "no set transaction failed" test "$(rstat failures)" = 0
+info "stats: $(agentctl stats --json | jq -c .routes)"
+agent_stop || fail "flowoffloadd exited with an error"
+pass "a route notification overrun is counted and the resync makes the sets match the table"
