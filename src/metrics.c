@@ -123,8 +123,6 @@ static const struct plain stats_plain[] = {
 	  "Skip mark writes the mice set saved (classes whose flows reach the window)." },
 	{ "mice_set", "failures", "mice_set_failures_total", COUNTER, 1,
 	  "Mice set transactions the kernel refused." },
-	{ "window_learn", "in_force", "window_from_packets", GAUGE, 1,
-	  "The ruleset's window-from (learned with [classes] learn-window)." },
 	{ "window_learn", "changes", "window_learned_changes_total", COUNTER, 1,
 	  "Times the learned window-from was installed." },
 	{ "process", "cpu_seconds", "process_cpu_seconds_total", COUNTER, 1,
