@@ -51,10 +51,14 @@ nsr nft delete table inet flowoffload || fail "cannot delete the agent's table"
 check "it restores its table" wait_for 10 sh -c "ip netns exec $NS_R nft list table inet flowoffload >/dev/null 2>&1"
 # The reload is proven in the kernel: the new window reaches the ruleset.
 window_is() { nsr nft list chain inet flowoffload forward | grep -q "ct packets $1-1000 .*comment \"offload-tcp\""; }
-check "the installed window is 5-1000 before the reload" window_is 5
-printf '[offload]\nwindow-from = 7\n' >>"$TMP/agent.conf"
+# The default window (the example config shows it), and the reload's.
+W0=$(sed -n 's/^window-from = \([0-9]*\)$/\1/p' "$FLOWOFFLOAD_SRCDIR/flowoffload.conf.example")
+[ -n "$W0" ] || fail "no window-from line in flowoffload.conf.example"
+W1=$((W0 + 2))
+check "the installed window is $W0-1000 before the reload" window_is "$W0"
+printf '[offload]\nwindow-from = %s\n' "$W1" >>"$TMP/agent.conf"
 kill -HUP "$AGENT_PID"
-check "it reloads its config: the kernel's offload rule now has the window 7-1000" wait_for 20 window_is 7
+check "it reloads its config: the kernel's offload rule now has the window $W1-1000" wait_for 20 window_is "$W1"
 check "and says so in its log" grep -q "configuration $TMP/agent.conf reloaded" "$TMP/agent.log"
 check "it still lists conntrack" agentctl flows
 agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
@@ -144,10 +148,10 @@ echo go >&"$ctl_6001"
 
 nsr nft delete table inet flowoffload || fail "cannot delete the agent's table"
 check "it restores its table as uid $AGENT_UID" wait_for 10 sh -c "ip netns exec $NS_R nft list table inet flowoffload >/dev/null 2>&1"
-check "the installed window is 5-1000 before the reload" window_is 5
-printf '[offload]\nwindow-from = 7\n' >>"$TMP/user.conf"
+check "the installed window is $W0-1000 before the reload" window_is "$W0"
+printf '[offload]\nwindow-from = %s\n' "$W1" >>"$TMP/user.conf"
 kill -HUP "$AGENT_PID"
-check "it reloads its config as uid $AGENT_UID: the kernel's offload rule now has the window 7-1000" wait_for 20 window_is 7
+check "it reloads its config as uid $AGENT_UID: the kernel's offload rule now has the window $W1-1000" wait_for 20 window_is "$W1"
 agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
 check "it removed its table on SIGTERM" sh -c "! ip netns exec $NS_R nft list table inet flowoffload >/dev/null 2>&1"
 check "and its control socket (in the user's directory)" test ! -e "$AGENT_SOCK"
