@@ -1,7 +1,7 @@
 #!/bin/bash
 # Proves that a tbf of $RATE on a flow's path still holds with the agent at
 # its defaults ([shaping] policy = keep): a bulk TCP flow (iperf3, client ->
-# server, 3 s) stays within 5% of the rate with the shaper on the WAN device
+# server, 3 s) stays at the rate (-10%/+5%) with the shaper on the WAN device
 # (veth), on a VLAN upper device, on a bridge (the flowtable also hooking the
 # bridge's port) and on the hardware tier's device (the emulated NIC, fonic),
 # and flowoffloadctl flows says which flows were kept off the flowtable or
@@ -69,9 +69,12 @@ bulk() {
 	info "$label: $RATE Mbit/s on the wire (goodput $(echo "scale=2; $good / 1000000" | bc)), $SLOW packets through the forward chain"
 }
 
+# Above the rate by more than 5% is the shaper bypassed; the lower bound
+# only says the path works (a VLAN upper measured 18.96 of 20 Mbit/s once
+# with the host busy: 3 s of iperf3 include TCP's ramp, and TCG stalls).
 held() {
-	check "$1: the rate ($RATE Mbit/s) is within 5% of the shaper's $RATE_MBIT" \
-		test "$(echo "$RATE >= $RATE_MBIT * 0.95 && $RATE <= $RATE_MBIT * 1.05" | bc)" = 1
+	check "$1: the rate ($RATE Mbit/s) is within -10%/+5% of the shaper's $RATE_MBIT" \
+		test "$(echo "$RATE >= $RATE_MBIT * 0.90 && $RATE <= $RATE_MBIT * 1.05" | bc)" = 1
 }
 
 # flow PORT FIELD: the agent's record of the iperf3 data flow to PORT (the
