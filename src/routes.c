@@ -480,11 +480,105 @@ static void count_lag(struct routes *r, uint64_t now)
 	r->first_change_ms = 0;
 }
 
+static size_t ceil_div(size_t a, size_t k)
+{
+	return (a + k - 1) / k;
+}
+
+size_t routes_chunk_steps(const struct nft_set_update *u, size_t n, size_t k)
+{
+	size_t steps = 0, i;
+
+	for (i = 0; i < n; i++) {
+		size_t s = ceil_div(u[i].n_add, k) + (u[i].flush ? 0 : ceil_div(u[i].n_del, k));
+
+		steps += s ? s : u[i].flush;
+	}
+	return steps;
+}
+
+/* Steps of one direction of one set; the first may carry a flush. */
+static size_t chunk_side(const struct nft_set_update *u, bool del, bool flush, size_t k,
+			 struct nft_set_update *out)
+{
+	const struct nft_interval *iv = del ? u->del : u->add;
+	size_t total = del ? u->n_del : u->n_add, i, m, steps = 0;
+
+	for (i = 0; i < total || (flush && !steps); i += m, steps++) {
+		m = total - i < k ? total - i : k;
+		memset(&out[steps], 0, sizeof(out[steps]));
+		out[steps].kind = u->kind;
+		out[steps].flush = flush && !steps;
+		if (del) {
+			out[steps].del = iv + i;
+			out[steps].n_del = m;
+		} else {
+			out[steps].add = iv + i;
+			out[steps].n_add = m;
+		}
+	}
+	return steps;
+}
+
+size_t routes_chunk(const struct nft_set_update *u, size_t n, const bool *del_first, size_t k,
+		    struct nft_set_update *out)
+{
+	size_t steps = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (u[i].flush) {
+			/* What the set held goes at once; the new set follows. */
+			steps += chunk_side(&u[i], false, true, k, out + steps);
+		} else if (del_first[i]) {
+			steps += chunk_side(&u[i], true, false, k, out + steps);
+			steps += chunk_side(&u[i], false, false, k, out + steps);
+		} else {
+			steps += chunk_side(&u[i], false, false, k, out + steps);
+			steps += chunk_side(&u[i], true, false, k, out + steps);
+		}
+	}
+	return steps;
+}
+
+/* The updates as one transaction, or past ROUTES_CHUNK intervals per set
+ * in chunks (routes_chunk) one transaction each; a chunk refused stops
+ * the rest (the caller replaces the sets whole at the next try).  As
+ * nft_ruleset_update_sets, with *chunks the transactions committed. */
+static int update_chunked(struct routes *r, const struct nft_set_update *u, size_t n,
+			  const bool *del_first, char *err, size_t errlen, uint64_t *chunks)
+{
+	struct nft_set_update *steps;
+	size_t k = ROUTES_CHUNK / (r->plan->n_hw ? 2 : 1), n_steps, i, total = 0;
+	int ret = 0, sent = 0;
+
+	for (i = 0; i < n; i++)
+		total += u[i].n_add + (u[i].flush ? 0 : u[i].n_del);
+	if (total <= k) {
+		ret = nft_ruleset_update_sets(r->nft, r->cfg, r->plan, u, n, err, errlen);
+		*chunks += ret > 0;
+		return ret;
+	}
+	steps = calloc(routes_chunk_steps(u, n, k), sizeof(*steps));
+	if (!steps)
+		return -ENOMEM;
+	n_steps = routes_chunk(u, n, del_first, k, steps);
+	for (i = 0; i < n_steps; i++) {
+		ret = nft_ruleset_update_sets(r->nft, r->cfg, r->plan, &steps[i], 1, err, errlen);
+		if (ret < 0)
+			break;
+		*chunks += ret > 0;
+		sent = ret > 0 ? 1 : sent;
+	}
+	free(steps);
+	return ret < 0 ? ret : sent;
+}
+
 /* 0, or -errno with the failure logged (when due) and counted. */
 static int apply(struct routes *r)
 {
 	struct plan_role p[ROUTE_ROLES][2];
 	struct nft_set_update u[4];
+	bool del_first[4];
 	char err[512] = "";
 	size_t n_u = 0, count;
 	int role, fam, ret = 0;
@@ -524,6 +618,8 @@ static int apply(struct routes *r)
 			if (ret)
 				break;
 			u[n_u].kind = nft_plan_routes_set(role, fam);
+			/* Half applied, a set offloads no more than before or after. */
+			del_first[n_u] = role == ROUTE_ONLY;
 			u[n_u].flush = full;
 			u[n_u].del = q->del;
 			u[n_u].add = full ? q->next : q->add;
@@ -532,7 +628,7 @@ static int apply(struct routes *r)
 			n_u++;
 		}
 	if (!ret && n_u)
-		ret = nft_ruleset_update_sets(r->nft, r->cfg, r->plan, u, n_u, err, sizeof(err));
+		ret = update_chunked(r, u, n_u, del_first, err, sizeof(err), &r->st.chunks);
 	if (ret < 0) {
 		r->st.failures++;
 		if (backoff_next_log_due(&r->retry))
