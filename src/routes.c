@@ -66,6 +66,7 @@ struct routes {
 	bool over[ROUTE_ROLES][2];
 	uint64_t over_count[ROUTE_ROLES];
 	uint64_t table_change_ms[ROUTE_ROLES][CONFIG_MAX_LIST];
+	size_t chunk;			/* intervals per transaction (ROUTES_CHUNK) */
 	uint64_t first_change_ms;	/* first change not yet applied, 0: none */
 	uint64_t last_change_ms, last_apply_ms, last_resync_ms;
 	struct backoff retry;
@@ -480,11 +481,188 @@ static void count_lag(struct routes *r, uint64_t now)
 	r->first_change_ms = 0;
 }
 
+static size_t ceil_div(size_t a, size_t k)
+{
+	return (a + k - 1) / k;
+}
+
+size_t routes_chunk_steps(const struct nft_set_update *u, size_t n, size_t k)
+{
+	size_t steps = 0, i;
+
+	for (i = 0; i < n; i++) {
+		size_t s = ceil_div(u[i].n_add, k) + (u[i].flush ? 0 : ceil_div(u[i].n_del, k) + 1);
+
+		steps += s ? s : u[i].flush;
+	}
+	return steps;
+}
+
+size_t routes_chunk_scratch(const struct nft_set_update *u, size_t n)
+{
+	size_t total = 0, i;
+
+	for (i = 0; i < n; i++)
+		total += u[i].flush ? 0 : u[i].n_del + u[i].n_add;
+	return total;
+}
+
+/* Steps of one run of intervals (del or add) of one set, at most k each;
+ * the first may carry a flush. */
+static size_t chunk_run(int kind, bool del, const struct nft_interval *iv, size_t total,
+			bool flush, size_t k, struct nft_set_update *out)
+{
+	size_t i, m, steps = 0;
+
+	for (i = 0; i < total || (flush && !steps); i += m, steps++) {
+		m = total - i < k ? total - i : k;
+		memset(&out[steps], 0, sizeof(out[steps]));
+		out[steps].kind = kind;
+		out[steps].flush = flush && !steps;
+		if (del) {
+			out[steps].del = iv + i;
+			out[steps].n_del = m;
+		} else {
+			out[steps].add = iv + i;
+			out[steps].n_add = m;
+		}
+	}
+	return steps;
+}
+
+static bool iv_before(const struct nft_interval *a, const struct nft_interval *b)
+{
+	return memcmp(a->hi, b->lo, sizeof(a->hi)) < 0;
+}
+
+/* Splits a's and b's sorted intervals into those that overlap none of the
+ * other list's (first, in order) and those that do (after): *n_pure_a/b. */
+static void split_overlaps(const struct nft_interval *a, size_t na, const struct nft_interval *b,
+			   size_t nb, struct nft_interval *out_a, struct nft_interval *out_b,
+			   size_t *n_pure_a, size_t *n_pure_b)
+{
+	size_t i = 0, j = 0, pa = 0, pb = 0, ma = na, mb = nb;
+	bool *ova = calloc(na + nb + 1, sizeof(bool)), *ovb;
+
+	if (!ova) {
+		/* No room to tell them apart: every interval in the atomic step. */
+		memcpy(out_a, a, na * sizeof(*a));
+		memcpy(out_b, b, nb * sizeof(*b));
+		*n_pure_a = *n_pure_b = 0;
+		return;
+	}
+	ovb = ova + na;
+	while (i < na && j < nb) {
+		if (iv_before(&a[i], &b[j])) {
+			i++;
+		} else if (iv_before(&b[j], &a[i])) {
+			j++;
+		} else {
+			ova[i] = ovb[j] = true;
+			if (memcmp(a[i].hi, b[j].hi, sizeof(a[i].hi)) < 0)
+				i++;
+			else
+				j++;
+		}
+	}
+	for (i = 0, ma = 0; i < na; i++)
+		ma += ova[i];
+	for (j = 0, mb = 0; j < nb; j++)
+		mb += ovb[j];
+	*n_pure_a = na - ma;
+	*n_pure_b = nb - mb;
+	for (i = 0, ma = na - ma; i < na; i++)
+		out_a[ova[i] ? ma++ : pa++] = a[i];
+	for (j = 0, mb = nb - mb; j < nb; j++)
+		out_b[ovb[j] ? mb++ : pb++] = b[j];
+	free(ova);
+}
+
+size_t routes_chunk(const struct nft_set_update *u, size_t n, const bool *del_first, size_t k,
+		    struct nft_set_update *out, struct nft_interval *scratch)
+{
+	size_t steps = 0, i, pd, pa;
+
+	for (i = 0; i < n; i++) {
+		struct nft_interval *d = scratch, *a = scratch + u[i].n_del;
+		struct nft_set_update *mixed;
+
+		if (u[i].flush) {
+			/* What the set held goes at once; the new set follows. */
+			steps += chunk_run(u[i].kind, false, u[i].add, u[i].n_add, true, k,
+					   out + steps);
+			continue;
+		}
+		scratch += u[i].n_del + u[i].n_add;
+		/* The kernel refuses an interval over one the set holds, so an
+		 * added interval that overlaps a deleted one goes in the same
+		 * transaction, after it: the mixed step, whole. */
+		split_overlaps(u[i].del, u[i].n_del, u[i].add, u[i].n_add, d, a, &pd, &pa);
+		if (del_first[i])
+			steps += chunk_run(u[i].kind, true, d, pd, false, k, out + steps);
+		else
+			steps += chunk_run(u[i].kind, false, a, pa, false, k, out + steps);
+		mixed = &out[steps];
+		memset(mixed, 0, sizeof(*mixed));
+		mixed->kind = u[i].kind;
+		mixed->del = d + pd;
+		mixed->n_del = u[i].n_del - pd;
+		mixed->add = a + pa;
+		mixed->n_add = u[i].n_add - pa;
+		steps += mixed->n_del || mixed->n_add;
+		if (del_first[i])
+			steps += chunk_run(u[i].kind, false, a, pa, false, k, out + steps);
+		else
+			steps += chunk_run(u[i].kind, true, d, pd, false, k, out + steps);
+	}
+	return steps;
+}
+
+/* The updates as one transaction, or past ROUTES_CHUNK intervals per set
+ * in chunks (routes_chunk) one transaction each; a chunk refused stops
+ * the rest (the caller replaces the sets whole at the next try).  As
+ * nft_ruleset_update_sets, with *chunks the transactions committed. */
+static int update_chunked(struct routes *r, const struct nft_set_update *u, size_t n,
+			  const bool *del_first, char *err, size_t errlen, uint64_t *chunks)
+{
+	struct nft_set_update *steps;
+	struct nft_interval *scratch;
+	size_t k = r->chunk / (r->plan->n_hw && r->chunk > 1 ? 2 : 1), n_steps, i, total = 0;
+	int ret = 0, sent = 0;
+
+	for (i = 0; i < n; i++)
+		total += u[i].n_add + (u[i].flush ? 0 : u[i].n_del);
+	if (total <= k) {
+		ret = nft_ruleset_update_sets(r->nft, r->cfg, r->plan, u, n, err, errlen);
+		*chunks += ret > 0;
+		return ret;
+	}
+	steps = calloc(routes_chunk_steps(u, n, k), sizeof(*steps));
+	scratch = calloc(routes_chunk_scratch(u, n) + 1, sizeof(*scratch));
+	if (!steps || !scratch) {
+		free(steps);
+		free(scratch);
+		return -ENOMEM;
+	}
+	n_steps = routes_chunk(u, n, del_first, k, steps, scratch);
+	for (i = 0; i < n_steps; i++) {
+		ret = nft_ruleset_update_sets(r->nft, r->cfg, r->plan, &steps[i], 1, err, errlen);
+		if (ret < 0)
+			break;
+		*chunks += ret > 0;
+		sent = ret > 0 ? 1 : sent;
+	}
+	free(steps);
+	free(scratch);
+	return ret < 0 ? ret : sent;
+}
+
 /* 0, or -errno with the failure logged (when due) and counted. */
 static int apply(struct routes *r)
 {
 	struct plan_role p[ROUTE_ROLES][2];
 	struct nft_set_update u[4];
+	bool del_first[4];
 	char err[512] = "";
 	size_t n_u = 0, count;
 	int role, fam, ret = 0;
@@ -524,6 +702,8 @@ static int apply(struct routes *r)
 			if (ret)
 				break;
 			u[n_u].kind = nft_plan_routes_set(role, fam);
+			/* Half applied, a set offloads no more than before or after. */
+			del_first[n_u] = role == ROUTE_ONLY;
 			u[n_u].flush = full;
 			u[n_u].del = q->del;
 			u[n_u].add = full ? q->next : q->add;
@@ -532,7 +712,7 @@ static int apply(struct routes *r)
 			n_u++;
 		}
 	if (!ret && n_u)
-		ret = nft_ruleset_update_sets(r->nft, r->cfg, r->plan, u, n_u, err, sizeof(err));
+		ret = update_chunked(r, u, n_u, del_first, err, sizeof(err), &r->st.chunks);
 	if (ret < 0) {
 		r->st.failures++;
 		if (backoff_next_log_due(&r->retry))
@@ -616,6 +796,29 @@ static uint64_t event_rcvbuf(void)
 	return b;
 }
 
+/* ROUTES_CHUNK, or for the kernel tests (agent_routes_overrun.sh) the
+ * intervals in FLOWOFFLOAD_TEST_ROUTES_CHUNK, 1..ROUTES_CHUNK: a small
+ * chunk makes a modest table take many transactions. */
+static size_t chunk_size(void)
+{
+	const char *v = getenv("FLOWOFFLOAD_TEST_ROUTES_CHUNK");
+	unsigned long long k;
+	char *end;
+
+	if (!v || !*v)
+		return ROUTES_CHUNK;
+	errno = 0;
+	k = strtoull(v, &end, 10);
+	if (errno || *end || k < 1 || k > ROUTES_CHUNK) {
+		log_warn("FLOWOFFLOAD_TEST_ROUTES_CHUNK=%s is not 1..%u intervals; ignored", v,
+			 ROUTES_CHUNK);
+		return ROUTES_CHUNK;
+	}
+	log_notice("route set chunks of %llu intervals (FLOWOFFLOAD_TEST_ROUTES_CHUNK, a test knob)",
+		   k);
+	return k;
+}
+
 int routes_open(struct routes **out, struct loop *l, const struct fo_config *cfg,
 		const struct ruleset_plan *plan, struct nft_ruleset *nft)
 {
@@ -635,6 +838,7 @@ int routes_open(struct routes **out, struct loop *l, const struct fo_config *cfg
 	*out = r;
 	if (!enabled(cfg))
 		return 0;
+	r->chunk = chunk_size();
 	ret = nl_open(&r->nl, NETLINK_ROUTE, &o);
 	if (!ret)
 		ret = nl_set_rcvbuf(r->nl, event_rcvbuf(), NULL);

@@ -8,6 +8,8 @@
 # made certain: the agent's notification buffer is shrunk to 4 KiB
 # (FLOWOFFLOAD_TEST_ROUTES_RCVBUF, a test knob) and the agent is stopped
 # (SIGSTOP) while 300 IPv4 and 60 IPv6 routes go in and one comes out.
+# The sets' updates go in chunks of 64 intervals (FLOWOFFLOAD_TEST_ROUTES_CHUNK,
+# a test knob): the burst takes several transactions, and still ends equal.
 . "$(dirname "$0")/lib.sh"
 
 N4=300 N6=60
@@ -20,10 +22,11 @@ topology_up
 nsr ip route add blackhole 198.19.255.0/24 table 100 || fail "cannot add a route to table 100"
 agent_config "$TMP/agent.conf" \
 	"[routes]" "never = 100" "settle = 100ms" "resync-interval = 1h"
-export FLOWOFFLOAD_TEST_ROUTES_RCVBUF=4096
+export FLOWOFFLOAD_TEST_ROUTES_RCVBUF=4096 FLOWOFFLOAD_TEST_ROUTES_CHUNK=64
 agent_start "$TMP/agent.conf"
-unset FLOWOFFLOAD_TEST_ROUTES_RCVBUF
+unset FLOWOFFLOAD_TEST_ROUTES_RCVBUF FLOWOFFLOAD_TEST_ROUTES_CHUNK
 check "the agent took the test knob" grep -q "route notification buffer 4096 bytes" "$TMP/agent.log"
+check "... and the chunk knob" grep -q "route set chunks of 64 intervals" "$TMP/agent.log"
 
 rstat() { agentctl stats --json | jq -r ".routes.$1"; }
 rstatus() { agentctl status --json | jq -r ".routes.never.$1"; }
@@ -53,6 +56,8 @@ check "status: table 100 has 1 IPv4 route, no IPv6 one" \
 check "status: table 100 changed, and not in the future" \
 	sh -c "test \"\$($AGENTCTL -s $AGENT_SOCK status --json | jq -r '.routes.never.per_table[\"100\"].last_change_ms_ago')\" -ge 0"
 resyncs0=$(rstat resyncs)
+updates0=$(rstat set_updates) chunks0=$(rstat set_chunks)
+check "... one transaction per set update so far" test "$((chunks0 - updates0))" = 0
 
 # The burst, with the agent stopped: /28s of 198.19.0.0/16 and /64s of
 # 2001:db8:100::/48, none adjacent (each its own interval), and the
@@ -79,6 +84,13 @@ check "status: table 100 has $N4 IPv4 and $N6 IPv6 routes" \
 	test "$(rstatus 'per_table["100"] | "\(.ipv4_routes) \(.ipv6_routes)"')" = "$N4 $N6"
 check "status: the sets hold $N4 + $N6 intervals" \
 	test "$(rstatus ipv4_intervals) $(rstatus ipv6_intervals)" = "$N4 $N6"
+# The burst's $N4 + $N6 intervals and a delete, 64 a chunk: 7 chunks in one
+# update, a few fewer past the updates if the agent applied some of the
+# notifications it read before the overrun on their own; twice that with
+# a hardware tier (32 a table).
+updates=$(($(rstat set_updates) - updates0)) chunks=$(($(rstat set_chunks) - chunks0))
+check "the burst went in chunks: $chunks transactions for $updates updates (3..20 past them)" \
+	test "$((chunks - updates))" -ge 3 -a "$chunks" -le $((updates + 20))
 check "no set transaction failed" test "$(rstat failures)" = 0
 info "stats: $(agentctl stats --json | jq -c .routes)"
 agent_stop || fail "flowoffloadd exited with an error"

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "prefix_set.h"
+#include "routes.h"
 
 static struct pset_route route(const char *addr, unsigned int len, uint32_t table, int role)
 {
@@ -214,6 +215,108 @@ static void test_random(void **state)
 	free(rs);
 }
 
+/* routes_chunk: every interval once, at most k per step, a set's deletes
+ * before its adds only where asked, a flush on the set's first step only,
+ * overlapping deletes and adds together in one step. */
+static struct nft_interval iv4(unsigned int lo, unsigned int hi)
+{
+	struct nft_interval v;
+
+	memset(&v, 0, sizeof(v));
+	v.lo[3] = (uint8_t)lo;
+	v.hi[3] = (uint8_t)hi;
+	return v;
+}
+
+static unsigned int lo3(const void *v)
+{
+	return ((const struct nft_interval *)v)->lo[3];
+}
+
+static void test_chunks(void **state)
+{
+	struct nft_interval del[10], add[7], scratch[64];
+	struct nft_set_update u[3], out[32];
+	bool del_first[3] = { true, false, false };
+	size_t n, i, seen_del[3] = { 0 }, seen_add[3] = { 0 };
+	bool added[3] = { false };
+
+	(void)state;
+	for (i = 0; i < 10; i++)
+		del[i] = iv4(2 * i, 2 * i);	/* even */
+	for (i = 0; i < 7; i++)
+		add[i] = iv4(2 * i + 1, 2 * i + 1);	/* odd: no overlap */
+	memset(u, 0, sizeof(u));
+	u[0] = (struct nft_set_update){ .kind = 1, .del = del, .n_del = 10, .add = add, .n_add = 7 };
+	u[1] = (struct nft_set_update){ .kind = 2, .del = del, .n_del = 10, .add = add, .n_add = 7 };
+	/* A whole replacement: its deletes are the flush's. */
+	u[2] = (struct nft_set_update){ .kind = 3, .flush = true, .del = del, .n_del = 10,
+					.add = add, .n_add = 7 };
+	assert_true(routes_chunk_steps(u, 3, 4) >= 12);
+	assert_int_equal(routes_chunk_scratch(u, 3), 34);
+	n = routes_chunk(u, 3, del_first, 4, out, scratch);
+	assert_int_equal(n, 12);
+	for (i = 0; i < n; i++) {
+		size_t s = (size_t)out[i].kind - 1;
+
+		assert_true(out[i].n_del + out[i].n_add <= 4);
+		assert_true(!out[i].n_del || !out[i].n_add);
+		if (out[i].n_del) {
+			assert_memory_equal(out[i].del, del + seen_del[s],
+					    out[i].n_del * sizeof(del[0]));
+			seen_del[s] += out[i].n_del;
+			/* only (del_first): no delete after an add. */
+			if (del_first[s])
+				assert_false(added[s]);
+		}
+		if (out[i].n_add) {
+			assert_memory_equal(out[i].add, add + seen_add[s],
+					    out[i].n_add * sizeof(add[0]));
+			seen_add[s] += out[i].n_add;
+			added[s] = true;
+		}
+		if (!del_first[s] && out[i].n_del)
+			assert_int_equal(seen_add[s], 7);	/* never: adds first */
+		assert_int_equal(out[i].flush, s == 2 && seen_add[s] == out[i].n_add);
+	}
+	assert_int_equal(seen_del[0], 10);
+	assert_int_equal(seen_del[1], 10);
+	assert_int_equal(seen_del[2], 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(seen_add[i], 7);
+
+	/* Overlaps: del 10-20 and add 15-25 in one step, between the rest
+	 * (never: add 30 first, delete 40 last). */
+	del[0] = iv4(10, 20);
+	del[1] = iv4(40, 40);
+	add[0] = iv4(15, 25);
+	add[1] = iv4(30, 30);
+	u[0] = (struct nft_set_update){ .kind = 1, .del = del, .n_del = 2, .add = add, .n_add = 2 };
+	n = routes_chunk(u, 1, &del_first[1], 1, out, scratch);
+	assert_int_equal(n, 3);
+	assert_true(out[0].n_add == 1 && !out[0].n_del && lo3(out[0].add) == 30);
+	assert_true(out[1].n_add == 1 && out[1].n_del == 1);
+	assert_true(lo3(out[1].del) == 10 && lo3(out[1].add) == 15);
+	assert_true(out[2].n_del == 1 && !out[2].n_add && lo3(out[2].del) == 40);
+	/* only: delete 40 first, add 30 last. */
+	n = routes_chunk(u, 1, &del_first[0], 1, out, scratch);
+	assert_int_equal(n, 3);
+	assert_true(out[0].n_del == 1 && lo3(out[0].del) == 40);
+	assert_true(out[1].n_add == 1 && out[1].n_del == 1);
+	assert_true(out[2].n_add == 1 && lo3(out[2].add) == 30);
+
+	/* A flush of a set that becomes empty is one step; nothing is none. */
+	u[0] = (struct nft_set_update){ .kind = 1, .flush = true };
+	u[1] = (struct nft_set_update){ .kind = 2 };
+	n = routes_chunk(u, 2, del_first, 4, out, scratch);
+	assert_int_equal(n, 1);
+	assert_true(out[0].flush);
+	assert_int_equal(out[0].n_add + out[0].n_del, 0);
+	/* Exactly k: one step. */
+	u[0] = (struct nft_set_update){ .kind = 1, .add = add, .n_add = 4 };
+	assert_int_equal(routes_chunk(u, 1, del_first, 4, out, scratch), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_sweep_and_roles),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_table_counts),
+		cmocka_unit_test(test_chunks),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
