@@ -519,11 +519,12 @@ static size_t chunk_run(int kind, bool del, const struct nft_interval *iv, size_
 		memset(&out[steps], 0, sizeof(out[steps]));
 		out[steps].kind = kind;
 		out[steps].flush = flush && !steps;
+		/* A flush alone has no intervals (iv may be NULL). */
 		if (del) {
-			out[steps].del = iv + i;
+			out[steps].del = m ? iv + i : NULL;
 			out[steps].n_del = m;
 		} else {
-			out[steps].add = iv + i;
+			out[steps].add = m ? iv + i : NULL;
 			out[steps].n_add = m;
 		}
 	}
