@@ -79,14 +79,7 @@ for sp in $SPORTS; do
 done
 # Slow-path probe after the agent's chains: every packet of the elephants
 # the forward path still sees.
-nsr nft -f - <<EOF || fail "cannot load the probe table"
-table inet probe {
-	chain forward {
-		type filter hook forward priority filter + 20; policy accept;
-		meta l4proto tcp ct original proto-dst $PORT counter comment "slow"
-	}
-}
-EOF
+probe_slow_tcp "$PORT"
 
 info "---- both in hardware"
 wait_for 20 hw_is 2 || { ct_port | sed 's/^/# ct: /'; agentctl flows | sed 's/^/# agent: /'; tail -5 "$TMP/agent.log" | sed 's/^/# log: /'; }

@@ -15,14 +15,7 @@ require_tools ip nft conntrack jq bc
 topology_up
 
 # Every forwarded packet of the flow that the fast path did not take.
-nsr nft -f - <<EOF || fail "cannot load the probe table"
-table inet probe {
-	chain forward {
-		type filter hook forward priority filter + 20; policy accept;
-		meta l4proto tcp ct original proto-dst $PORT counter comment "slow"
-	}
-}
-EOF
+probe_slow_tcp "$PORT"
 slow() { nft_counter inet probe forward slow; }
 # The packets our forward chain's rules acted on (all carry a counter):
 # only the elephant runs, so any are its packets in the slow path.

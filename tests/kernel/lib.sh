@@ -263,6 +263,20 @@ agent_start() {
 
 agentctl() { nsr "$AGENTCTL" -s "$AGENT_SOCK" "$@"; }
 
+# probe_slow_tcp PORT: table inet probe, after the agent's chains (filter +
+# 20), counts every forwarded TCP packet of a flow to PORT that the fast
+# path did not take: nft_counter inet probe forward slow.
+probe_slow_tcp() {
+	nsr nft -f - <<EOF || fail "cannot load the probe table"
+table inet probe {
+	chain forward {
+		type filter hook forward priority filter + 20; policy accept;
+		meta l4proto tcp ct original proto-dst $1 counter comment "slow"
+	}
+}
+EOF
+}
+
 # run_tcp_mice PORT COUNT: COUNT short TCP request/response connections (1
 # KiB each, fewer than a dozen packets) to the server at S4:PORT, one after
 # the other; returns when the server has served them all.
