@@ -150,6 +150,14 @@ paths_up() {
 	for ns in "$NS_C" "$NS_R" "$NS_S"; do
 		ip netns add "$ns" || fail "cannot create network namespace $ns"
 		ip -n "$ns" link set lo up
+		# No duplicate address detection on the devices made below: a
+		# link-local address finishing DAD a second or two after its
+		# device came up changes the IPv6 routes under a running flow,
+		# and the fast path tears a flow down when its cached route no
+		# longer checks (nf_flow_offload_dst_check), which is the
+		# kernel's business, not the offload moment's.
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 \
+			net.ipv6.conf.all.accept_dad=0
 	done
 	nsr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 	nsr sysctl -qw net.netfilter.nf_conntrack_acct=1 2>/dev/null || true
@@ -157,6 +165,13 @@ paths_up() {
 	wan_up "$2"
 	wait_for 15 nsc ping -c1 -W1 -q "$S4" >/dev/null || fail "no IPv4 path client -> server ($1/$2)"
 	wait_for 15 nsc ping -6 -c1 -W1 -q "$S6" >/dev/null || fail "no IPv6 path client -> server ($1/$2)"
+	ipv6_settled || fail "IPv6 addresses still tentative after 5 s ($1/$2)"
+}
+
+# ipv6_settled: no tentative IPv6 address left in the three namespaces
+# (waits up to 5 s; devices made later, like ppp0, inherit accept_dad=0).
+ipv6_settled() {
+	wait_for 5 sh -c "! { ip -n $NS_C -6 addr show tentative; ip -n $NS_R -6 addr show tentative; ip -n $NS_S -6 addr show tentative; } | grep -q inet6"
 }
 
 paths_down() {

@@ -101,6 +101,14 @@ offloaded_at_n() {
 	flow_wait "$p"
 	sleep 0.5	# two status dumps
 	s=$(slow "$p")
+	if [ "$s" -lt $N ] || [ "$s" -gt $((N + 4)) ]; then
+		# What the kernel did with it: which rules took the flow (a
+		# readmit means its first entry was torn down), and the agent.
+		info "flow $p off the window: its conntrack entry: $(ct_line tcp "$p" "$fam")"
+		nsr nft list chain inet flowoffload forward | grep counter | sed 's/^[[:space:]]*/#   rule: /'
+		grep -F -e ":$p " -e "port $p" -e "$p:" "$TMP/agent.log" | tail -5 | sed 's/^/#   agent: /'
+		tail -5 "$TMP/agent.log" | sed 's/^/#   agent log: /'
+	fi
 	check "$topo $fam: flow $p offloaded at packet N ($s slow-path packets, N = $N)" \
 		test "$s" -ge $N -a "$s" -le $((N + 4))
 	check "$topo $fam: conntrack shows flow $p [OFFLOAD]" grep -q OFFLOAD <<<"$(ct_line tcp "$p" "$fam")"
