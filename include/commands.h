@@ -31,7 +31,7 @@ struct commands_ctx {
 	const char *config_path;
 	const struct ruleset_plan *plan;
 	struct tracker *trk;
-	const struct ct_sync *sync;
+	struct ct_sync *sync;		/* also asked for fresh flow states */
 	const struct ct_admit *adm;
 	const struct ruleset_guard *guard;
 	const struct devices *devs;

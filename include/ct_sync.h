@@ -48,6 +48,16 @@ int ct_sync_start(struct ct_sync *s);
 void ct_sync_attach_filter(struct ct_sync *s, const struct fo_config *cfg);
 void ct_sync_reconfigure(struct ct_sync *s);
 
+/* The flows' states as the last status dump read them from the kernel:
+ * true when that dump ended less than status-interval (at most 1 s) ago.  Otherwise a
+ * dump is started at once (backoff and duty floor aside: someone is
+ * looking) and false returned; when a status dump that began after the
+ * latest such ask ends (or one fails), cb(arg) of ct_sync_on_fresh runs. */
+bool ct_sync_status_fresh(struct ct_sync *s);
+void ct_sync_on_fresh(struct ct_sync *s, void (*cb)(void *), void *arg);
+/* Since the last status dump ended; UINT64_MAX before the first. */
+uint64_t ct_sync_status_age_ms(const struct ct_sync *s);
+
 const struct ct_sync_stats *ct_sync_stats(const struct ct_sync *s);
 const struct ct_events_stats *ct_sync_events_stats(const struct ct_sync *s);
 

@@ -39,6 +39,15 @@ void ctl_call_stream(struct ctl_call *call, ctl_next next, void (*release)(void 
 
 /* May the client change state (reload)?  uid 0, or a member of the admin
  * group (primary or supplementary group, as SO_PEERCRED/SO_PEERGROUPS say). */
+/* Answer later: a handler that needs fresh data calls this and returns 0
+ * (what it wrote is dropped); the same request is handled again when the
+ * owner calls ctl_resume(), or after 3 s at the latest, and then
+ * ctl_call_resumed() is true (ctl_call_wait does nothing then).  The
+ * client's reply deadlines start from that second answer. */
+void ctl_call_wait(struct ctl_call *call);
+bool ctl_call_resumed(const struct ctl_call *call);
+void ctl_resume(struct ctl *c);
+
 bool ctl_call_admin(const struct ctl_call *call);
 uid_t ctl_call_uid(const struct ctl_call *call);
 
@@ -58,6 +67,8 @@ struct ctl_stats {
 	uint64_t reply_oom;		/* no memory for a chunk: the reply cut short */
 	uint64_t denied;		/* a state-changing command from a non-admin */
 	uint64_t streamed;		/* replies produced from a cursor */
+	uint64_t waited;		/* requests that waited for fresh data (ctl_call_wait) */
+	uint64_t wait_timeouts;		/* of those, answered with what there was after 3 s */
 	uint64_t clients;		/* connected now */
 	uint64_t max_clients;		/* highest "clients" seen */
 };

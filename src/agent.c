@@ -97,6 +97,15 @@ static int set_mark(void *arg, const struct ct_info *ct, uint32_t value, uint32_
 	return ct_admit_set_mark(a->adm, ct, value, mask, err, errlen);
 }
 
+/* A status dump ended: control requests that waited for it are answered. */
+static void flows_read(void *arg)
+{
+	struct agent *a = arg;
+
+	if (a->ctl)
+		ctl_resume(a->ctl);
+}
+
 /* The device watcher changed the plan in place: what a reload compares
  * against is the ruleset as it now stands. */
 static void devices_changed(void *arg)
@@ -736,6 +745,7 @@ static int open_data_flow(struct agent *a)
 		ret = ct_sync_open(&a->sync, a->loop, &a->cfg, &a->plan, a->trk, a->guard);
 	if (ret)
 		return ret;
+	ct_sync_on_fresh(a->sync, flows_read, a);
 	a->cmds.trk = a->trk;
 	a->cmds.sync = a->sync;
 	a->cmds.adm = a->adm;

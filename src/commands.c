@@ -508,6 +508,8 @@ static json_t *control_json(const struct commands_ctx *c)
 	CTL_STAT(reply_oom);
 	CTL_STAT(denied);
 	CTL_STAT(streamed);
+	CTL_STAT(waited);
+	CTL_STAT(wait_timeouts);
 	CTL_STAT(clients);
 	CTL_STAT(max_clients);
 #undef CTL_STAT
@@ -633,6 +635,12 @@ static json_t *status_json(const struct commands_ctx *c)
 						   "read_ms_ago",
 						   (json_int_t)(loop_now_ms() -
 								devices_kernel(c->devs)->read_ms)));
+	if (c->sync) {
+		uint64_t age = ct_sync_status_age_ms(c->sync);
+
+		json_object_set_new(j, "flows_read_ms_ago",
+				    age == UINT64_MAX ? json_null() : json_integer((json_int_t)age));
+	}
 	if (routes_enabled(c->routes))
 		json_object_set_new(j, "routes", routes_status_json(c));
 	return j;
@@ -817,6 +825,14 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 	json_t *j = NULL;
 	int i;
 
+	/* What the flows are doing, as the kernel says: read again first when
+	 * the last read is older than status-interval (the dumps back off
+	 * while nothing changes). */
+	if ((strcmp(cmd, "flows") == 0 || strcmp(cmd, "status") == 0) && c->sync &&
+	    !ctl_call_resumed(call) && !ct_sync_status_fresh(c->sync)) {
+		ctl_call_wait(call);
+		return 0;
+	}
 	/* The long answers take options of their own and are streamed. */
 	if (strcmp(cmd, "flows") == 0)
 		return listing_flows(call, tracker_flows(c->trk), argc, argv, out);

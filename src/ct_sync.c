@@ -108,6 +108,13 @@ struct ct_sync {
 	uint64_t dump_cpu0_ns;		/* this thread's CPU when the running dump started */
 	uint64_t status_cpu_ns;		/* the last status dump's CPU (both tiers) */
 	uint64_t status_quiet_until, resync_quiet_until;	/* duty-cycle floors, loop ms */
+	/* Status asked for by a reader (ct_sync_status_fresh): the asks so
+	 * far, the asks when the running status dump started, and when the
+	 * last one ended. */
+	uint64_t ask_seq, dump_ask_seq;
+	uint64_t status_read_ms;
+	void (*on_fresh)(void *);
+	void *on_fresh_arg;
 	struct ct_sync_stats st;
 };
 
@@ -152,6 +159,10 @@ static uint64_t thread_cpu_ns(void)
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
+
+/* A reader's answer is read from the kernel again when the last status
+ * dump is older than this (or status-interval, if shorter). */
+#define READ_FRESH_MS 1000
 
 /* The loop time before which a backed-off dump that cost cpu_ns waits. */
 static uint64_t quiet_until(uint64_t cpu_ns)
@@ -254,6 +265,7 @@ static void status_done(struct ct_sync *s, int ret)
 	} else {
 		uint64_t a = status_activity(s);
 
+		s->status_read_ms = loop_now_ms();
 		s->st.status_dumps++;
 		s->status_next_ms = 0;
 		backoff_succeeded(&s->status_fail);
@@ -270,6 +282,14 @@ static void status_done(struct ct_sync *s, int ret)
 	tracker_recount(s->trk, loop_now_ms());
 	/* Without the nftables monitor, poll for our tables here. */
 	ruleset_guard_poll(s->guard);
+	/* Readers wait for a dump that began after they asked (or for a
+	 * failure: they get what there is, with its age). */
+	if (s->ask_seq != s->dump_ask_seq && !ret) {
+		s->want_status = true;
+	} else if (s->on_fresh) {
+		s->dump_ask_seq = s->ask_seq;
+		s->on_fresh(s->on_fresh_arg);
+	}
 }
 
 static void on_dump_done(int ret, void *arg)
@@ -323,6 +343,7 @@ static int dump_start(struct ct_sync *s, enum dump_job job)
 		 * dumps of the admitted flows tell us which are offloaded. */
 		s->status_seen = status_activity(s);
 		s->status_ticks = 0;
+		s->dump_ask_seq = s->ask_seq;
 		s->dump_cpu0_ns = thread_cpu_ns();
 		ret = ct_query_dump_start(s->q, AF_UNSPEC,
 					  ct_admit_value(s->cfg->mark_mask, ADMIT_SW),
@@ -636,6 +657,37 @@ int ct_sync_start(struct ct_sync *s)
 	if (!ret)
 		ret = loop_timer_add(s->loop, 0, 0, on_reopen, s, &s->reopen_timer);
 	return ret;
+}
+
+bool ct_sync_status_fresh(struct ct_sync *s)
+{
+	uint64_t now = loop_now_ms(), fresh = s->cfg->status_interval_ms;
+
+	/* What the normal cadence gives, at most a second old: a long
+	 * status-interval spaces the dumps, not the truth of the answers. */
+	if (fresh > READ_FRESH_MS)
+		fresh = READ_FRESH_MS;
+	if (s->status_read_ms && now - s->status_read_ms < fresh)
+		return true;
+	/* Not one more dump for each reader of a stale view: one for all. */
+	s->ask_seq++;
+	s->status_every = 1;
+	s->status_quiet_until = 0;
+	if (s->job != JOB_STATUS_SW && s->job != JOB_STATUS_HW && !s->want_status_hw)
+		s->want_status = true;
+	dump_next(s);
+	return false;
+}
+
+uint64_t ct_sync_status_age_ms(const struct ct_sync *s)
+{
+	return s->status_read_ms ? loop_now_ms() - s->status_read_ms : UINT64_MAX;
+}
+
+void ct_sync_on_fresh(struct ct_sync *s, void (*cb)(void *), void *arg)
+{
+	s->on_fresh = cb;
+	s->on_fresh_arg = arg;
 }
 
 /* A reload starts both cadences afresh: the operator may be looking. */

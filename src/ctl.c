@@ -34,6 +34,10 @@
 #define CTL_IDLE_MS 20000
 #define CTL_REPLY_MS (10 * 60 * 1000)
 #define CTL_SWEEP_MS 250
+/* The longest a request waits for fresh data (ctl_call_wait) before it is
+ * answered with what there is: a status dump of a million conntracks takes
+ * about 0.4 s of CPU, so this is slack for a loaded router. */
+#define CTL_WAIT_MS 3000
 /* Eight clients at once: flowoffloadctl, a monitoring scraper and a few
  * people; more is someone holding slots. */
 #define CTL_MAX_CLIENTS 8
@@ -43,7 +47,7 @@
 #define CTL_CHUNK_BUDGET 8
 #define CTL_MAX_GROUPS 64
 
-enum client_state { CLIENT_REQUEST, CLIENT_REPLY };
+enum client_state { CLIENT_REQUEST, CLIENT_WAIT, CLIENT_REPLY };
 
 struct ctl_call {
 	struct ctl *c;
@@ -55,6 +59,8 @@ struct ctl_call {
 	uint64_t idle_ms;	/* reply: last time the client took bytes */
 	uid_t uid;
 	bool admin;
+	bool wait;		/* the handler asked to answer later */
+	bool resumed;		/* this is that later answer */
 	char *out;		/* the chunk being sent */
 	size_t out_len, out_off;
 	ctl_next next;		/* a streamed answer: more chunks */
@@ -154,6 +160,17 @@ void ctl_call_stream(struct ctl_call *call, ctl_next next, void (*release)(void 
 	call->release = release;
 	call->state_arg = state;
 	call->c->st.streamed++;
+}
+
+void ctl_call_wait(struct ctl_call *call)
+{
+	if (!call->resumed)
+		call->wait = true;
+}
+
+bool ctl_call_resumed(const struct ctl_call *call)
+{
+	return call->resumed;
 }
 
 bool ctl_call_admin(const struct ctl_call *call)
@@ -273,6 +290,30 @@ static void client_answer(struct ctl_call *k, int argc, char **argv)
 		client_free(k);
 		return;
 	}
+	if (k->wait && !err) {
+		/* Asked again by ctl_resume, or at the deadline; what the
+		 * handler wrote meanwhile is dropped, and only a hangup of
+		 * the client is watched. */
+		k->wait = false;
+		if (k->next) {
+			k->next = NULL;
+			if (k->release)
+				k->release(k->state_arg);
+			k->release = NULL;
+		}
+		free(k->out);
+		k->out = NULL;
+		k->out_len = 0;
+		k->state = CLIENT_WAIT;
+		k->deadline_ms = loop_now_ms() + CTL_WAIT_MS;
+		c->st.waited++;
+		if (loop_mod_fd(c->l, k->fd, 0)) {
+			c->st.reply_errors++;
+			client_free(k);
+		}
+		return;
+	}
+	k->wait = false;
 	/* Written last: the handler's own output cannot touch it. */
 	k->out[0] = ctl_status_byte(err);
 	if (err && k->next) {
@@ -340,13 +381,43 @@ static void client_read(struct ctl_call *k)
 	client_answer(k, argc, argv);
 }
 
+/* A waiting client's turn: its request (still in k->req) is handled again,
+ * and this time answered. */
+static void client_resume(struct ctl_call *k)
+{
+	char *argv[CTL_MAX_ARGS + 1];
+	int argc = ctl_request_parse(k->req, k->req_len, argv);
+
+	k->resumed = true;
+	if (argc < 0) {		/* it parsed before: cannot happen */
+		client_free(k);
+		return;
+	}
+	client_answer(k, argc, argv);
+}
+
+void ctl_resume(struct ctl *c)
+{
+	struct ctl_call *k, *n;
+
+	for (k = c->clients; k; k = n) {
+		n = k->link;
+		if (k->state == CLIENT_WAIT)
+			client_resume(k);
+	}
+}
+
 static void on_client(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct ctl_call *k = arg;
 
 	(void)l;
 	(void)fd;
-	if (k->state == CLIENT_REQUEST)
+	if (k->state == CLIENT_WAIT) {
+		/* Only EPOLLERR or EPOLLHUP come here: the client is gone. */
+		k->c->st.request_closed++;
+		client_free(k);
+	} else if (k->state == CLIENT_REQUEST)
 		client_read(k);
 	else if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 		client_write(k);
@@ -368,6 +439,9 @@ static void on_sweep(struct loop *l, struct loop_timer *t, void *arg)
 			log_debug("control client uid %u: request not complete within %d ms; closed",
 				  (unsigned int)k->uid, CTL_REQUEST_MS);
 			client_free(k);
+		} else if (k->state == CLIENT_WAIT && now >= k->deadline_ms) {
+			c->st.wait_timeouts++;
+			client_resume(k);
 		} else if (k->state == CLIENT_REPLY && now - k->idle_ms >= CTL_IDLE_MS) {
 			c->st.reply_idle_timeouts++;
 			client_free(k);

@@ -25,6 +25,7 @@ struct fixture {
 	struct loop *l;
 	struct ctl *c;
 	int streamed;		/* lines left for the "lines" command */
+	int waits;		/* calls of the "wait" command's handler */
 };
 
 static void on_stop(struct loop *l, struct loop_timer *t, void *arg)
@@ -64,6 +65,17 @@ static int handler(struct ctl_call *call, int argc, char **argv, FILE *out, void
 	if (!strcmp(argv[0], "lines")) {
 		fx->streamed = 5000;
 		ctl_call_stream(call, lines_next, NULL, fx);
+		return 0;
+	}
+	if (!strcmp(argv[0], "wait")) {
+		/* Needs fresh data: answered only when asked again. */
+		fx->waits++;
+		if (!ctl_call_resumed(call)) {
+			fputs("stale\n", out);	/* dropped */
+			ctl_call_wait(call);
+			return 0;
+		}
+		fprintf(out, "fresh %s\n", argc > 1 ? argv[1] : "");
 		return 0;
 	}
 	if (!strcmp(argv[0], "admin"))
@@ -127,6 +139,63 @@ static size_t reply(struct fixture *fx, int fd, char *buf, size_t cap)
 	assert_true(rounds < 200);
 	close(fd);
 	return len;
+}
+
+/* Bytes the daemon sent so far on fd (without waiting for its close). */
+static size_t peek(struct fixture *fx, int fd, char *buf, size_t cap, uint64_t ms)
+{
+	ssize_t r;
+
+	run_for(fx, ms);
+	r = recv(fd, buf, cap, MSG_DONTWAIT);
+	return r > 0 ? (size_t)r : 0;
+}
+
+/* A handler that waits for fresh data answers nothing until ctl_resume,
+ * then answers the same request (arguments kept), once; at the wait
+ * deadline it is answered anyway, and counted. */
+static void test_wait_resume(void **state)
+{
+	struct fixture *fx = *state;
+	char buf[256];
+	size_t n;
+	int fd, other;
+
+	fd = client(fx);
+	assert_int_equal(send(fd, "wait\0x7\0\0", 9, 0), 9);
+	assert_int_equal(peek(fx, fd, buf, sizeof(buf), 100), 0);
+	assert_int_equal(fx->waits, 1);
+	/* Others are served meanwhile. */
+	other = client(fx);
+	assert_int_equal(send(other, "ok\0\0", 4, 0), 4);
+	n = reply(fx, other, buf, sizeof(buf));
+	assert_memory_equal(buf, "0fine 1\n", n);
+	ctl_resume(fx->c);
+	n = reply(fx, fd, buf, sizeof(buf));
+	assert_int_equal(n, 1 + strlen("fresh x7\n"));
+	assert_memory_equal(buf, "0fresh x7\n", n);
+	assert_int_equal(fx->waits, 2);
+	assert_int_equal(ctl_stats(fx->c)->waited, 1);
+	assert_int_equal(ctl_stats(fx->c)->wait_timeouts, 0);
+	assert_int_equal(ctl_stats(fx->c)->clients, 0);
+
+	/* Nobody resumes it: answered at the deadline (3 s). */
+	fd = client(fx);
+	assert_int_equal(send(fd, "wait\0\0", 6, 0), 6);
+	assert_int_equal(peek(fx, fd, buf, sizeof(buf), 2500), 0);
+	n = peek(fx, fd, buf, sizeof(buf), 1000);
+	assert_int_equal(n, 1 + strlen("fresh \n"));
+	assert_memory_equal(buf, "0fresh \n", n);
+	close(fd);
+	assert_int_equal(ctl_stats(fx->c)->wait_timeouts, 1);
+
+	/* A waiting client that hangs up is freed. */
+	fd = client(fx);
+	assert_int_equal(send(fd, "wait\0\0", 6, 0), 6);
+	run_for(fx, 20);
+	close(fd);
+	run_for(fx, 20);
+	assert_int_equal(ctl_stats(fx->c)->clients, 0);
 }
 
 static void test_status_byte(void **state)
@@ -294,6 +363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_request_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uid_zero_is_admin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_not_socket, setup, teardown),
 	};
