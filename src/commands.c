@@ -825,11 +825,13 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 	json_t *j = NULL;
 	int i;
 
-	/* What the flows are doing, as the kernel says: read again first when
-	 * the last read is older than status-interval (the dumps back off
-	 * while nothing changes). */
+	/* What the flows are doing, as the kernel says: when the last read is
+	 * older than status-interval or 1 s (the dumps back off while nothing
+	 * changes), flows waits for a new one; status starts it and answers
+	 * at once with the age of what it shows (a monitor polling status
+	 * must not wait behind a resync of a large table). */
 	if ((strcmp(cmd, "flows") == 0 || strcmp(cmd, "status") == 0) && c->sync &&
-	    !ctl_call_resumed(call) && !ct_sync_status_fresh(c->sync)) {
+	    !ctl_call_resumed(call) && !ct_sync_status_fresh(c->sync) && cmd[0] == 'f') {
 		ctl_call_wait(call);
 		return 0;
 	}

@@ -346,9 +346,9 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"walks the whole conntrack table, so while dumps find nothing new (no flow "
 			"admitted or moved, no hardware slot in use) the agent spaces them out, up "
 			"to 16 intervals and at least 250 times what the last one cost in CPU.  "
-			"`flowoffloadctl flows` and `status` never answer from a read older than "
-			"status-interval or 1 s, whichever is shorter: they start a dump and wait "
-			"for it (at most 3 s)." },
+			"`flowoffloadctl flows` never answers from a read older than "
+			"status-interval or 1 s, whichever is shorter: it starts a dump and waits "
+			"for it (at most 3 s); `status` starts one and shows the age of its data." },
 	[CONFIG_KEY_RESYNC_INTERVAL] = { AT("agent", "resync-interval"), .type = CONFIG_DURATION,
 		FIELD(resync_interval_ms), RANGE(SECOND, 24 * HOUR), .def = "30s",
 		.allowed = "1s..24h " DURATION_UNITS,
