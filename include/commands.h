@@ -53,6 +53,8 @@ struct commands_ctx {
  * writers outside the control socket (the metrics file). */
 json_t *commands_stats_json(const struct commands_ctx *c);
 json_t *commands_status_json(const struct commands_ctx *c);
+/* The text status's table of the devices (status_json.c). */
+void commands_print_devices(FILE *out, json_t *devs);
 
 /* A ctl_handler: arg is a struct commands_ctx. */
 int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, void *arg);
