@@ -15,6 +15,7 @@
 #include <linux/capability.h>
 
 #include "agent.h"
+#include "agent_int.h"
 #include "commands.h"
 #include "config.h"
 #include "ct_admit.h"
@@ -48,45 +49,6 @@
 /* A reload re-plans and may probe every device for hardware offload (up to
  * 10 s each) inside the loop: over the socket, at most one per interval. */
 #define RELOAD_MIN_INTERVAL_MS 5000
-
-struct agent {
-	struct fo_config cfg;
-	const char *config_path;
-	bool foreground;
-	bool keep_ruleset_opt;
-	struct ruleset_plan plan;
-	char *rendered;
-
-	struct loop *loop;
-	struct tracker *trk;
-	struct ct_admit *adm;
-	struct nft_ruleset *nft;
-	struct ruleset_guard *guard;
-	struct ct_sync *sync;
-	struct devices *devs;
-	struct routes *routes;		/* [routes] */
-	struct mice_set *mice;		/* the learned mice classes' sets */
-	struct window_apply *window;	/* [classes] learn-window */
-	struct prefix_stats pstats;	/* flowoffloadctl prefixes */
-	struct shaping *shaping;
-	struct ctl *ctl;
-	struct commands_ctx cmds;
-	int lock_fd;
-	struct sd_notify *notify;	/* NULL unless a service manager listens */
-	struct loop_timer *notify_status, *notify_watchdog;
-	struct loop_timer *metrics_timer;	/* [agent] metrics-dir */
-	int metrics_err;			/* last write's error, logged once */
-	struct metrics_http *http;		/* [agent] metrics-listen */
-	const char *user_opt, *group_opt; /* -u USER[:GROUP], over the config */
-	struct privs_user user;
-
-	size_t hw_contested;	/* hardware devices left to another flowtable */
-
-	uint64_t started_ms;
-	uint64_t ctl_reload_ms;	/* the last reload asked over the socket; 0: none */
-	int exit_code;
-	struct agent_stats st;
-};
 
 /* The tracker's mark writer: the admission socket. */
 static int set_mark(void *arg, const struct ct_info *ct, uint32_t value, uint32_t mask,
@@ -284,152 +246,6 @@ static void foreign_changed(void *arg, const struct nft_foreign *f)
 	a->rendered = text;
 }
 
-/* ---- the service manager ---------------------------------------------------- */
-
-/* Period of the STATUS= line: a walk of the flow table each time. */
-#define NOTIFY_STATUS_MS 5000
-
-/* systemctl status shows it: flows tracked and offloaded per tier. */
-static void notify_status_line(struct agent *a, char *buf, size_t len)
-{
-	uint64_t n[FLOW_STATE_MAX][FLOW_TIER_MAX];
-
-	flows_count_states(tracker_flows(a->trk), n);
-	snprintf(buf, len,
-		 "%zu flows; offloaded: %llu software, %llu hardware; admitted: %llu; hardware tier: %s",
-		 flows_count(tracker_flows(a->trk)),
-		 (unsigned long long)(n[FLOW_OFFLOADED][TIER_SW] + n[FLOW_OFFLOADED][TIER_HW]),
-		 (unsigned long long)n[FLOW_HW_OFFLOADED][TIER_HW],
-		 (unsigned long long)(n[FLOW_ADMITTED][TIER_SW] + n[FLOW_ADMITTED][TIER_HW]),
-		 a->plan.n_hw ? "on" : "off");
-}
-
-static void notify_ready(struct agent *a)
-{
-	char status[256];
-	int ret;
-
-	notify_status_line(a, status, sizeof(status));
-	ret = sd_notify_ready(a->notify, status);
-	if (ret)
-		log_warn("cannot tell the service manager we are ready: %s", strerror(-ret));
-}
-
-static void on_notify_status(struct loop *l, struct loop_timer *t, void *arg)
-{
-	struct agent *a = arg;
-	char status[256];
-
-	notify_status_line(a, status, sizeof(status));
-	sd_notify_status(a->notify, status);
-}
-
-/* The loop itself pings: a loop that stops turning is restarted. */
-static void on_notify_watchdog(struct loop *l, struct loop_timer *t, void *arg)
-{
-	struct agent *a = arg;
-	int ret = sd_notify_watchdog(a->notify);
-
-	if (ret)
-		log_warn("watchdog ping to the service manager failed: %s", strerror(-ret));
-}
-
-/* READY=1 once the startup dump is read and the ruleset installed, then
- * the status and watchdog timers (a third of the interval, so one late
- * wakeup never costs a restart). */
-static int notify_started(struct agent *a)
-{
-	uint64_t wd_ms = sd_notify_watchdog_usec() / 1000 / 3;
-	int ret;
-
-	if (!a->notify)
-		return 0;
-	notify_ready(a);
-	ret = loop_timer_add(a->loop, NOTIFY_STATUS_MS, NOTIFY_STATUS_MS, on_notify_status, a,
-			     &a->notify_status);
-	if (!ret && wd_ms)
-		ret = loop_timer_add(a->loop, wd_ms, wd_ms, on_notify_watchdog, a,
-				     &a->notify_watchdog);
-	if (ret)
-		log_err("service manager timers: %s", strerror(-ret));
-	return ret;
-}
-
-/* ---- the metrics file ------------------------------------------------------- */
-
-static void on_metrics(struct loop *l, struct loop_timer *t, void *arg)
-{
-	struct agent *a = arg;
-	json_t *stats = commands_stats_json(&a->cmds), *status = commands_status_json(&a->cmds);
-	int ret = stats && status ? metrics_write_file(a->cfg.metrics_dir, stats, status) : -ENOMEM;
-
-	json_decref(stats);
-	json_decref(status);
-	/* A directory that is not there (or not writable under the unit's
-	 * ProtectSystem) is said once, not every interval. */
-	if (ret && ret != a->metrics_err)
-		log_err("metrics file %s/flowoffload.prom: %s; set [agent] metrics-dir to a writable directory (under systemd: ReadWritePaths=)",
-			a->cfg.metrics_dir, strerror(-ret));
-	else if (!ret && a->metrics_err)
-		log_notice("metrics file %s/flowoffload.prom written again", a->cfg.metrics_dir);
-	a->metrics_err = ret;
-}
-
-/* ---- the scrape endpoint ------------------------------------------------------ */
-
-/* A scrape: the same text as the file and `flowoffloadctl metrics`. */
-static int render_metrics(FILE *out, void *arg)
-{
-	struct agent *a = arg;
-	json_t *stats = commands_stats_json(&a->cmds), *status = commands_status_json(&a->cmds);
-	int ret = stats && status ? metrics_write_all(out, stats, status) : -ENOMEM;
-
-	json_decref(stats);
-	json_decref(status);
-	return ret;
-}
-
-/* Opened with the control socket, before the privileges go: a port below
- * 1024 needs CAP_NET_BIND_SERVICE, which the running agent no longer has. */
-static int open_metrics_http(struct agent *a)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	char why[256];
-	int ret;
-
-	if (!a->cfg.metrics_listen[0])
-		return 0;
-	if (metrics_http_parse_listen(a->cfg.metrics_listen, &ss, &sslen, why, sizeof(why))) {
-		log_err("[agent] metrics-listen: %s", why);
-		return -1;
-	}
-	ret = metrics_http_open(&a->http, a->loop, &ss, sslen, render_metrics, a);
-	if (ret) {
-		log_err("metrics listener %s: %s%s", a->cfg.metrics_listen, strerror(-ret),
-			ret == -EAFNOSUPPORT || ret == -EPERM || ret == -EACCES ?
-				" (under systemd: RestrictAddressFamilies= and IPAddressAllow= must allow it)" : "");
-		return -1;
-	}
-	a->cmds.http = metrics_http_stats(a->http);
-	log_info("serving metrics on http://%s/metrics", a->cfg.metrics_listen);
-	return 0;
-}
-
-/* Start, re-time or stop the writer after a start or a reload; the first
- * file comes at once (1 ms), not an interval later. */
-static int metrics_schedule(struct agent *a)
-{
-	uint64_t ms = a->cfg.metrics_dir[0] ? a->cfg.metrics_interval_ms : 0;
-
-	a->metrics_err = 0;
-	if (a->metrics_timer)
-		return loop_timer_set(a->metrics_timer, ms ? 1 : 0, ms);
-	if (!ms)
-		return 0;
-	return loop_timer_add(a->loop, 1, ms, on_metrics, a, &a->metrics_timer);
-}
-
 /* ---- reload ---------------------------------------------------------------- */
 
 /* Load, check, plan, render and (if it changed) install the new config;
@@ -514,7 +330,7 @@ static int reload(void *arg, FILE *out)
 	sd_notify_reloading(a->notify);
 	ret = reload_prepare(a, &cfg, &plan, &text, err, sizeof(err));
 	if (ret) {
-		notify_ready(a);
+		agent_notify_ready(a);
 		a->st.reload_failures++;
 		free(text);
 		log_err("reload refused, the running configuration stays: %s", err);
@@ -531,10 +347,10 @@ static int reload(void *arg, FILE *out)
 	routes_reload(a->routes);
 	mice_set_reload(a->mice);
 	window_apply_reload(a->window);
-	if (metrics_schedule(a))
+	if (agent_metrics_schedule(a))
 		log_err("cannot schedule the metrics file");
 	a->st.reloads++;
-	notify_ready(a);
+	agent_notify_ready(a);
 	log_info("configuration %s reloaded", a->config_path);
 	if (out)
 		fprintf(out, "reloaded %s\n", a->config_path);
@@ -623,7 +439,7 @@ static int open_front(struct agent *a)
 		return -1;
 	}
 	a->cmds.ctl = ctl_stats(a->ctl);
-	return open_metrics_http(a);
+	return agent_metrics_http_open(a);
 }
 
 /* The user to become, from -u or the config; resolved before anything is
@@ -836,7 +652,7 @@ int agent_run(const struct agent_options *opt, const struct fo_config *cfg)
 	log_info("running: %zu device(s) in software, %zu in hardware; window packets %u..%u; %zu flows from the startup dump",
 		 a->plan.n_sw, a->plan.n_hw, a->cfg.window_from, a->cfg.window_until,
 		 flows_count(tracker_flows(a->trk)));
-	if (notify_started(a) || metrics_schedule(a))
+	if (agent_notify_started(a) || agent_metrics_schedule(a))
 		return agent_free(a);
 	ret = loop_run(a->loop);
 	a->exit_code = ret ? 1 : 0;
