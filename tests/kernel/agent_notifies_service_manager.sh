@@ -31,7 +31,7 @@ python3 "$TMP/manager.py" "$TMP/notify" "$TMP/notify.log" "$NS_R" &
 mgr=$!
 stop_manager() { kill "$mgr" 2>/dev/null; }
 at_exit stop_manager
-wait_for 5 test -S "$TMP/notify" || fail "the listener did not bind"
+wait_for 20 test -S "$TMP/notify" || fail "the listener did not bind"
 
 agent_config "$TMP/agent.conf" "[hardware]" "mode = off"
 NOTIFY_SOCKET=$TMP/notify WATCHDOG_USEC=600000 agent_start "$TMP/agent.conf"
