@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "class_clients.h"
+#include "hash.h"
 
 /*
  * Why: a class's verdict turns on its share of mice.  One LAN host opening
@@ -30,16 +31,6 @@
  * counted uncapped, as it should be (they are many).
  */
 
-static uint32_t mix32(uint32_t h)
-{
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
-}
-
 uint32_t class_clients_id(const struct ct_info *ct, uint32_t seed)
 {
 	size_t len = ct->family == AF_INET6 ? 8 : 4, i;
@@ -47,7 +38,7 @@ uint32_t class_clients_id(const struct ct_info *ct, uint32_t seed)
 
 	for (i = 0; i < len; i++)
 		h = (h ^ ct->orig.src[i]) * 0x01000193u;
-	return mix32(h);
+	return hash_mix32(h);
 }
 
 void class_clients_add(struct class_clients *cc, uint32_t id, double inc, bool mouse)

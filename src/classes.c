@@ -9,6 +9,7 @@
 
 #include "class_clients.h"
 #include "classes.h"
+#include "hash.h"
 
 /*
  * Decay.  A flow observed at time t weighs 2^(-(now - t) / half_life) at
@@ -166,12 +167,7 @@ static uint32_t key_hash(const struct class_key *k, uint32_t seed)
 	for (i = 0; i < sizeof(*k); i++)
 		h = (h ^ b[i]) * 0x01000193u;
 	/* FNV alone leaves the low bits, which pick the slot, weak. */
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
+	return hash_mix32(h);
 }
 
 /* The class key of a conntrack: false when the agent never offloads it. */

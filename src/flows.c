@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "flows.h"
+#include "hash.h"
 
 /*
  * Layout.  The index is an open-addressing table with linear probing: each
@@ -64,12 +65,7 @@ struct flows {
  * the object's address, whose low bits are constant: mix before masking. */
 static inline uint32_t id_hash(uint32_t id)
 {
-	id ^= id >> 16;
-	id *= 0x85ebca6bu;
-	id ^= id >> 13;
-	id *= 0xc2b2ae35u;
-	id ^= id >> 16;
-	return id;
+	return hash_mix32(id);
 }
 
 static inline struct flow *flow_at(const struct flows *t, uint32_t n)
