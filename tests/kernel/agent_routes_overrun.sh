@@ -10,6 +10,9 @@
 # (SIGSTOP) while 300 IPv4 and 60 IPv6 routes go in and one comes out.
 # The sets' updates go in chunks of 64 intervals (FLOWOFFLOAD_TEST_ROUTES_CHUNK,
 # a test knob): the burst takes several transactions, and still ends equal.
+# Then the table grows past max-prefixes (400 here) in IPv4 only: the IPv4
+# set keeps what it held (never part of a table), counted and logged,
+# while the IPv6 set still follows; back under the bound, both match.
 . "$(dirname "$0")/lib.sh"
 
 N4=300 N6=60
@@ -21,7 +24,7 @@ topology_up
 # Table 100 selects only; nothing routes through it.
 nsr ip route add blackhole 198.19.255.0/24 table 100 || fail "cannot add a route to table 100"
 agent_config "$TMP/agent.conf" \
-	"[routes]" "never = 100" "settle = 100ms" "resync-interval = 1h"
+	"[routes]" "never = 100" "settle = 100ms" "resync-interval = 1h" "max-prefixes = 400"
 export FLOWOFFLOAD_TEST_ROUTES_RCVBUF=4096 FLOWOFFLOAD_TEST_ROUTES_CHUNK=64
 agent_start "$TMP/agent.conf"
 unset FLOWOFFLOAD_TEST_ROUTES_RCVBUF FLOWOFFLOAD_TEST_ROUTES_CHUNK
@@ -92,6 +95,44 @@ updates=$(($(rstat set_updates) - updates0)) chunks=$(($(rstat set_chunks) - chu
 check "the burst went in chunks: $chunks transactions for $updates updates (3..20 past them)" \
 	test "$((chunks - updates))" -ge 3 -a "$chunks" -le $((updates + 20))
 check "no set transaction failed" test "$(rstat failures)" = 0
+
+info "---- past max-prefixes: 150 more IPv4 routes (450 > 400), one more IPv6 route"
+over0=$(rstat over_limit)
+for i in $(seq 0 149); do
+	echo "route add blackhole 198.19.$((64 + i / 8)).$((i % 8 * 32))/28 table 100"
+done >"$TMP/more"
+echo "route add blackhole 2001:db8:100:fff::/64 table 100" >>"$TMP/more"
+nsr ip -batch "$TMP/more" || fail "ip -batch refused the routes past the bound"
+check "the IPv6 set still follows (it took 2001:db8:100:fff::/64)" wait_for 10 sh -c \
+	"ip netns exec $NS_R nft list set inet flowoffload routes_never6 | grep -q 2001:db8:100:fff::/64"
+check "over the bound: counted (routes.over_limit > $over0)" wait_for 10 sh -c \
+	"test \"\$($AGENTCTL -s $AGENT_SOCK stats --json | jq -r .routes.over_limit)\" -gt $over0"
+# The agent may have applied part of the 150 while the table was still
+# within the bound (it follows the table as it hears it): what it keeps is
+# what it last applied, which the warning states.
+said=$(grep -o 'never: 4[0-9][0-9] IPv4 routes, more than max-prefixes 400; the set keeps its [0-9]* intervals' "$TMP/agent.log" | head -1)
+kept=${said##*keeps its }
+kept=${kept%% *}
+check "... and said: $said" test -n "$kept"
+# (files, not <(...): the test VM has no /dev/fd)
+in_table() {
+	set_prefixes | grep -v : >"$TMP/set4" && table_prefixes | grep -v : >"$TMP/table4" &&
+		test -s "$TMP/set4" && test -z "$(comm -23 "$TMP/set4" "$TMP/table4")"
+}
+kept_ok() {
+	local n
+	n=$(set_prefixes | grep -vc :)
+	[ "$n" = "$kept" ] && [ "$kept" -ge $N4 ] && [ "$kept" -le 400 ]
+}
+check "the IPv4 set holds the $kept intervals the warning says it kept ($(set_prefixes | grep -vc :) read back; 300..400)" kept_ok
+check "... every one of them in table 100" in_table
+for i in $(seq 0 99); do
+	echo "route del blackhole 198.19.$((64 + i / 8)).$((i % 8 * 32))/28 table 100"
+done >"$TMP/fewer"
+nsr ip -batch "$TMP/fewer" || fail "ip -batch refused the deletions"
+check "back under the bound (350 IPv4 routes): the sets match table 100 again" wait_for 10 sets_match_table
+check "... and the agent said so" grep -Eq "never: [0-9]+ IPv4 routes, within max-prefixes again" "$TMP/agent.log"
+check "no set transaction failed" test "$(rstat failures)" = 0
 info "stats: $(agentctl stats --json | jq -c .routes)"
 agent_stop || fail "flowoffloadd exited with an error"
-pass "a route notification overrun is counted and the resync makes the sets match the table"
+pass "a route notification overrun is counted and the resync makes the sets match the table; past max-prefixes a set keeps what it held"
