@@ -80,6 +80,8 @@ struct fo_config {
 	enum shaping_policy shaping_policy; /* [shaping] policy */
 	uint64_t hw_confirm_ms;	/* a hardware admission not [HW_OFFLOAD] this long
 				 * after entering the flowtable failed */
+	bool hw_overcommit;	/* admit past the budget; the kernel's re-offer
+				 * fills slots as they free */
 
 	/* [skip] */
 	size_t n_skip_ports;	/* server (original destination) ports never offloaded */

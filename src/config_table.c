@@ -167,6 +167,15 @@ const struct config_key config_keys[CONFIG_KEY_MAX] = {
 			"keeps it in software and may still retry; a late success counts again).  "
 			"100ms..1h.  Default 3s: the kernel's offload work queue answers within "
 			"milliseconds unless the driver refused." },
+	[CONFIG_KEY_HW_OVERCOMMIT] = BOOL("hardware", "overcommit", hw_overcommit, "no",
+		"Admit every flow the hardware tier would take to the hardware flowtable "
+			"even past capacity * watermark.  The NIC refuses what does not fit; such a "
+			"flow runs in the software fast path of the same flowtable and the kernel "
+			"offers it to the NIC again about once a second while it runs, so a slot "
+			"that frees goes to a flow still running, which favours long flows "
+			"(bench/hw_pareto).  yes/no (true/false, on/off, 1/0).  Default no: the "
+			"first flows to arrive keep the slots and the NIC is never asked for more "
+			"than it holds."),
 	[CONFIG_KEY_SHAPING_POLICY] = { AT("shaping", "policy"), .type = CONFIG_ENUM,
 		FIELD(shaping_policy), .words = shaping_policies, .noun = "a policy",
 		.def = "keep", .allowed = "keep, software-only or ignore",

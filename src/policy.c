@@ -32,7 +32,8 @@ _Static_assert(REASON_MAX <= 32, "struct flow keeps a reason in 5 bits");
  *     [shaping] policy = keep: SKIP shaped (the caller passes it only then).
  *  6. the tier: hardware while a hardware flowtable exists and the
  *     confirmed plus pending entries stay under capacity * watermark / 100;
- *     software otherwise.  A shaper anywhere on the path keeps it in
+ *     software otherwise ([hardware] overcommit: hardware whenever it
+ *     exists).  A shaper anywhere on the path keeps it in
  *     software (ADMIT_SW shaped-hw) unless [shaping] policy = ignore.  The software tier always exists, so a full NIC
  *     never skips a flow (REASON_CAPACITY stays reserved).
  *
@@ -116,6 +117,11 @@ static bool hw_room(const struct fo_config *cfg, const struct policy_budget *b)
 
 	if (!b || !b->hw_available)
 		return false;
+	/* Overcommit: the driver refuses what does not fit and the kernel
+	 * offers the refused flows again while they run (flow_offload_refresh),
+	 * so the NIC itself hands freed slots to running flows. */
+	if (cfg->hw_overcommit)
+		return true;
 	/* 64-bit: capacity 16M times 100 percent, or in_use plus pending
 	 * near UINT32_MAX, must not wrap. */
 	used = (uint64_t)b->hw_in_use + b->hw_pending;

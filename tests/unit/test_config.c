@@ -125,7 +125,7 @@ static const struct bad_case bad_cases[] = {
 	  ":2: [offload] window: unknown key; allowed: protocols window-from window-until "
 	  "tcp-ack-only udp-require-reply mark-mask min-avgpkt small-packet-window-from" },
 	{ "[hardware]\nsize = 5\n",
-	  ":2: [hardware] size: unknown key; allowed: mode capacity watermark confirm-timeout" },
+	  ":2: [hardware] size: unknown key; allowed: mode capacity watermark confirm-timeout overcommit" },
 	{ "[skip]\nport = 53\n", ":2: [skip] port: unknown key; allowed: ports prefixes" },
 	{ "[agent]\nsocket_path = /x\n",
 	  ":2: [agent] socket_path: unknown key; allowed: max-flows status-interval "

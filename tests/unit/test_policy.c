@@ -373,6 +373,68 @@ static void test_class_verdicts(void **state)
 	assert_int_equal(d.reason, REASON_MICE);
 }
 
+/* [hardware] overcommit: past capacity * watermark a flow still goes to the
+ * hardware flowtable (the NIC refuses what does not fit, the kernel offers
+ * it again while it runs); what keeps a flow out of hardware otherwise
+ * still does: no hardware flowtable, a short or mice class, a shaper, a
+ * never route. */
+static void test_overcommit(void **state)
+{
+	static const struct pcase tcp = { "tcp", IPPROTO_TCP, EST, ST_OK };
+	struct policy_budget b = { .hw_available = true, .hw_capacity = 64, .hw_watermark = 90,
+				   .class_verdict = CLASS_MIXED };
+	struct fo_config cfg;
+	struct ct_info ct;
+	struct policy_decision d;
+
+	(void)state;
+	base_config(&cfg, 0);
+	build_ct(&tcp, &ct);
+	/* 57 of 64 taken: the budget (90 %) is full. */
+	b.hw_in_use = 50;
+	b.hw_pending = 7;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	assert_int_equal(d.reason, REASON_CLASS_MIXED);
+	cfg.hw_overcommit = true;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	assert_int_equal(d.reason, REASON_CLASS_MIXED);
+	/* Far past the NIC's table too. */
+	b.hw_in_use = 64;
+	b.hw_pending = 500;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	b.class_verdict = CLASS_SHORT;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	assert_int_equal(d.reason, REASON_CLASS_SHORT);
+	b.class_verdict = CLASS_MICE;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_SKIP);
+	assert_int_equal(d.reason, REASON_MICE);
+	b.class_verdict = CLASS_LEARNING;
+	b.shaped_off_hw = true;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	assert_int_equal(d.reason, REASON_SHAPED_HW);
+	b.shaped_off_hw = false;
+	b.hw_available = false;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	b.hw_available = true;
+	cfg.n_routes[ROUTE_NEVER] = 1;
+	b.route_roles = 1u << ROUTE_NEVER;
+	d = policy_decide(&cfg, &ct, &b, 0);
+	assert_int_equal(d.verdict, VERDICT_SKIP);
+	assert_int_equal(d.reason, REASON_PREFIX);
+	/* No budget at all (a caller without a hardware tier): software. */
+	b.route_roles = 0;
+	cfg.n_routes[ROUTE_NEVER] = 0;
+	d = policy_decide(&cfg, &ct, NULL, 0);
+	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+}
+
 /* [routes]: never and only skip with reason prefix; flows outside
  * prefer-hardware stop at capacity * watermark * (100 - hw-reserve). */
 static void test_routes_roles(void **state)
@@ -588,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_exhaustive_order),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_routes_roles),
+		cmocka_unit_test(test_overcommit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
