@@ -462,18 +462,31 @@ info "---- control: a chip that is full refuses for space, and it shows"
 check "the chip is empty" wait_for 30 chip_in_use_is 0
 echo 0 >/sys/module/fonic/parameters/capacity || fail "cannot lower the chip's capacity"
 failed0=$(stat_field hw_failed_insertions)
-start_held_elephant ipv4 5623 64k 120
-wait_for 60 grep -q "stage 1 done" "$TMP/cli5623" || fail "control: no progress: $(cat "$TMP/cli5623")"
-ctl=$(ct_line tcp 5623)
-info "control: $ctl"
 refused_in_hw() { [ "$(ct_field "$1" mark)" = $MARK_HW ] && grep -q OFFLOAD <<<"$1" && lacks HW_OFFLOAD "$1"; }
+# The flow must be admitted to hardware: a mark that lands after packet N
+# (late under ASan and emulation, counted as hw_mark_too_late) puts it in
+# software, and then another flow is tried, three at most.
+for P in 5623 5624 5625; do
+	late0=$(stat_field hw_mark_too_late)
+	start_held_elephant ipv4 $P 64k 120
+	wait_for 60 grep -q "stage 1 done" "$TMP/cli$P" || fail "control: no progress: $(cat "$TMP/cli$P")"
+	ctl=$(ct_line tcp $P)
+	info "control: $ctl"
+	fd='' pid=''
+	eval "fd=\$ctl_$P pid=\$cpid_$P"
+	if [ "$(ct_field "$ctl" mark)" != $MARK_HW ] && [ "$(stat_field hw_mark_too_late)" -gt "$late0" ]; then
+		info "control: its hardware mark came after packet N (hw_mark_too_late $(stat_field hw_mark_too_late)); another flow"
+		echo go >&"$fd"
+		wait "$pid" || fail "control: the client failed: $(cat "$TMP/cli$P")"
+		continue
+	fi
+	break
+done
 check "control: admitted to hardware, in the hardware flowtable, not [HW_OFFLOAD]" refused_in_hw "$ctl"
 check "control: the chip refused it for space (replace_enospc $(fonic_counter replace_enospc))" \
 	test "$(fonic_counter replace_enospc)" -ge 1
 check "control: the agent counts the failed insertion" wait_for 10 failed_is $((failed0 + 1))
-# shellcheck disable=SC2154 # set by start_held_elephant
-echo go >&"$ctl_5623"
-# shellcheck disable=SC2154
-wait "$cpid_5623" || fail "control: the client failed: $(cat "$TMP/cli5623")"
+echo go >&"$fd"
+wait "$pid" || fail "control: the client failed: $(cat "$TMP/cli$P")"
 agent_stop || fail "flowoffloadd exited with an error: $(tail -n 5 "$TMP/agent.log")"
 echo "PASS: the hardware budget fills the chip to capacity and never past it; late marks and failures match the kernel's; NAT/IPv6 intact"
