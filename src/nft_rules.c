@@ -151,7 +151,21 @@ static void describe_skip(const struct fo_config *cfg, struct nft_tier_spec *s)
  * sets are looked up on packet window-from, so the policy holds at line
  * rate with no round trip to the agent.
  */
-static void describe_routes(struct nft_tier_spec *s)
+
+/* Only packets from window-from on pay the lookups (`ct packets >=
+ * window-from` first in each rule): every rule after them in the chain
+ * wants that already (mice-class and offload from window-from, the small
+ * window and hw-return later still, readmit from window-from), so an
+ * earlier packet gets the same verdict without them.  With no upper end
+ * the readmit and hw-return rules, past the window, stay held back by
+ * them as before.  A window from packet 1 needs no term. */
+static void routes_gate(struct nft_rule_spec *r, const struct fo_config *cfg)
+{
+	if (cfg->window_from > 1)
+		term_ct_cmp(r, NFT_CT_PKTS, NFT_CMP_GTE, cfg->window_from);
+}
+
+static void describe_routes(const struct fo_config *cfg, struct nft_tier_spec *s)
 {
 	struct nft_rule_spec *r;
 	struct nft_term *t;
@@ -162,6 +176,7 @@ static void describe_routes(struct nft_tier_spec *s)
 		k = nft_plan_routes_set(ROUTE_NEVER, fam);
 		for (i = 0; s->sets[k].dynamic && i < 4; i++) {
 			r = rule_new(s, NFT_CHAIN, "routes-never");
+			routes_gate(r, cfg);
 			term_tuple_lookup(r, fam ? prefix_rules[i].key6 : prefix_rules[i].key4,
 					  prefix_rules[i].dir,
 					  fam ? prefix_rules[i].text6 : prefix_rules[i].text4, s->sets,
@@ -173,6 +188,7 @@ static void describe_routes(struct nft_tier_spec *s)
 		if (!s->sets[k].dynamic)
 			continue;
 		r = rule_new(s, NFT_CHAIN, "routes-only");
+		routes_gate(r, cfg);
 		for (i = 0; i < 4; i++) {
 			t = term(r, NFT_TERM_CT_TUPLE);
 			t->key = fam ? prefix_rules[i].key6 : prefix_rules[i].key4;
@@ -309,7 +325,7 @@ void nft_rules_describe(const struct fo_config *cfg, const struct nft_tier *t,
 	out->n_rules = 0;
 	nft_plan_skip_sets(cfg, out->sets);
 	describe_skip(cfg, out);
-	describe_routes(out);
+	describe_routes(cfg, out);
 	describe_mice(cfg, t, out);
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		/* The size test is the hardware tier's: a software entry

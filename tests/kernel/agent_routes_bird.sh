@@ -127,15 +127,31 @@ check "a flow to a prefix BIRD did not export is in the software flowtable" wait
 check "a flow to a table-101 (never) prefix is in no flowtable" \
 	lacks OFFLOAD "$(ct_of 5804)"
 # The four routes-never rules (one per address of the conntrack): the
-# original destination's one holds the flow back.
+# original destination's one holds the flow back.  Each rule starts with
+# `ct packets >= N`, so the flow's packets before N pass it unlooked-at:
+# the counter (the pair "counter packets", not the gate's "ct packets")
+# equals the flow's packets from N on, both directions.
 never_hits() {
 	nsr nft list chain inet flowoffload forward |
 		awk '/comment "routes-never"/ && /original ip daddr/ {
-			for (i = 1; i < NF; i++) if ($i == "packets") { print $(i + 1); found = 1 } }
+			for (i = 1; i + 2 <= NF; i++)
+				if ($i == "counter" && $(i + 1) == "packets") { print $(i + 2); found = 1 } }
 			END { if (!found) print "missing" }'
+}
+never_seen=
+never_gated() {
+	local l o r h
+	l=$(ct_of 5804)
+	o=$(ct_field "$l" packets 1) r=$(ct_field "$l" packets 2) h=$(never_hits)
+	never_seen="flow 5804: $o + $r packets, routes-never (original ip daddr) counted $h"
+	[ -n "$o" ] && [ -n "$r" ] && [ "$((o + r))" -ge "$N" ] && [ "$h" = "$((o + r - N + 1))" ]
 }
 check "... held back by the routes-never rule (ct original ip daddr @routes_never4)" \
 	test "$(never_hits)" -gt 0
+wait_for 5 never_gated
+info "$never_seen"
+check "... which counted exactly the flow's packets from packet $N on (ct packets >= $N gates the lookup)" \
+	never_gated
 check "the chip holds exactly the two preferred flows" \
 	test "$(fonic_counter flows_in_use)" = 2
 tiers_are() { test "$(tier 5801) $(tier 5802)" = "hw-offloaded/hw offloaded/sw"; }

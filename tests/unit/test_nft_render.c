@@ -255,6 +255,26 @@ static void case_udp_require_reply(struct fo_config *cfg, struct ruleset_plan *p
 	plan_set(plan, "eth0", NULL, "eth0");
 }
 
+/* [routes] only and never (tables 100 and 200, both families): their sets
+ * start empty (routes.c fills them), their rules look them up from
+ * packet window-from on, before the mice and offload rules. */
+static void case_routes(struct fo_config *cfg, struct ruleset_plan *plan)
+{
+	defaults_plain(cfg);
+	cfg->proto_udp = false;
+	cfg->routes[ROUTE_ONLY][cfg->n_routes[ROUTE_ONLY]++].table = 100;
+	cfg->routes[ROUTE_NEVER][cfg->n_routes[ROUTE_NEVER]++].table = 200;
+	plan_set(plan, "lan0", "wan0", "wan0");
+}
+
+/* A window from packet 1: every packet is in it, no packets term. */
+static void case_routes_from_first(struct fo_config *cfg, struct ruleset_plan *plan)
+{
+	case_routes(cfg, plan);
+	cfg->window_from = 1;
+	plan_set(plan, "lan0", NULL, NULL);
+}
+
 /* Everything at once, both tiers: every rule kind in one table. */
 static void case_all_rules(struct fo_config *cfg, struct ruleset_plan *plan)
 {
@@ -284,6 +304,8 @@ static const struct golden_case golden_cases[] = {
 	{ "skip_prefixes_merged", case_skip_prefixes_merged },
 	{ "skip_everything", case_skip_everything },
 	{ "udp_require_reply", case_udp_require_reply },
+	{ "routes", case_routes },
+	{ "routes_from_first", case_routes_from_first },
 	{ "all_rules", case_all_rules },
 };
 
@@ -545,7 +567,11 @@ static int decode_expr(struct nftnl_expr *e, void *arg)
 	} else if (!strcmp(name, "cmp")) {
 		decode_cmp(d, e);
 	} else if (!strcmp(name, "lookup")) {
-		word(d, "%s @%s", d->load, nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET));
+		bool inv = nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_FLAGS) &&
+			   nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_FLAGS) & NFT_LOOKUP_F_INV;
+
+		word(d, "%s %s@%s", d->load, inv ? "!= " : "",
+		     nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET));
 		d->load = NULL;
 	} else if (!strcmp(name, "counter")) {
 		word(d, "counter");
