@@ -3,7 +3,15 @@
 # streams) offloaded at packet N; TCP mice and DNS-like exchanges never are.
 . "$(dirname "$0")/lib.sh"
 
-N=12
+# The shipped default window.  A mouse here takes 8 packets, 11 when every
+# ACK goes alone (the server's delayed ACK fires before its answer under
+# emulation, the close takes four segments); with N = 12 one more (a window
+# update, a retransmission) brought a mouse's closing bare ACK to packet N
+# once in CI (likely): the offload rule counted it (the counter comes
+# before `flow add`, which does nothing for a closing connection where the
+# kernel checks nf_conntrack_tcp_established), and the elephants'
+# accounting below came out one over.  16 leaves a mouse five to spare.
+N=16
 M=1000
 ELEPHANTS="ipv4:6001 ipv4:6002 ipv6:6003"
 STREAMS="6201 6202"
@@ -88,7 +96,7 @@ check "the agent tracks every DNS-like exchange ($dns_tracked of $DNS)" test "$d
 # Slow-path bound for the TCP elephants: packet N, plus the packets of the
 # flow already past the flowtable's ingress hook when the entry appeared.
 # Three elephants and two streams run at once on the VM's two vCPUs: runs
-# have shown 12, 14 and 15; the bound is N+4, the traffic-mix issue's own.
+# have shown N, N+2 and N+3; the bound is N+4, the traffic-mix issue's own.
 for e in $ELEPHANTS; do
 	IFS=: read -r fam port <<<"$e"
 	check "elephant $fam:$port is offloaded (agent: $(agent_flow_field tcp "$port" state))" \
@@ -112,7 +120,7 @@ udp_adds=$(nft_counter inet flowoffload forward offload-udp)
 past_n() { local p t=0; for p; do t=$((t + $(slow "$p") - N)); done; echo $t; }
 tcp_past=$(past_n 6001 6002 6003)
 udp_past=$(past_n $STREAMS)
-check "flow add for TCP matched once per elephant, plus in-flight slips ($tcp_adds; slow-path packets past N: $tcp_past)" \
+check "flow add for TCP matched once per elephant, plus in-flight slips ($tcp_adds; slow-path packets past N: $tcp_past; mice and DNS-like packets at N or later: $(nft_counter inet probe forward short-in-window))" \
 	test "$tcp_adds" -ge 3 -a "$tcp_adds" -le $((3 + tcp_past))
 check "flow add for UDP matched once per stream, plus in-flight slips ($udp_adds; slow-path packets past N: $udp_past)" \
 	test "$udp_adds" -ge 2 -a "$udp_adds" -le $((2 + udp_past))
