@@ -570,7 +570,8 @@ int commands_handle(struct ctl_call *call, int argc, char **argv, FILE *out, voi
 	 * at once with the age of what it shows (a monitor polling status
 	 * must not wait behind a resync of a large table). */
 	if ((strcmp(cmd, "flows") == 0 || strcmp(cmd, "status") == 0) && c->sync &&
-	    !ctl_call_resumed(call) && !ct_sync_status_fresh(c->sync) && cmd[0] == 'f') {
+	    !ctl_call_resumed(call) && !ct_sync_status_fresh(c->sync) &&
+	    strcmp(cmd, "flows") == 0) {
 		ctl_call_wait(call);
 		return 0;
 	}
