@@ -9,15 +9,14 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "conns.h"
 #include "ctl.h"
-
-struct loop_timer;
 
 enum client_state { CLIENT_REQUEST, CLIENT_WAIT, CLIENT_REPLY };
 
 struct ctl_call {
+	struct conn conn;	/* first: conns' list holds it */
 	struct ctl *c;
-	int fd;
 	enum client_state state;
 	char req[CTL_MAX_REQUEST];
 	size_t req_len;
@@ -32,7 +31,6 @@ struct ctl_call {
 	ctl_next next;		/* a streamed answer: more chunks */
 	void (*release)(void *);
 	void *state_arg;
-	struct ctl_call *link;
 };
 
 struct ctl {
@@ -45,8 +43,7 @@ struct ctl {
 	bool has_admin_group;
 	ctl_handler handler;
 	void *arg;
-	struct ctl_call *clients;
-	struct loop_timer *sweep;
+	struct conns clients;
 	struct ctl_stats st;
 };
 

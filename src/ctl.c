@@ -41,33 +41,13 @@
 
 /* ---- clients ------------------------------------------------------------------ */
 
-static void sweep_arm(struct ctl *c)
-{
-	bool any = c->clients != NULL;
-
-	if (any != (bool)loop_timer_armed(c->sweep))
-		loop_timer_set(c->sweep, any ? CTL_SWEEP_MS : 0, any ? CTL_SWEEP_MS : 0);
-}
-
 static void client_free(struct ctl_call *k)
 {
-	struct ctl *c = k->c;
-	struct ctl_call **pp;
-
-	for (pp = &c->clients; *pp; pp = &(*pp)->link) {
-		if (*pp == k) {
-			*pp = k->link;
-			break;
-		}
-	}
-	loop_del_fd(c->l, k->fd);
-	close(k->fd);
+	conns_remove(&k->c->clients, &k->conn);
 	if (k->release)
 		k->release(k->state_arg);
 	free(k->out);
 	free(k);
-	c->st.clients--;
-	sweep_arm(c);
 }
 
 void ctl_call_stream(struct ctl_call *call, ctl_next next, void (*release)(void *), void *state)
@@ -148,7 +128,7 @@ static int client_send(struct ctl_call *k)
 			}
 			continue;
 		}
-		w = send(k->fd, k->out + k->out_off,
+		w = send(k->conn.fd, k->out + k->out_off,
 			 k->out_len - k->out_off < budget ? k->out_len - k->out_off : budget,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
@@ -172,7 +152,7 @@ static void client_write(struct ctl_call *k)
 		/* Done: say so with an orderly close (the status byte and the
 		 * text are all the client waits for). */
 		if (ret == 0)
-			shutdown(k->fd, SHUT_WR);
+			shutdown(k->conn.fd, SHUT_WR);
 		client_free(k);
 	}
 }
@@ -223,7 +203,7 @@ static void client_answer(struct ctl_call *k, int argc, char **argv)
 		k->state = CLIENT_WAIT;
 		k->deadline_ms = loop_now_ms() + CTL_WAIT_MS;
 		c->st.waited++;
-		if (loop_mod_fd(c->l, k->fd, 0)) {
+		if (loop_mod_fd(c->l, k->conn.fd, 0)) {
 			c->st.reply_errors++;
 			client_free(k);
 		}
@@ -242,7 +222,7 @@ static void client_answer(struct ctl_call *k, int argc, char **argv)
 	k->state = CLIENT_REPLY;
 	k->idle_ms = loop_now_ms();
 	k->deadline_ms = k->idle_ms + CTL_REPLY_MS;
-	if (loop_mod_fd(c->l, k->fd, EPOLLOUT)) {
+	if (loop_mod_fd(c->l, k->conn.fd, EPOLLOUT)) {
 		c->st.reply_errors++;
 		client_free(k);
 		return;
@@ -257,7 +237,7 @@ static void client_refuse(struct ctl_call *k, const char *msg)
 	size_t n = strlen(msg);
 
 	k->out = malloc(n + 1);
-	if (!k->out || loop_mod_fd(c->l, k->fd, EPOLLOUT)) {
+	if (!k->out || loop_mod_fd(c->l, k->conn.fd, EPOLLOUT)) {
 		c->st.reply_oom++;
 		client_free(k);
 		return;
@@ -277,7 +257,7 @@ static void client_read(struct ctl_call *k)
 	ssize_t r;
 	int argc;
 
-	r = recv(k->fd, k->req + k->req_len, sizeof(k->req) - k->req_len, MSG_DONTWAIT);
+	r = recv(k->conn.fd, k->req + k->req_len, sizeof(k->req) - k->req_len, MSG_DONTWAIT);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
@@ -314,10 +294,12 @@ static void client_resume(struct ctl_call *k)
 
 void ctl_resume(struct ctl *c)
 {
-	struct ctl_call *k, *n;
+	struct conn *p, *n;
 
-	for (k = c->clients; k; k = n) {
-		n = k->link;
+	for (p = c->clients.head; p; p = n) {
+		struct ctl_call *k = (struct ctl_call *)p;
+
+		n = p->link;
 		if (k->state == CLIENT_WAIT)
 			client_resume(k);
 	}
@@ -344,12 +326,14 @@ static void on_sweep(struct loop *l, struct loop_timer *t, void *arg)
 {
 	struct ctl *c = arg;
 	uint64_t now = loop_now_ms();
-	struct ctl_call *k, *n;
+	struct conn *p, *n;
 
 	(void)l;
 	(void)t;
-	for (k = c->clients; k; k = n) {
-		n = k->link;
+	for (p = c->clients.head; p; p = n) {
+		struct ctl_call *k = (struct ctl_call *)p;
+
+		n = p->link;
 		if (k->state == CLIENT_REQUEST && now >= k->deadline_ms) {
 			c->st.request_timeouts++;
 			log_debug("control client uid %u: request not complete within %d ms; closed",
@@ -367,6 +351,7 @@ static void on_sweep(struct loop *l, struct loop_timer *t, void *arg)
 		}
 	}
 }
+
 /* A client over the cap: one non-blocking try at telling it why. */
 static void refuse_busy(struct ctl *c, int fd)
 {
@@ -390,9 +375,9 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 	int cfd;
 
 	(void)events;
-	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	cfd = conns_accept(fd);
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (cfd != -EAGAIN)
 			c->st.accept_errors++;
 		return;
 	}
@@ -407,7 +392,7 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	}
 	k->c = c;
-	k->fd = cfd;
+	k->conn.fd = cfd;
 	k->state = CLIENT_REQUEST;
 	k->deadline_ms = loop_now_ms() + CTL_REQUEST_MS;
 	if (ctl_peer_identify(c, k)) {
@@ -422,12 +407,8 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		free(k);
 		return;
 	}
-	k->link = c->clients;
-	c->clients = k;
+	conns_add(&c->clients, &k->conn);
 	c->st.accepted++;
-	if (++c->st.clients > c->st.max_clients)
-		c->st.max_clients = c->st.clients;
-	sweep_arm(c);
 }
 
 const struct ctl_stats *ctl_stats(const struct ctl *c)
@@ -470,7 +451,8 @@ int ctl_open(struct ctl **out, struct loop *l, const struct ctl_options *o)
 		err = -errno;
 		goto err_unlink;
 	}
-	err = loop_timer_add(l, 0, 0, on_sweep, c, &c->sweep);
+	err = conns_init(&c->clients, l, CTL_SWEEP_MS, on_sweep, c, &c->st.clients,
+			 &c->st.max_clients);
 	if (!err)
 		err = loop_add_fd(l, c->fd, EPOLLIN, on_accept, c);
 	if (err)
@@ -490,9 +472,9 @@ void ctl_close(struct ctl *c)
 {
 	if (!c)
 		return;
-	while (c->clients)
-		client_free(c->clients);
-	loop_timer_set(c->sweep, 0, 0);
+	while (c->clients.head)
+		client_free((struct ctl_call *)c->clients.head);
+	conns_stop(&c->clients);
 	loop_del_fd(c->l, c->fd);
 	close(c->fd);
 	ctl_unlink_ours(c);

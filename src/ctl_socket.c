@@ -178,7 +178,7 @@ int ctl_peer_identify(struct ctl *c, struct ctl_call *k)
 	struct ucred cred;
 	size_t i;
 
-	if (getsockopt(k->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+	if (getsockopt(k->conn.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		return -errno;
 	if (len != sizeof(cred))
 		return -EPROTO;
@@ -188,7 +188,7 @@ int ctl_peer_identify(struct ctl *c, struct ctl_call *k)
 		return 0;
 	len = sizeof(groups);
 	/* SO_PEERGROUPS (4.13): the supplementary groups at connect time. */
-	if (getsockopt(k->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+	if (getsockopt(k->conn.fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
 		return 0;
 	for (i = 0; i < len / sizeof(gid_t); i++)
 		if (groups[i] == c->admin_gid)
