@@ -124,7 +124,4 @@ size_t classes_count(const struct classes *c);
 size_t classes_memory(const struct classes *c); /* bytes allocated, constant after create */
 const char *classes_verdict_str(enum class_verdict v); /* "learning", "mixed", "mice" */
 
-/* 2^x without libm (prefix_stats decays with it too). */
-double classes_pow2(double x);
-
 #endif

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "class_clients.h"
+#include "class_math.h"
 #include "classes.h"
 #include "hash.h"
 
@@ -51,7 +52,6 @@
 
 #define HIST_BUCKETS CLASSES_HIST_BUCKETS
 #define RENORM_HALF_LIVES 256
-#define LN2 0.693147180559945309417232121458176568
 
 enum { H_PACKETS = 0, H_BYTES, H_DURATION, H_MAX };
 
@@ -111,52 +111,6 @@ struct classes {
 	size_t memory;
 	struct classes_counters ctr;
 };
-
-/* 2^k for an integer k, by building the double; 0 where it would be
- * subnormal (a weight below 2^-1022 flows is no weight). */
-static double pow2i(int64_t k)
-{
-	uint64_t bits;
-	double d;
-
-	if (k > 1023)
-		k = 1023;
-	if (k < -1022)
-		return 0.0;
-	bits = (uint64_t)(k + 1023) << 52;
-	memcpy(&d, &bits, sizeof(d));
-	return d;
-}
-
-/* 2^x without libm (nothing else in the agent needs it): 2^floor(x) times
- * the series of e^(frac(x) ln 2), which at 18 terms is exact to the last
- * bit or two of a double on [0, ln 2). */
-static double pow2(double x)
-{
-	double f, y, term = 1.0, sum = 1.0;
-	int64_t k;
-	int i;
-
-	if (x > 1023.0)
-		x = 1023.0;
-	if (x < -1100.0)
-		return 0.0;
-	k = (int64_t)x;
-	if ((double)k > x)
-		k--;
-	f = x - (double)k;
-	y = f * LN2;
-	for (i = 1; i <= 18; i++) {
-		term *= y / i;
-		sum += term;
-	}
-	return sum * pow2i(k);
-}
-
-double classes_pow2(double x)
-{
-	return pow2(x);
-}
 
 static uint32_t key_hash(const struct class_key *k, uint32_t seed)
 {
@@ -350,7 +304,7 @@ void classes_destroy(struct classes *c)
 static void renormalize(struct classes *c, uint64_t now_ms)
 {
 	uint64_t k = (now_ms - c->epoch_ms) / c->p.half_life_ms;
-	double f = pow2(k > 2000 ? -2000.0 : -(double)k);
+	double f = class_math_pow2(k > 2000 ? -2000.0 : -(double)k);
 	uint32_t n;
 	int h, b;
 
@@ -367,19 +321,9 @@ static void renormalize(struct classes *c, uint64_t now_ms)
 	c->epoch_ms += k * c->p.half_life_ms;
 }
 
-static unsigned int bucket_of(uint64_t v, unsigned int base)
-{
-	unsigned int log2_up;
-
-	if (v <= (1ull << base))
-		return 0;
-	log2_up = 64 - (unsigned int)__builtin_clzll(v - 1); /* ceil(log2(v)), v >= 2 */
-	return log2_up - base < HIST_BUCKETS ? log2_up - base : HIST_BUCKETS - 1;
-}
-
 static void hist_add(struct class *cl, int h, uint64_t v, double inc)
 {
-	cl->hist[h][bucket_of(v, hist_base[h])] += inc;
+	cl->hist[h][class_math_bucket(v, hist_base[h])] += inc;
 	if (v > cl->max_seen[h])
 		cl->max_seen[h] = v;
 }
@@ -457,7 +401,7 @@ void classes_observe(struct classes *c, const struct ct_info *ct, uint64_t durat
 	c->latest_ms = now_ms;
 	if (now_ms - c->epoch_ms >= (uint64_t)RENORM_HALF_LIVES * c->p.half_life_ms)
 		renormalize(c, now_ms);
-	inc = pow2((double)(now_ms - c->epoch_ms) / c->p.half_life_ms);
+	inc = class_math_pow2((double)(now_ms - c->epoch_ms) / c->p.half_life_ms);
 
 	cl = class_get(c, &k, key_hash(&k, c->p.hash_seed));
 	packets = ct->packets[0] + ct->packets[1];
@@ -480,7 +424,7 @@ static double decay_at(const struct classes *c, uint64_t now_ms)
 {
 	if (now_ms <= c->epoch_ms)
 		return 1.0;
-	return pow2(-(double)(now_ms - c->epoch_ms) / c->p.half_life_ms);
+	return class_math_pow2(-(double)(now_ms - c->epoch_ms) / c->p.half_life_ms);
 }
 
 /* decay: stored weight to flows now.  The counts are those of
@@ -514,32 +458,15 @@ enum class_verdict classes_verdict(struct classes *c, const struct ct_info *ct, 
 	return verdict_of(c, &c->cls[c->slots[i].ref - 1], decay_at(c, now_ms), &n);
 }
 
-/* The q-quantile of a histogram: the upper bound of the bucket where the
- * cumulative weight reaches q, never above the largest value seen. */
-static uint64_t hist_quantile(const double *hist, unsigned int base, uint64_t max_seen, double q)
+/* The q-quantile of the class's histogram h. */
+static uint64_t quantile(const struct class *cl, int h, double q)
 {
-	double total = 0, cum = 0;
-	uint64_t upper;
-	unsigned int i;
-
-	for (i = 0; i < HIST_BUCKETS; i++)
-		total += hist[i];
-	if (!(total > 0))
-		return 0;
-	for (i = 0; i < HIST_BUCKETS - 1; i++) {
-		cum += hist[i];
-		if (cum >= q * total)
-			break;
-	}
-	upper = i < HIST_BUCKETS - 1 ? 1ull << (base + i) : UINT64_MAX;
-	return upper < max_seen ? upper : max_seen;
+	return class_math_quantile(cl->hist[h], hist_base[h], cl->max_seen[h], q);
 }
 
 static void fill_stats(const struct classes *c, const struct class *cl, double decay,
 		       struct class_stats *s)
 {
-	const double *hp = cl->hist[H_PACKETS], *hb = cl->hist[H_BYTES];
-	const double *hd = cl->hist[H_DURATION];
 	struct class_count n;
 
 	memset(s, 0, sizeof(*s));
@@ -553,18 +480,16 @@ static void fill_stats(const struct classes *c, const struct class *cl, double d
 	if (s->mice_share > 1)
 		s->mice_share = 1;
 	s->flows_total = cl->flows_total;
-	s->packets_p50 = hist_quantile(hp, hist_base[H_PACKETS], cl->max_seen[H_PACKETS], 0.50);
-	s->packets_p90 = hist_quantile(hp, hist_base[H_PACKETS], cl->max_seen[H_PACKETS], 0.90);
-	s->packets_p99 = hist_quantile(hp, hist_base[H_PACKETS], cl->max_seen[H_PACKETS], 0.99);
-	s->bytes_p50 = hist_quantile(hb, hist_base[H_BYTES], cl->max_seen[H_BYTES], 0.50);
-	s->bytes_p90 = hist_quantile(hb, hist_base[H_BYTES], cl->max_seen[H_BYTES], 0.90);
-	s->bytes_p99 = hist_quantile(hb, hist_base[H_BYTES], cl->max_seen[H_BYTES], 0.99);
-	s->duration_ms_p50 =
-		hist_quantile(hd, hist_base[H_DURATION], cl->max_seen[H_DURATION], 0.50);
-	s->duration_ms_p90 =
-		hist_quantile(hd, hist_base[H_DURATION], cl->max_seen[H_DURATION], 0.90);
+	s->packets_p50 = quantile(cl, H_PACKETS, 0.50);
+	s->packets_p90 = quantile(cl, H_PACKETS, 0.90);
+	s->packets_p99 = quantile(cl, H_PACKETS, 0.99);
+	s->bytes_p50 = quantile(cl, H_BYTES, 0.50);
+	s->bytes_p90 = quantile(cl, H_BYTES, 0.90);
+	s->bytes_p99 = quantile(cl, H_BYTES, 0.99);
+	s->duration_ms_p50 = quantile(cl, H_DURATION, 0.50);
+	s->duration_ms_p90 = quantile(cl, H_DURATION, 0.90);
 	s->verdict = verdict_of(c, cl, decay, &n);
-	memcpy(s->packets_hist, hp, sizeof(s->packets_hist));
+	memcpy(s->packets_hist, cl->hist[H_PACKETS], sizeof(s->packets_hist));
 	s->packets_max = cl->max_seen[H_PACKETS];
 	s->counted_weight = n.w * decay;
 	s->clients = n.clients;

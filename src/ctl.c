@@ -1,28 +1,21 @@
 /* ctl: the daemon's control socket (/run/flowoffload.sock): one command line
  * in, one reply out, then close; flowoffloadctl is the client. */
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_int.h"
 #include "log.h"
 #include "loop.h"
 
 /*
- * Wire format: the request is the arguments separated by NUL bytes, ended by
- * an empty argument (two NULs); the reply is one status byte, the character
- * '0' (ok) or '1' (error), followed by the text, ended by the daemon closing
- * the socket.
- *
  * Every client is a small state machine inside the event loop: its request
  * is read as it arrives, its reply leaves as the socket takes it, and nothing
  * ever waits for a client.  A client costs one bounded chunk of reply (a
@@ -45,113 +38,16 @@
  * so one fast reader of a million flows cannot starve the loop. */
 #define CTL_SEND_BUDGET (256 * 1024)
 #define CTL_CHUNK_BUDGET 8
-#define CTL_MAX_GROUPS 64
-
-enum client_state { CLIENT_REQUEST, CLIENT_WAIT, CLIENT_REPLY };
-
-struct ctl_call {
-	struct ctl *c;
-	int fd;
-	enum client_state state;
-	char req[CTL_MAX_REQUEST];
-	size_t req_len;
-	uint64_t deadline_ms;	/* request or whole reply */
-	uint64_t idle_ms;	/* reply: last time the client took bytes */
-	uid_t uid;
-	bool admin;
-	bool wait;		/* the handler asked to answer later */
-	bool resumed;		/* this is that later answer */
-	char *out;		/* the chunk being sent */
-	size_t out_len, out_off;
-	ctl_next next;		/* a streamed answer: more chunks */
-	void (*release)(void *);
-	void *state_arg;
-	struct ctl_call *link;
-};
-
-struct ctl {
-	struct loop *l;
-	int fd;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	dev_t dev;		/* the socket file we bound: only it is unlinked */
-	ino_t ino;
-	gid_t admin_gid;
-	bool has_admin_group;
-	ctl_handler handler;
-	void *arg;
-	struct ctl_call *clients;
-	struct loop_timer *sweep;
-	struct ctl_stats st;
-};
-
-char ctl_status_byte(int err)
-{
-	return err ? '1' : '0';
-}
-
-int ctl_request_parse(char *buf, size_t len, char **argv)
-{
-	size_t off = 0;
-	int argc = 0;
-
-	for (;;) {
-		char *nul;
-
-		if (off >= len)
-			return len >= CTL_MAX_REQUEST ? -EMSGSIZE : -EAGAIN;
-		if (buf[off] == '\0') {
-			argv[argc] = NULL;
-			return argc;
-		}
-		if (argc == CTL_MAX_ARGS)
-			return -EMSGSIZE;
-		nul = memchr(buf + off, '\0', len - off);
-		if (!nul)
-			return len >= CTL_MAX_REQUEST ? -EMSGSIZE : -EAGAIN;
-		argv[argc++] = buf + off;
-		off = (size_t)(nul - buf) + 1;
-	}
-}
-
-int ctl_sockaddr(struct sockaddr_un *sun, const char *path)
-{
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sun->sun_path, path);
-	return 0;
-}
 
 /* ---- clients ------------------------------------------------------------------ */
 
-static void sweep_arm(struct ctl *c)
-{
-	bool any = c->clients != NULL;
-
-	if (any != (bool)loop_timer_armed(c->sweep))
-		loop_timer_set(c->sweep, any ? CTL_SWEEP_MS : 0, any ? CTL_SWEEP_MS : 0);
-}
-
 static void client_free(struct ctl_call *k)
 {
-	struct ctl *c = k->c;
-	struct ctl_call **pp;
-
-	for (pp = &c->clients; *pp; pp = &(*pp)->link) {
-		if (*pp == k) {
-			*pp = k->link;
-			break;
-		}
-	}
-	loop_del_fd(c->l, k->fd);
-	close(k->fd);
+	conns_remove(&k->c->clients, &k->conn);
 	if (k->release)
 		k->release(k->state_arg);
 	free(k->out);
 	free(k);
-	c->st.clients--;
-	sweep_arm(c);
 }
 
 void ctl_call_stream(struct ctl_call *call, ctl_next next, void (*release)(void *), void *state)
@@ -232,7 +128,7 @@ static int client_send(struct ctl_call *k)
 			}
 			continue;
 		}
-		w = send(k->fd, k->out + k->out_off,
+		w = send(k->conn.fd, k->out + k->out_off,
 			 k->out_len - k->out_off < budget ? k->out_len - k->out_off : budget,
 			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (w < 0) {
@@ -256,7 +152,7 @@ static void client_write(struct ctl_call *k)
 		/* Done: say so with an orderly close (the status byte and the
 		 * text are all the client waits for). */
 		if (ret == 0)
-			shutdown(k->fd, SHUT_WR);
+			shutdown(k->conn.fd, SHUT_WR);
 		client_free(k);
 	}
 }
@@ -307,7 +203,7 @@ static void client_answer(struct ctl_call *k, int argc, char **argv)
 		k->state = CLIENT_WAIT;
 		k->deadline_ms = loop_now_ms() + CTL_WAIT_MS;
 		c->st.waited++;
-		if (loop_mod_fd(c->l, k->fd, 0)) {
+		if (loop_mod_fd(c->l, k->conn.fd, 0)) {
 			c->st.reply_errors++;
 			client_free(k);
 		}
@@ -326,7 +222,7 @@ static void client_answer(struct ctl_call *k, int argc, char **argv)
 	k->state = CLIENT_REPLY;
 	k->idle_ms = loop_now_ms();
 	k->deadline_ms = k->idle_ms + CTL_REPLY_MS;
-	if (loop_mod_fd(c->l, k->fd, EPOLLOUT)) {
+	if (loop_mod_fd(c->l, k->conn.fd, EPOLLOUT)) {
 		c->st.reply_errors++;
 		client_free(k);
 		return;
@@ -341,7 +237,7 @@ static void client_refuse(struct ctl_call *k, const char *msg)
 	size_t n = strlen(msg);
 
 	k->out = malloc(n + 1);
-	if (!k->out || loop_mod_fd(c->l, k->fd, EPOLLOUT)) {
+	if (!k->out || loop_mod_fd(c->l, k->conn.fd, EPOLLOUT)) {
 		c->st.reply_oom++;
 		client_free(k);
 		return;
@@ -361,7 +257,7 @@ static void client_read(struct ctl_call *k)
 	ssize_t r;
 	int argc;
 
-	r = recv(k->fd, k->req + k->req_len, sizeof(k->req) - k->req_len, MSG_DONTWAIT);
+	r = recv(k->conn.fd, k->req + k->req_len, sizeof(k->req) - k->req_len, MSG_DONTWAIT);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
@@ -398,10 +294,12 @@ static void client_resume(struct ctl_call *k)
 
 void ctl_resume(struct ctl *c)
 {
-	struct ctl_call *k, *n;
+	struct conn *p, *n;
 
-	for (k = c->clients; k; k = n) {
-		n = k->link;
+	for (p = c->clients.head; p; p = n) {
+		struct ctl_call *k = (struct ctl_call *)p;
+
+		n = p->link;
 		if (k->state == CLIENT_WAIT)
 			client_resume(k);
 	}
@@ -428,12 +326,14 @@ static void on_sweep(struct loop *l, struct loop_timer *t, void *arg)
 {
 	struct ctl *c = arg;
 	uint64_t now = loop_now_ms();
-	struct ctl_call *k, *n;
+	struct conn *p, *n;
 
 	(void)l;
 	(void)t;
-	for (k = c->clients; k; k = n) {
-		n = k->link;
+	for (p = c->clients.head; p; p = n) {
+		struct ctl_call *k = (struct ctl_call *)p;
+
+		n = p->link;
 		if (k->state == CLIENT_REQUEST && now >= k->deadline_ms) {
 			c->st.request_timeouts++;
 			log_debug("control client uid %u: request not complete within %d ms; closed",
@@ -450,32 +350,6 @@ static void on_sweep(struct loop *l, struct loop_timer *t, void *arg)
 			client_free(k);
 		}
 	}
-}
-
-/* Who is on the other end: uid 0, or the admin group among its groups. */
-static int peer_identify(struct ctl *c, struct ctl_call *k)
-{
-	gid_t groups[CTL_MAX_GROUPS];
-	socklen_t len = sizeof(struct ucred);
-	struct ucred cred;
-	size_t i;
-
-	if (getsockopt(k->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
-		return -errno;
-	if (len != sizeof(cred))
-		return -EPROTO;
-	k->uid = cred.uid;
-	k->admin = cred.uid == 0 || (c->has_admin_group && cred.gid == c->admin_gid);
-	if (k->admin || !c->has_admin_group)
-		return 0;
-	len = sizeof(groups);
-	/* SO_PEERGROUPS (4.13): the supplementary groups at connect time. */
-	if (getsockopt(k->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
-		return 0;
-	for (i = 0; i < len / sizeof(gid_t); i++)
-		if (groups[i] == c->admin_gid)
-			k->admin = true;
-	return 0;
 }
 
 /* A client over the cap: one non-blocking try at telling it why. */
@@ -501,9 +375,9 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 	int cfd;
 
 	(void)events;
-	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	cfd = conns_accept(fd);
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (cfd != -EAGAIN)
 			c->st.accept_errors++;
 		return;
 	}
@@ -518,10 +392,10 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	}
 	k->c = c;
-	k->fd = cfd;
+	k->conn.fd = cfd;
 	k->state = CLIENT_REQUEST;
 	k->deadline_ms = loop_now_ms() + CTL_REQUEST_MS;
-	if (peer_identify(c, k)) {
+	if (ctl_peer_identify(c, k)) {
 		c->st.peercred_errors++;
 		close(cfd);
 		free(k);
@@ -533,12 +407,8 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		free(k);
 		return;
 	}
-	k->link = c->clients;
-	c->clients = k;
+	conns_add(&c->clients, &k->conn);
 	c->st.accepted++;
-	if (++c->st.clients > c->st.max_clients)
-		c->st.max_clients = c->st.clients;
-	sweep_arm(c);
 }
 
 const struct ctl_stats *ctl_stats(const struct ctl *c)
@@ -547,109 +417,6 @@ const struct ctl_stats *ctl_stats(const struct ctl *c)
 }
 
 /* ---- the listening socket ------------------------------------------------------ */
-
-/* Someone answering on the path means another daemon owns it. */
-static bool path_alive(const char *path)
-{
-	struct sockaddr_un sun;
-	bool alive;
-	int fd;
-
-	if (ctl_sockaddr(&sun, path))
-		return false;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	alive = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-	close(fd);
-	return alive;
-}
-
-/* What is on the path already: nothing, or a socket no one answers on
- * (removed); anything else is not ours to remove. */
-static int path_clear(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode)) {
-		log_err("control socket %s: the path exists and is not a socket; not removing it",
-			path);
-		return -EEXIST;
-	}
-	if (path_alive(path))
-		return -EADDRINUSE;
-	return unlink(path) ? -errno : 0;
-}
-
-/* Bind with mode 0660 from the umask (nothing to chmod afterwards), then
- * set the group through an O_PATH descriptor of what was checked to be a
- * socket: no symlink is followed, and nothing swapped in after the check
- * (a hard link to another file) is changed. */
-static int bind_path(struct ctl *c, const struct sockaddr_un *sun, const char *group)
-{
-	struct stat st;
-	mode_t old;
-	int err, fd;
-
-	old = umask(0117);
-	err = bind(c->fd, (const struct sockaddr *)sun, sizeof(*sun)) ? -errno : 0;
-	umask(old);
-	if (err)
-		return err;
-	fd = open(c->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st))
-		err = -errno;
-	else if (!S_ISSOCK(st.st_mode))
-		err = -EEXIST;
-	if (!err) {
-		c->dev = st.st_dev;
-		c->ino = st.st_ino;
-	}
-	if (!err && group && group[0]) {
-		struct group *g = getgrnam(group);
-
-		if (!g) {
-			log_err("control socket %s: group '%s' does not exist; fix socket-group",
-				c->path, group);
-			err = -ENOENT;
-		} else if (fchownat(fd, "", (uid_t)-1, g->gr_gid, AT_EMPTY_PATH)) {
-			err = -errno;
-		}
-	}
-	close(fd);
-	return err;
-}
-
-/* Only the socket this ctl bound: never whatever took its path since. */
-static void unlink_ours(const struct ctl *c)
-{
-	struct stat st;
-
-	if (!lstat(c->path, &st) && S_ISSOCK(st.st_mode) && st.st_dev == c->dev &&
-	    st.st_ino == c->ino)
-		unlink(c->path);
-}
-
-static int admin_group(struct ctl *c, const char *name)
-{
-	struct group *g;
-
-	if (!name || !name[0])
-		return 0;
-	g = getgrnam(name);
-	if (!g) {
-		log_err("control socket: admin-group '%s' does not exist; fix [agent] admin-group",
-			name);
-		return -ENOENT;
-	}
-	c->admin_gid = g->gr_gid;
-	c->has_admin_group = true;
-	return 0;
-}
 
 int ctl_open(struct ctl **out, struct loop *l, const struct ctl_options *o)
 {
@@ -667,9 +434,9 @@ int ctl_open(struct ctl **out, struct loop *l, const struct ctl_options *o)
 	c->handler = o->handler;
 	c->arg = o->arg;
 	strcpy(c->path, o->path);
-	err = admin_group(c, o->admin_group);
+	err = ctl_admin_group(c, o->admin_group);
 	if (!err)
-		err = path_clear(o->path);
+		err = ctl_path_clear(o->path);
 	if (err)
 		goto err_free;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -677,14 +444,15 @@ int ctl_open(struct ctl **out, struct loop *l, const struct ctl_options *o)
 		err = -errno;
 		goto err_free;
 	}
-	err = bind_path(c, &sun, o->group);
+	err = ctl_bind_path(c, &sun, o->group);
 	if (err)
 		goto err_unlink;
 	if (listen(c->fd, 16)) {
 		err = -errno;
 		goto err_unlink;
 	}
-	err = loop_timer_add(l, 0, 0, on_sweep, c, &c->sweep);
+	err = conns_init(&c->clients, l, CTL_SWEEP_MS, on_sweep, c, &c->st.clients,
+			 &c->st.max_clients);
 	if (!err)
 		err = loop_add_fd(l, c->fd, EPOLLIN, on_accept, c);
 	if (err)
@@ -693,7 +461,7 @@ int ctl_open(struct ctl **out, struct loop *l, const struct ctl_options *o)
 	return 0;
 
 err_unlink:
-	unlink_ours(c);
+	ctl_unlink_ours(c);
 	close(c->fd);
 err_free:
 	free(c);
@@ -704,12 +472,11 @@ void ctl_close(struct ctl *c)
 {
 	if (!c)
 		return;
-	while (c->clients)
-		client_free(c->clients);
-	loop_timer_set(c->sweep, 0, 0);
+	while (c->clients.head)
+		client_free((struct ctl_call *)c->clients.head);
+	conns_stop(&c->clients);
 	loop_del_fd(c->l, c->fd);
 	close(c->fd);
-	unlink_ours(c);
+	ctl_unlink_ours(c);
 	free(c);
 }
-

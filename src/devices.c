@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "nl.h"
 #include "plan.h"
+#include "rt_watch.h"
 #include "ruleset_guard.h"
 
 /*
@@ -54,8 +55,7 @@ struct devices {
 	struct ruleset_guard *guard;
 	void (*changed)(void *arg);
 	void *arg;
-	struct nl_sock *nl;
-	struct nl_sock *req;		/* route lookups of devices_path_fast */
+	struct rt_watch rt;		/* req: route lookups of devices_path_fast */
 	struct loop_timer *settle;	/* the debounced recompute */
 	struct loop_timer *verify;	/* the periodic read-back */
 	uint64_t first_event_ms;	/* first event of the pending burst, 0: none */
@@ -142,7 +142,7 @@ static int event_msg(const struct nlmsghdr *nlh, void *arg)
 static void on_readable(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct devices *d = arg;
-	int ret = nl_read(d->nl, EVENT_BUDGET, event_msg, d, NULL);
+	int ret = nl_read(d->rt.nl, EVENT_BUDGET, event_msg, d, NULL);
 
 	(void)events;
 	if (ret == -ENOBUFS) {
@@ -428,8 +428,8 @@ bool devices_path_fast(struct devices *d, const struct ct_info *ct, bool hw)
 
 	if (!d || !d->cfg->manage_ruleset || d->kernel.present <= 0)
 		return true;
-	in_orig = links_route_oif(d->req, ct->family, ct->orig.src, ROUTE_TIMEOUT_MS);
-	in_reply = links_route_oif(d->req, ct->family, ct->reply.src, ROUTE_TIMEOUT_MS);
+	in_orig = links_route_oif(d->rt.req, ct->family, ct->orig.src, ROUTE_TIMEOUT_MS);
+	in_reply = links_route_oif(d->rt.req, ct->family, ct->reply.src, ROUTE_TIMEOUT_MS);
 	if (!in_orig || !in_reply)
 		return true;	/* no answer is no evidence */
 	if (dev_hooked(d, in_orig, hw) && dev_hooked(d, in_reply, hw))
@@ -447,7 +447,6 @@ int devices_open(struct devices **out, struct loop *l, const struct fo_config *c
 	static const unsigned int groups[] = { RTNLGRP_LINK, RTNLGRP_IPV4_NETCONF,
 					       RTNLGRP_IPV6_NETCONF };
 	struct nl_opts o = { .bufsize = EVENT_BUF, .batch = 1, .groups = groups, .n_groups = 3 };
-	struct nl_opts req_o = { .bufsize = EVENT_BUF, .batch = 1 };
 	struct devices *d;
 	int ret;
 
@@ -457,11 +456,8 @@ int devices_open(struct devices **out, struct loop *l, const struct fo_config *c
 	*d = (struct devices){ .loop = l, .cfg = cfg, .plan = plan, .nft = nft, .guard = guard,
 			       .changed = changed, .arg = arg };
 	backoff_init(&d->retry, RETRY_MS, RETRY_MAX_MS);
-	ret = nl_open(&d->nl, NETLINK_ROUTE, &o);
-	if (!ret)
-		ret = nl_open(&d->req, NETLINK_ROUTE, &req_o);
+	ret = rt_watch_open(&d->rt, &o);
 	if (ret) {
-		nl_close(d->nl);
 		free(d);
 		return ret;
 	}
@@ -474,7 +470,7 @@ int devices_start(struct devices *d)
 	uint64_t every = d->cfg->status_interval_ms;
 	int ret;
 
-	ret = loop_add_fd(d->loop, nl_fd(d->nl), EPOLLIN, on_readable, d);
+	ret = loop_add_fd(d->loop, nl_fd(d->rt.nl), EPOLLIN, on_readable, d);
 	if (!ret)
 		ret = loop_timer_add(d->loop, 0, 0, on_settle, d, &d->settle);
 	if (!ret)
@@ -491,8 +487,7 @@ void devices_close(struct devices *d)
 {
 	if (!d)
 		return;
-	nl_close(d->nl);
-	nl_close(d->req);
+	rt_watch_close(&d->rt);
 	free(d->links);
 	free(d);
 }

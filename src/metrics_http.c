@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conns.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics_http.h"
@@ -38,15 +39,14 @@
 enum client_state { CLIENT_REQUEST, CLIENT_REPLY };
 
 struct http_client {
+	struct conn conn;	/* first: conns' list holds it */
 	struct metrics_http *h;
-	int fd;
 	enum client_state state;
 	uint64_t deadline_ms;
 	char req[METRICS_HTTP_MAX_REQUEST];
 	size_t req_len;
 	char *out;
 	size_t out_len, out_off;
-	struct http_client *link;
 };
 
 struct metrics_http {
@@ -54,8 +54,7 @@ struct metrics_http {
 	int fd;
 	metrics_http_render render;
 	void *arg;
-	struct http_client *clients;
-	struct loop_timer *sweep;
+	struct conns clients;
 	struct metrics_http_stats st;
 };
 
@@ -322,31 +321,11 @@ static int build_reply(char **out, size_t *out_len, int status, bool head, const
 	return 0;
 }
 
-static void sweep_arm(struct metrics_http *h)
-{
-	bool any = h->clients != NULL;
-
-	if (any != (bool)loop_timer_armed(h->sweep))
-		loop_timer_set(h->sweep, any ? HTTP_SWEEP_MS : 0, any ? HTTP_SWEEP_MS : 0);
-}
-
 static void client_free(struct http_client *k)
 {
-	struct metrics_http *h = k->h;
-	struct http_client **pp;
-
-	for (pp = &h->clients; *pp; pp = &(*pp)->link) {
-		if (*pp == k) {
-			*pp = k->link;
-			break;
-		}
-	}
-	loop_del_fd(h->l, k->fd);
-	close(k->fd);
+	conns_remove(&k->h->clients, &k->conn);
 	free(k->out);
 	free(k);
-	h->st.clients--;
-	sweep_arm(h);
 }
 
 /* Send what the socket takes; closed once all of it is gone. */
@@ -356,7 +335,7 @@ static void client_write(struct http_client *k)
 
 	while (k->out_off < k->out_len && budget) {
 		size_t n = k->out_len - k->out_off < budget ? k->out_len - k->out_off : budget;
-		ssize_t w = send(k->fd, k->out + k->out_off, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = send(k->conn.fd, k->out + k->out_off, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -370,7 +349,7 @@ static void client_write(struct http_client *k)
 	}
 	if (k->out_off < k->out_len)
 		return;
-	shutdown(k->fd, SHUT_WR);
+	shutdown(k->conn.fd, SHUT_WR);
 	client_free(k);
 }
 
@@ -416,7 +395,7 @@ static void client_answer(struct http_client *k, int status, bool head)
 		ret = build_reply(&k->out, &k->out_len, status, head, body, blen);
 	}
 	free(body);
-	if (ret || loop_mod_fd(h->l, k->fd, EPOLLOUT)) {
+	if (ret || loop_mod_fd(h->l, k->conn.fd, EPOLLOUT)) {
 		h->st.reply_errors++;
 		client_free(k);
 		return;
@@ -433,7 +412,7 @@ static void client_read(struct http_client *k)
 	ssize_t r;
 	int end;
 
-	r = recv(k->fd, k->req + k->req_len, sizeof(k->req) - k->req_len, MSG_DONTWAIT);
+	r = recv(k->conn.fd, k->req + k->req_len, sizeof(k->req) - k->req_len, MSG_DONTWAIT);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (r <= 0) {
@@ -467,12 +446,14 @@ static void on_sweep(struct loop *l, struct loop_timer *t, void *arg)
 {
 	struct metrics_http *h = arg;
 	uint64_t now = loop_now_ms();
-	struct http_client *k, *n;
+	struct conn *p, *n;
 
 	(void)l;
 	(void)t;
-	for (k = h->clients; k; k = n) {
-		n = k->link;
+	for (p = h->clients.head; p; p = n) {
+		struct http_client *k = (struct http_client *)p;
+
+		n = p->link;
 		if (now < k->deadline_ms)
 			continue;
 		if (k->state == CLIENT_REQUEST)
@@ -505,9 +486,9 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 	int cfd;
 
 	(void)events;
-	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	cfd = conns_accept(fd);
 	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if (cfd != -EAGAIN)
 			h->st.accept_errors++;
 		return;
 	}
@@ -523,14 +504,10 @@ static void on_accept(struct loop *l, int fd, uint32_t events, void *arg)
 		return;
 	}
 	k->h = h;
-	k->fd = cfd;
+	k->conn.fd = cfd;
 	k->state = CLIENT_REQUEST;
 	k->deadline_ms = loop_now_ms() + HTTP_REQUEST_MS;
-	k->link = h->clients;
-	h->clients = k;
-	if (++h->st.clients > h->st.max_clients)
-		h->st.max_clients = h->st.clients;
-	sweep_arm(h);
+	conns_add(&h->clients, &k->conn);
 }
 
 /* ---- the listening socket --------------------------------------------------------- */
@@ -559,7 +536,8 @@ int metrics_http_open(struct metrics_http **out, struct loop *l,
 		err = -errno;
 		goto err_close;
 	}
-	err = loop_timer_add(l, 0, 0, on_sweep, h, &h->sweep);
+	err = conns_init(&h->clients, l, HTTP_SWEEP_MS, on_sweep, h, &h->st.clients,
+			 &h->st.max_clients);
 	if (!err)
 		err = loop_add_fd(l, h->fd, EPOLLIN, on_accept, h);
 	if (err)
@@ -577,9 +555,9 @@ void metrics_http_close(struct metrics_http *h)
 {
 	if (!h)
 		return;
-	while (h->clients)
-		client_free(h->clients);
-	loop_timer_set(h->sweep, 0, 0);
+	while (h->clients.head)
+		client_free((struct http_client *)h->clients.head);
+	conns_stop(&h->clients);
 	loop_del_fd(h->l, h->fd);
 	close(h->fd);
 	free(h);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "class_math.h"
 #include "classes.h"
 #include "prefix_stats.h"
 
@@ -39,7 +40,7 @@ void pstats_free(struct prefix_stats *s)
 
 static double decay(const struct prefix_stats *s, uint64_t from, uint64_t to)
 {
-	return to <= from ? 1.0 : classes_pow2(-(double)(to - from) / s->half_life_ms);
+	return to <= from ? 1.0 : class_math_pow2(-(double)(to - from) / s->half_life_ms);
 }
 
 static size_t slot_of(const struct prefix_stats *s, uint8_t family, const uint8_t *addr)

@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "nl.h"
 #include "nft_ruleset.h"
+#include "rt_watch.h"
 #include "shaping.h"
 
 /*
@@ -263,8 +264,7 @@ struct shaping {
 	struct loop *loop;
 	const struct fo_config *cfg;
 	const struct ruleset_plan *plan;
-	struct nl_sock *nl;	/* notifications */
-	struct nl_sock *req;	/* dumps and route lookups */
+	struct rt_watch rt;
 	struct loop_timer *settle;
 	struct shaping_set set;
 	struct shaping_stats st;
@@ -307,9 +307,9 @@ static int dump(struct shaping *s, uint16_t type, size_t hdrlen, nl_msg_cb cb,
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	mnl_nlmsg_put_extra_header(nlh, hdrlen);
 	for (tries = 0; tries < 3; tries++) {
-		nlh->nlmsg_seq = nl_seq_next(s->req);
-		nl_drain(s->req);
-		ret = nl_request(s->req, nlh, REQ_TIMEOUT_MS, cb, set, &ack);
+		nlh->nlmsg_seq = nl_seq_next(s->rt.req);
+		nl_drain(s->rt.req);
+		ret = nl_request(s->rt.req, nlh, REQ_TIMEOUT_MS, cb, set, &ack);
 		if (ret != -EINTR)
 			return ret;
 		if (type == RTM_GETLINK)
@@ -375,7 +375,7 @@ static int event_msg(const struct nlmsghdr *nlh, void *arg)
 static void on_readable(struct loop *l, int fd, uint32_t events, void *arg)
 {
 	struct shaping *s = arg;
-	int ret = nl_read(s->nl, EVENT_BUDGET, event_msg, s, NULL);
+	int ret = nl_read(s->rt.nl, EVENT_BUDGET, event_msg, s, NULL);
 
 	(void)events;
 	if (ret == -ENOBUFS) {
@@ -390,8 +390,8 @@ static void on_readable(struct loop *l, int fd, uint32_t events, void *arg)
 /* The route's device toward addr: where the flow leaves toward it. */
 static int route_oif(struct shaping *s, uint8_t family, const uint8_t *addr)
 {
-	nl_drain(s->req);
-	return links_route_oif(s->req, family, addr, REQ_TIMEOUT_MS);
+	nl_drain(s->rt.req);
+	return links_route_oif(s->rt.req, family, addr, REQ_TIMEOUT_MS);
 }
 
 static bool sw_hooked(const char *name, void *arg)
@@ -434,7 +434,6 @@ int shaping_open(struct shaping **out, struct loop *l, const struct fo_config *c
 {
 	static const unsigned int groups[] = { RTNLGRP_TC, RTNLGRP_LINK };
 	struct nl_opts o = { .bufsize = EVENT_BUF, .batch = 1, .groups = groups, .n_groups = 2 };
-	struct nl_opts req_o = { .bufsize = EVENT_BUF, .batch = 1 };
 	struct shaping *s;
 	int ret;
 
@@ -444,11 +443,8 @@ int shaping_open(struct shaping **out, struct loop *l, const struct fo_config *c
 	s->loop = l;
 	s->cfg = cfg;
 	s->plan = plan;
-	ret = nl_open(&s->nl, NETLINK_ROUTE, &o);
-	if (!ret)
-		ret = nl_open(&s->req, NETLINK_ROUTE, &req_o);
+	ret = rt_watch_open(&s->rt, &o);
 	if (ret) {
-		nl_close(s->nl);
 		free(s);
 		return ret;
 	}
@@ -458,7 +454,7 @@ int shaping_open(struct shaping **out, struct loop *l, const struct fo_config *c
 
 int shaping_start(struct shaping *s)
 {
-	int ret = loop_add_fd(s->loop, nl_fd(s->nl), EPOLLIN, on_readable, s);
+	int ret = loop_add_fd(s->loop, nl_fd(s->rt.nl), EPOLLIN, on_readable, s);
 
 	if (!ret)
 		ret = loop_timer_add(s->loop, 0, 0, on_settle, s, &s->settle);
@@ -472,8 +468,7 @@ void shaping_close(struct shaping *s)
 {
 	if (!s)
 		return;
-	nl_close(s->nl);
-	nl_close(s->req);
+	rt_watch_close(&s->rt);
 	free(s->set.devs);
 	free(s);
 }

@@ -306,19 +306,35 @@ static void test_table(void **state)
 	}
 }
 
+/* Any verdict or reason: expect() does not check it. */
+#define ANY (-1)
+
+/* policy_decide(cfg, ct, b) at time 0 gives verdict v and reason r (either
+ * ANY); a mismatch names the caller's line. */
+static void expect_at(int line, const struct fo_config *cfg, const struct ct_info *ct,
+		      const struct policy_budget *b, int v, int r)
+{
+	struct policy_decision d = policy_decide(cfg, ct, b, 0);
+
+	if ((v != ANY && (int)d.verdict != v) || (r != ANY && (int)d.reason != r))
+		fail_msg("line %d: got %s/%s, expected %s/%s", line, policy_verdict_str(d.verdict),
+			 policy_reason_str(d.reason),
+			 v == ANY ? "any" : policy_verdict_str((enum policy_verdict)v),
+			 r == ANY ? "any" : policy_reason_str((enum policy_reason)r));
+}
+
+#define expect(cfg, ct, b, v, r) expect_at(__LINE__, cfg, ct, b, v, r)
+
 static void test_null_budget(void **state)
 {
 	static const struct pcase c = { "tcp", IPPROTO_TCP, EST, ST_OK };
 	struct fo_config cfg;
 	struct ct_info ct;
-	struct policy_decision d;
 
 	(void)state;
 	base_config(&cfg, 0);
 	build_ct(&c, &ct);
-	d = policy_decide(&cfg, &ct, NULL, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
-	assert_int_equal(d.reason, REASON_NO_CLASS);
+	expect(&cfg, &ct, NULL, VERDICT_ADMIT_SW, REASON_NO_CLASS);
 }
 
 /* A mice class skips after the static skips and before the UDP reply
@@ -329,48 +345,36 @@ static void test_class_verdicts(void **state)
 	struct policy_budget b = { .hw_available = false };
 	struct fo_config cfg;
 	struct ct_info ct;
-	struct policy_decision d;
 
 	(void)state;
 	base_config(&cfg, 0);
 	build_ct(&tcp, &ct);
 	b.class_verdict = CLASS_MICE;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_SKIP);
-	assert_int_equal(d.reason, REASON_MICE);
+	expect(&cfg, &ct, &b, VERDICT_SKIP, REASON_MICE);
 	b.class_verdict = CLASS_MIXED;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
-	assert_int_equal(d.reason, REASON_CLASS_MIXED);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, REASON_CLASS_MIXED);
 	b.class_verdict = CLASS_LEARNING;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.reason, REASON_CLASS_LEARNING);
+	expect(&cfg, &ct, &b, ANY, REASON_CLASS_LEARNING);
 	/* Hardware with room: mixed and learning classes get a slot, a class
 	 * whose mice end before the window does not (no mark, no slot). */
 	b.hw_available = true;
 	b.hw_capacity = 64;
 	b.hw_watermark = 100;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_HW, ANY);
 	b.class_verdict = CLASS_SHORT;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
-	assert_int_equal(d.reason, REASON_CLASS_SHORT);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, REASON_CLASS_SHORT);
 	b.hw_available = false;
 	/* A closing flow of a mice class: state wins, it comes first. */
 	b.class_verdict = CLASS_MICE;
 	ct.tcp_state = TCP_CONNTRACK_FIN_WAIT;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.reason, REASON_STATE);
+	expect(&cfg, &ct, &b, ANY, REASON_STATE);
 	/* UDP without reply under udp-require-reply: a mice class skips
 	 * rather than waits. */
 	base_config(&cfg, CF_REQUIRE_REPLY);
 	build_ct(&tcp, &ct);
 	ct.proto = IPPROTO_UDP;
 	ct.status &= ~FO_IPS_SEEN_REPLY;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_SKIP);
-	assert_int_equal(d.reason, REASON_MICE);
+	expect(&cfg, &ct, &b, VERDICT_SKIP, REASON_MICE);
 }
 
 /* [hardware] overcommit: past capacity * watermark a flow still goes to the
@@ -385,7 +389,6 @@ static void test_overcommit(void **state)
 				   .class_verdict = CLASS_MIXED };
 	struct fo_config cfg;
 	struct ct_info ct;
-	struct policy_decision d;
 
 	(void)state;
 	base_config(&cfg, 0);
@@ -393,46 +396,31 @@ static void test_overcommit(void **state)
 	/* 57 of 64 taken: the budget (90 %) is full. */
 	b.hw_in_use = 50;
 	b.hw_pending = 7;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
-	assert_int_equal(d.reason, REASON_CLASS_MIXED);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, REASON_CLASS_MIXED);
 	cfg.hw_overcommit = true;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
-	assert_int_equal(d.reason, REASON_CLASS_MIXED);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_HW, REASON_CLASS_MIXED);
 	/* Far past the NIC's table too. */
 	b.hw_in_use = 64;
 	b.hw_pending = 500;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_HW, ANY);
 	b.class_verdict = CLASS_SHORT;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
-	assert_int_equal(d.reason, REASON_CLASS_SHORT);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, REASON_CLASS_SHORT);
 	b.class_verdict = CLASS_MICE;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_SKIP);
-	assert_int_equal(d.reason, REASON_MICE);
+	expect(&cfg, &ct, &b, VERDICT_SKIP, REASON_MICE);
 	b.class_verdict = CLASS_LEARNING;
 	b.shaped_off_hw = true;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
-	assert_int_equal(d.reason, REASON_SHAPED_HW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, REASON_SHAPED_HW);
 	b.shaped_off_hw = false;
 	b.hw_available = false;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, ANY);
 	b.hw_available = true;
 	cfg.n_routes[ROUTE_NEVER] = 1;
 	b.route_roles = 1u << ROUTE_NEVER;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_SKIP);
-	assert_int_equal(d.reason, REASON_PREFIX);
+	expect(&cfg, &ct, &b, VERDICT_SKIP, REASON_PREFIX);
 	/* No budget at all (a caller without a hardware tier): software. */
 	b.route_roles = 0;
 	cfg.n_routes[ROUTE_NEVER] = 0;
-	d = policy_decide(&cfg, &ct, NULL, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	expect(&cfg, &ct, NULL, VERDICT_ADMIT_SW, ANY);
 }
 
 /* [routes]: never and only skip with reason prefix; flows outside
@@ -444,45 +432,35 @@ static void test_routes_roles(void **state)
 				   .class_verdict = CLASS_MIXED };
 	struct fo_config cfg;
 	struct ct_info ct;
-	struct policy_decision d;
 
 	(void)state;
 	base_config(&cfg, 0);
 	build_ct(&tcp, &ct);
 	cfg.n_routes[ROUTE_NEVER] = 1;
 	b.route_roles = 1u << ROUTE_NEVER;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_SKIP);
-	assert_int_equal(d.reason, REASON_PREFIX);
+	expect(&cfg, &ct, &b, VERDICT_SKIP, REASON_PREFIX);
 	cfg.n_routes[ROUTE_ONLY] = 1;
 	b.route_roles = 0;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.reason, REASON_PREFIX);
+	expect(&cfg, &ct, &b, ANY, REASON_PREFIX);
 	b.route_roles = 1u << ROUTE_ONLY;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_HW, ANY);
 	/* A reserve of 25: others stop at 75 slots, preferred go to 100. */
 	cfg.n_routes[ROUTE_PREFER_HW] = 1;
 	cfg.routes_hw_reserve = 25;
 	b.hw_in_use = 74;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_HW, ANY);
 	b.hw_pending = 1;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, ANY);
 	b.route_roles |= 1u << ROUTE_PREFER_HW;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_HW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_HW, ANY);
 	b.hw_in_use = 99;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, ANY);
 	/* 100: hardware for preferred flows alone. */
 	cfg.routes_hw_reserve = 100;
 	b.hw_in_use = 0;
 	b.hw_pending = 0;
 	b.route_roles = 1u << ROUTE_ONLY;
-	d = policy_decide(&cfg, &ct, &b, 0);
-	assert_int_equal(d.verdict, VERDICT_ADMIT_SW);
+	expect(&cfg, &ct, &b, VERDICT_ADMIT_SW, ANY);
 }
 
 /*
