@@ -490,7 +490,8 @@ static int update_chunked(struct routes *r, const struct nft_set_update *u, size
 {
 	struct nft_set_update *steps;
 	struct nft_interval *scratch;
-	size_t k = r->chunk / (r->plan->n_hw && r->chunk > 1 ? 2 : 1), n_steps, i, total = 0;
+	size_t k = r->chunk / (r->plan->n_hw && r->chunk > 1 ? 2 : 1), n_steps, n_scratch, i, total = 0,
+	       size;
 	int ret = 0, sent = 0;
 
 	for (i = 0; i < n; i++)
@@ -498,10 +499,13 @@ static int update_chunked(struct routes *r, const struct nft_set_update *u, size
 	if (total <= k) {
 		ret = nft_ruleset_update_sets(r->nft, r->cfg, r->plan, u, n, err, errlen);
 		*chunks += ret > 0;
+		if (ret > 0 && total > r->st.largest_chunk)
+			r->st.largest_chunk = total;
 		return ret;
 	}
-	steps = calloc(routes_chunk_steps(u, n, k), sizeof(*steps));
-	scratch = calloc(routes_chunk_scratch(u, n) + 1, sizeof(*scratch));
+	routes_chunk_size(u, n, del_first, k, &n_steps, &n_scratch);
+	steps = calloc(n_steps + 1, sizeof(*steps));
+	scratch = calloc(n_scratch + 1, sizeof(*scratch));
 	if (!steps || !scratch) {
 		free(steps);
 		free(scratch);
@@ -514,6 +518,9 @@ static int update_chunked(struct routes *r, const struct nft_set_update *u, size
 			break;
 		*chunks += ret > 0;
 		sent = ret > 0 ? 1 : sent;
+		size = steps[i].n_add + steps[i].n_del;
+		if (ret > 0 && size > r->st.largest_chunk)
+			r->st.largest_chunk = size;
 	}
 	free(steps);
 	free(scratch);
