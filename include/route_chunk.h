@@ -14,6 +14,13 @@
  * elements; larger updates are split. */
 #define ROUTES_CHUNK 2048
 
+/* old and new sorted, disjoint (keys of bytes bytes): the intervals only
+ * in old into *del, only in new into *add (allocated, freed by the
+ * caller even on failure); 0 or -ENOMEM. */
+int routes_diff(const struct nft_interval *old, size_t n_old, const struct nft_interval *new,
+		size_t n_new, unsigned int bytes, struct nft_interval **del, size_t *n_del,
+		struct nft_interval **add, size_t *n_add);
+
 /* Splits n updates into steps, one set per step, each of at most k
  * intervals (at most max(k, 3) where deletes and adds overlap): into out,
  * the intervals copied into scratch; routes_chunk_size says the room each

@@ -1,12 +1,50 @@
-/* route_chunk.c: a [routes] set update split into transactions of at most
- * k intervals, ordered so a set half applied is never wider (only) or
- * narrower (never) than its role allows (see route_chunk.h).  Pure: no
- * I/O, unit-tested in test_prefix_set. */
+/* route_chunk.c: a [routes] set update, the difference of two interval
+ * lists, split into transactions of at most k intervals, ordered so a set
+ * half applied is never wider (only) or narrower (never) than its role
+ * allows (see route_chunk.h).  Pure: no I/O, unit-tested in
+ * test_prefix_set. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "route_chunk.h"
+
+static bool iv_equal(const struct nft_interval *a, const struct nft_interval *b, unsigned int n)
+{
+	return !memcmp(a->lo, b->lo, n) && !memcmp(a->hi, b->hi, n);
+}
+
+/* old and new sorted, disjoint: the intervals only in old (del) and only
+ * in new (add).  An interval that grew is deleted and added whole: its
+ * start element is deleted and added again in the same transaction, as
+ * nft does for `delete element` then `add element`. */
+int routes_diff(const struct nft_interval *old, size_t n_old, const struct nft_interval *new,
+		size_t n_new, unsigned int bytes, struct nft_interval **del, size_t *n_del,
+		struct nft_interval **add, size_t *n_add)
+{
+	size_t i = 0, j = 0;
+	int c;
+
+	*n_del = *n_add = 0;
+	*del = calloc(n_old ? n_old : 1, sizeof(**del));
+	*add = calloc(n_new ? n_new : 1, sizeof(**add));
+	if (!*del || !*add)
+		return -ENOMEM;
+	while (i < n_old || j < n_new) {
+		if (i < n_old && j < n_new && iv_equal(&old[i], &new[j], bytes)) {
+			i++;
+			j++;
+			continue;
+		}
+		c = i == n_old ? 1 : j == n_new ? -1 : memcmp(old[i].lo, new[j].lo, bytes);
+		if (c <= 0)
+			(*del)[(*n_del)++] = old[i++];
+		if (c >= 0)
+			(*add)[(*n_add)++] = new[j++];
+	}
+	return 0;
+}
 
 /* Where the steps go.  With out NULL nothing is written: the same walk
  * only counts the steps and the scratch intervals (routes_chunk_size). */

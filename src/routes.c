@@ -428,42 +428,6 @@ static void on_resync(struct loop *l, struct loop_timer *t, void *arg)
 
 /* ---- applying --------------------------------------------------------------- */
 
-static bool iv_equal(const struct nft_interval *a, const struct nft_interval *b, unsigned int n)
-{
-	return !memcmp(a->lo, b->lo, n) && !memcmp(a->hi, b->hi, n);
-}
-
-/* old and new sorted, disjoint: the intervals only in old (del) and only
- * in new (add).  An interval that grew is deleted and added whole: its
- * start element is deleted and added again in the same transaction, as
- * nft does for `delete element` then `add element`. */
-static int diff(const struct nft_interval *old, size_t n_old, const struct nft_interval *new,
-		size_t n_new, unsigned int bytes, struct nft_interval **del, size_t *n_del,
-		struct nft_interval **add, size_t *n_add)
-{
-	size_t i = 0, j = 0;
-	int c;
-
-	*n_del = *n_add = 0;
-	*del = calloc(n_old ? n_old : 1, sizeof(**del));
-	*add = calloc(n_new ? n_new : 1, sizeof(**add));
-	if (!*del || !*add)
-		return -ENOMEM;
-	while (i < n_old || j < n_new) {
-		if (i < n_old && j < n_new && iv_equal(&old[i], &new[j], bytes)) {
-			i++;
-			j++;
-			continue;
-		}
-		c = i == n_old ? 1 : j == n_new ? -1 : memcmp(old[i].lo, new[j].lo, bytes);
-		if (c <= 0)
-			(*del)[(*n_del)++] = old[i++];
-		if (c >= 0)
-			(*add)[(*n_add)++] = new[j++];
-	}
-	return 0;
-}
-
 struct plan_role {
 	struct nft_interval *next;	/* NULL with n_next 0: empty */
 	size_t n_next;
@@ -566,7 +530,7 @@ static int apply(struct routes *r)
 			if (role == ROUTE_PREFER_HW || !r->cfg->manage_ruleset ||
 			    !r->cfg->n_routes[role])
 				continue;
-			ret = diff(r->applied[role][fam], r->n_applied[role][fam], q->next,
+			ret = routes_diff(r->applied[role][fam], r->n_applied[role][fam], q->next,
 				   q->n_next, fam ? 16 : 4, &q->del, &u[n_u].n_del, &q->add,
 				   &u[n_u].n_add);
 			if (ret)
