@@ -422,7 +422,7 @@ static void test_chunk_bound(void **state)
 		unsigned int density = 1 + rand_r(&seed) % 6, changes = 1 + rand_r(&seed) % 8;
 
 		for (x = 0; x < M_KEYS; x++)
-			ob[x] = rand_r(&seed) % 8 < density;
+			ob[x] = (unsigned int)rand_r(&seed) % 8 < density;
 		memcpy(nb, ob, sizeof(nb));
 		while (changes--) {
 			/* A route over a range, or one withdrawn. */
