@@ -247,7 +247,11 @@ static void split_large(struct emit *e, const struct nft_set_update *u, const st
 		return;
 	}
 	cover = memcmp(del[0].lo, add[0].lo, sizeof(cover.lo)) <= 0 ? del[0] : add[0];
-	for (i = 0; i < c->nd; i += m) {
+	memcpy(cover.hi, iv_max_hi(&del[c->nd - 1], &add[c->na - 1])->hi, sizeof(cover.hi));
+	/* One delete over all the adds (a route withdrawn from over others)
+	 * is the cover already. */
+	i = c->nd == 1 && !memcmp(&cover, &del[0], sizeof(cover)) ? 1 : 0;
+	for (; i < c->nd; i += m) {
 		m = c->nd - i < b ? c->nd - i : b;
 		p = take(e, have + m + 1);
 		if (have)

@@ -531,6 +531,20 @@ static void test_chunk_large(void **state)
 	assert_true(out[4].n_del == 1 && out[4].n_add == 2);
 	assert_int_equal(lo3(out[4].del), 5);
 	assert_int_equal(hi3(out[4].del), 99);
+
+	/* The other way (a route over others withdrawn): the delete is the
+	 * cover; never narrows it from the right, 6 adds a step. */
+	u = (struct nft_set_update){ .kind = 1, .del = &add[0], .n_del = 1, .add = del,
+				     .n_add = 10 };
+	add[0] = iv4(10, 47);	/* over del[0..9]: 10-11 ... 46-47 */
+	n = routes_chunk(&u, 1, &df, 8, out, scratch);
+	assert_int_equal(n, 2);
+	assert_true(out[0].n_del == 1 && out[0].n_add == 7);	/* 6 adds and the cover */
+	assert_int_equal(lo3(out[0].add), 26);
+	assert_int_equal(lo3(&((const struct nft_interval *)out[0].add)[6]), 10);
+	assert_int_equal(hi3(&((const struct nft_interval *)out[0].add)[6]), 23);
+	assert_true(out[1].n_del == 1 && out[1].n_add == 4);
+	assert_int_equal(hi3(out[1].del), 23);
 }
 
 int main(void)
