@@ -23,6 +23,7 @@ struct routes_stats {
 	uint64_t dump_errors;	/* dumps that failed or were interrupted */
 	uint64_t applies;	/* set updates sent (each one or more chunks) */
 	uint64_t chunks;	/* transactions they took (ROUTES_CHUNK each) */
+	uint64_t largest_chunk;	/* intervals of the largest one, one tier's */
 	uint64_t full_replaces;	/* ... that replaced the sets whole */
 	uint64_t added;		/* intervals added to the sets */
 	uint64_t removed;	/* intervals deleted from them */

@@ -211,7 +211,7 @@ static json_t *routes_stats_json(const struct commands_ctx *c)
 {
 	const struct routes_stats *rs = routes_stats(c->routes);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "events", (json_int_t)rs->events,
 			 "events_ignored", (json_int_t)rs->events_ignored,
 			 "overruns", (json_int_t)rs->overruns,
@@ -220,6 +220,7 @@ static json_t *routes_stats_json(const struct commands_ctx *c)
 			 "dump_errors", (json_int_t)rs->dump_errors,
 			 "set_updates", (json_int_t)rs->applies,
 			 "set_chunks", (json_int_t)rs->chunks,
+			 "largest_chunk", (json_int_t)rs->largest_chunk,
 			 "full_replaces", (json_int_t)rs->full_replaces,
 			 "intervals_added", (json_int_t)rs->added,
 			 "intervals_removed", (json_int_t)rs->removed,

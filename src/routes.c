@@ -1,5 +1,6 @@
-/* routes: the route watcher: rtnetlink route notifications and table dumps
- * read in the loop, a debounced apply of each role's merged prefixes. */
+/* routes: the route watcher: a debounced apply of each role's merged
+ * prefixes to the sets, and the lifecycle; the rtnetlink side (route
+ * notifications, table dumps) is route_watch.c. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,8 +12,6 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
-#include <libmnl/libmnl.h>
-
 #include "backoff.h"
 #include "log.h"
 #include "loop.h"
@@ -20,6 +19,7 @@
 #include "nl.h"
 #include "prefix_set.h"
 #include "routes.h"
+#include "routes_int.h"
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -31,47 +31,11 @@
 /* A BGP session coming up is tens of thousands of route messages within
  * seconds: a large buffer, and a resync when it overruns anyway. */
 #define EVENT_RCVBUF (8u << 20)
-#define EVENT_BUDGET 512
-#define DUMP_BUDGET 2048
 /* An apply waits settle after the last change, never more than
  * MAX_DELAY_FACTOR * settle after the first: a table that never stops
  * changing still gets applied. */
 #define MAX_DELAY_FACTOR 4
-/* An overrun or a failed dump: one resync this much later. */
-#define RESYNC_SOON_MS 100
-#define RETRY_MS 1000
 #define RETRY_MAX_MS 60000
-#define MAX_DUMPS (2 * ROUTE_ROLES * CONFIG_MAX_LIST)
-
-struct routes {
-	struct loop *loop;
-	const struct fo_config *cfg;
-	const struct ruleset_plan *plan;
-	struct nft_ruleset *nft;
-	struct nl_sock *nl;		/* notifications */
-	struct nl_sock *dump;		/* table dumps, read from the loop */
-	struct loop_timer *settle, *resync;
-	struct prefix_set ps;
-	uint32_t gen;			/* the current resync's generation */
-	/* The dumps of one resync: a (family, table) each. */
-	size_t n_dumps, dump_next;
-	uint8_t dump_family[MAX_DUMPS];
-	uint32_t dump_table[MAX_DUMPS];
-	uint32_t dump_seq;
-	bool dumping, again;		/* again: a resync was asked meanwhile */
-	bool synced;			/* the first resync completed */
-	bool full;			/* the next apply replaces the sets whole */
-	struct nft_interval *applied[ROUTE_ROLES][2];
-	size_t n_applied[ROUTE_ROLES][2];
-	bool over[ROUTE_ROLES][2];
-	uint64_t over_count[ROUTE_ROLES];
-	uint64_t table_change_ms[ROUTE_ROLES][CONFIG_MAX_LIST];
-	size_t chunk;			/* intervals per transaction (ROUTES_CHUNK) */
-	uint64_t first_change_ms;	/* first change not yet applied, 0: none */
-	uint64_t last_change_ms, last_apply_ms, last_resync_ms;
-	struct backoff retry;
-	struct routes_stats st;
-};
 
 static const char *const role_names[ROUTE_ROLES] = { "prefer-hardware", "only", "never" };
 
@@ -85,23 +49,7 @@ static bool enabled(const struct fo_config *cfg)
 	return false;
 }
 
-/* The role a route of table and protocol plays, or -1. */
-static int role_of(const struct fo_config *cfg, uint32_t table, uint8_t proto)
-{
-	const struct route_table_sel *s;
-	size_t i;
-	int r;
-
-	for (r = 0; r < ROUTE_ROLES; r++)
-		for (i = 0; i < cfg->n_routes[r]; i++) {
-			s = &cfg->routes[r][i];
-			if (s->table == table && (s->proto < 0 || s->proto == proto))
-				return r;
-		}
-	return -1;
-}
-
-static void schedule_apply(struct routes *r)
+void routes_schedule_apply(struct routes *r)
 {
 	uint64_t now = loop_now_ms(), settle = r->cfg->routes_settle_ms, deadline;
 
@@ -117,7 +65,7 @@ static void schedule_apply(struct routes *r)
 }
 
 /* A route of table changed: every [routes] entry of that table says so. */
-static void changed(struct routes *r, uint32_t table)
+void routes_changed(struct routes *r, uint32_t table)
 {
 	const struct fo_config *cfg = r->cfg;
 	size_t i;
@@ -128,341 +76,10 @@ static void changed(struct routes *r, uint32_t table)
 		for (i = 0; i < cfg->n_routes[role]; i++)
 			if (cfg->routes[role][i].table == table)
 				r->table_change_ms[role][i] = r->last_change_ms;
-	schedule_apply(r);
-}
-
-/* ---- route messages --------------------------------------------------------- */
-
-/* A route message into its key; false for what no table holds as a prefix
- * (cloned IPv6 cache entries, local/broadcast/multicast types). */
-static bool parse_route(const struct nlmsghdr *nlh, struct pset_route *out, uint8_t *proto)
-{
-	const struct rtmsg *rtm;
-	const struct nlattr *a;
-	unsigned int bytes, i;
-
-	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm))
-		return false;
-	rtm = mnl_nlmsg_get_payload(nlh);
-	if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
-		return false;
-	if (rtm->rtm_flags & RTM_F_CLONED)
-		return false;
-	switch (rtm->rtm_type) {
-	case RTN_UNICAST:
-	case RTN_BLACKHOLE:
-	case RTN_UNREACHABLE:
-	case RTN_PROHIBIT:
-		break;
-	default:
-		return false;
-	}
-	bytes = rtm->rtm_family == AF_INET ? 4 : 16;
-	if (rtm->rtm_dst_len > bytes * 8)
-		return false;
-	memset(out, 0, sizeof(*out));
-	out->family = rtm->rtm_family;
-	out->len = rtm->rtm_dst_len;
-	out->tos = rtm->rtm_tos;
-	out->table = rtm->rtm_table;
-	*proto = rtm->rtm_protocol;
-	mnl_attr_for_each (a, nlh, sizeof(*rtm)) {
-		switch (mnl_attr_get_type(a)) {
-		case RTA_TABLE:	/* ids past 255: rtm_table says RT_TABLE_COMPAT */
-			if (mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-				out->table = mnl_attr_get_u32(a);
-			break;
-		case RTA_PRIORITY:
-			if (mnl_attr_validate(a, MNL_TYPE_U32) == 0)
-				out->priority = mnl_attr_get_u32(a);
-			break;
-		case RTA_DST:
-			if (mnl_attr_get_payload_len(a) != bytes)
-				return false;
-			memcpy(out->addr, mnl_attr_get_payload(a), bytes);
-			break;
-		}
-	}
-	/* The kernel keeps host bits zero; be sure, the intervals rely on it. */
-	for (i = out->len; i < bytes * 8; i++)
-		out->addr[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
-	return true;
-}
-
-/* One route message, from a notification or a dump. */
-static int route_msg(struct routes *r, const struct nlmsghdr *nlh, bool dump)
-{
-	struct pset_route rt;
-	uint8_t proto;
-	int role, ret;
-
-	if (nlh->nlmsg_type != RTM_NEWROUTE && nlh->nlmsg_type != RTM_DELROUTE)
-		return 0;
-	if (!dump)
-		r->st.events++;
-	if (!parse_route(nlh, &rt, &proto)) {
-		r->st.events_ignored += !dump;
-		return 0;
-	}
-	role = role_of(r->cfg, rt.table, proto);
-	if (nlh->nlmsg_type == RTM_DELROUTE || role < 0) {
-		/* A route replaced by one of another protocol leaves too. */
-		if (pset_del(&r->ps, &rt))
-			changed(r, rt.table);
-		else
-			r->st.events_ignored += !dump;
-		return 0;
-	}
-	rt.role = (uint8_t)role;
-	ret = pset_add(&r->ps, &rt, r->gen);
-	if (ret < 0)
-		return ret;
-	if (ret)
-		changed(r, rt.table);
-	return 0;
-}
-
-static int event_msg(const struct nlmsghdr *nlh, void *arg)
-{
-	struct routes *r = arg;
-
-	if (!nlh) {	/* a datagram cut by the buffer: lost */
-		r->st.overruns++;
-		loop_timer_set(r->resync, RESYNC_SOON_MS, r->cfg->routes_resync_ms);
-		return 0;
-	}
-	return route_msg(r, nlh, false);
-}
-
-static void on_event(struct loop *l, int fd, uint32_t events, void *arg)
-{
-	struct routes *r = arg;
-	int ret = nl_read(r->nl, EVENT_BUDGET, event_msg, r, NULL);
-
-	(void)events;
-	if (ret == -ENOBUFS) {
-		if (r->st.overruns++ == 0 || backoff_log_due(&r->retry))
-			log_warn("route notifications lost (receive buffer overrun); dumping the followed tables again");
-		loop_timer_set(r->resync, RESYNC_SOON_MS, r->cfg->routes_resync_ms);
-	} else if (ret == -ENOMEM) {
-		log_err("out of memory following routes; dumping the tables again later");
-		loop_timer_set(r->resync, RETRY_MS, r->cfg->routes_resync_ms);
-	} else if (ret < 0 && ret != -EAGAIN && ret != -EINTR) {
-		log_err("reading route notifications failed: %s; the tables are now only dumped every %llu ms",
-			strerror(-ret), (unsigned long long)r->cfg->routes_resync_ms);
-		loop_del_fd(l, fd);
-	}
-}
-
-/* ---- dumps ------------------------------------------------------------------ */
-
-static void add_dump(struct routes *r, uint8_t family, uint32_t table)
-{
-	size_t i;
-
-	for (i = 0; i < r->n_dumps; i++)
-		if (r->dump_family[i] == family && r->dump_table[i] == table)
-			return;
-	if (r->n_dumps < MAX_DUMPS) {
-		r->dump_family[r->n_dumps] = family;
-		r->dump_table[r->n_dumps++] = table;
-	}
-}
-
-/* One dump of one table and family; the kernel filters by table (strict
- * checking, 4.20+), so a full main table costs nothing here. */
-static int send_dump(struct routes *r)
-{
-	char buf[128] __attribute__((aligned(8)));
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	uint32_t table = r->dump_table[r->dump_next];
-	struct rtmsg *rtm;
-
-	nlh->nlmsg_type = RTM_GETROUTE;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = r->dump_seq = nl_seq_next(r->dump);
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	rtm->rtm_family = r->dump_family[r->dump_next];
-	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
-	mnl_attr_put_u32(nlh, RTA_TABLE, table);
-	return nl_send(r->dump, nlh, nlh->nlmsg_len);
-}
-
-static void start_resync(struct routes *r)
-{
-	const struct route_table_sel *s;
-	size_t i;
-	int role, ret;
-
-	if (r->dumping) {
-		r->again = true;
-		return;
-	}
-	r->n_dumps = 0;
-	r->dump_next = 0;
-	for (role = 0; role < ROUTE_ROLES; role++)
-		for (i = 0; i < r->cfg->n_routes[role]; i++) {
-			s = &r->cfg->routes[role][i];
-			add_dump(r, AF_INET, s->table);
-			add_dump(r, AF_INET6, s->table);
-		}
-	r->gen++;
-	r->again = false;
-	if (!r->n_dumps) {
-		/* No table left (a reload): everything goes. */
-		if (pset_sweep(&r->ps, r->gen)) {
-			r->last_change_ms = loop_now_ms();
-			schedule_apply(r);
-		}
-		r->synced = true;
-		return;
-	}
-	nl_drain(r->dump);
-	ret = send_dump(r);
-	if (ret) {
-		r->st.dump_errors++;
-		log_err("cannot dump routing table %u: %s", r->dump_table[0], strerror(-ret));
-		loop_timer_set(r->resync, RETRY_MS, r->cfg->routes_resync_ms);
-		return;
-	}
-	r->dumping = true;
-}
-
-static void resync_done(struct routes *r)
-{
-	size_t swept = pset_sweep(&r->ps, r->gen);
-
-	r->dumping = false;
-	r->st.resyncs++;
-	r->st.resync_swept += swept;
-	r->last_resync_ms = loop_now_ms();
-	if (!r->synced) {
-		r->synced = true;
-		r->full = true;
-	}
-	if (swept)
-		r->last_change_ms = r->last_resync_ms;
-	/* Compare with what is applied whatever the dump found: the dump is
-	 * the safety net for changes the notifications did not tell. */
-	schedule_apply(r);
-	if (r->again)
-		start_resync(r);
-}
-
-static void dump_failed(struct routes *r, int err)
-{
-	r->dumping = false;
-	r->st.dump_errors++;
-	if (backoff_log_due(&r->retry) || r->st.dump_errors == 1)
-		log_warn("dump of routing table %u (%s) failed: %s; trying again",
-			 r->dump_table[r->dump_next],
-			 r->dump_family[r->dump_next] == AF_INET ? "IPv4" : "IPv6", strerror(-err));
-	loop_timer_set(r->resync, err == -EINTR ? RESYNC_SOON_MS : RETRY_MS,
-		       r->cfg->routes_resync_ms);
-}
-
-static int dump_msg(const struct nlmsghdr *nlh, void *arg)
-{
-	struct routes *r = arg;
-	struct nl_ack ack;
-	int err;
-
-	if (!nlh)
-		return -ENOBUFS;
-	if (nlh->nlmsg_seq != r->dump_seq)
-		return 0;
-	if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
-		return -EINTR;	/* the table changed during the dump: again */
-	switch (nlh->nlmsg_type) {
-	case NLMSG_ERROR:
-		if (nl_ack_parse(nlh, &ack))
-			return -EBADMSG;
-		err = ack.error;
-		break;
-	case NLMSG_DONE:
-		err = nl_done_error(nlh);
-		break;
-	default:
-		return route_msg(r, nlh, true);
-	}
-	/* A table nothing was ever put in does not exist yet: empty. */
-	if (err && err != -ENOENT)
-		return err;
-	if (++r->dump_next < r->n_dumps) {
-		err = send_dump(r);
-		return err ? err : 0;
-	}
-	return NL_STOP;
-}
-
-static void on_dump(struct loop *l, int fd, uint32_t events, void *arg)
-{
-	struct routes *r = arg;
-	bool stopped = false;
-	int ret;
-
-	(void)l;
-	(void)fd;
-	(void)events;
-	if (!r->dumping) {
-		nl_drain(r->dump);
-		return;
-	}
-	ret = nl_read(r->dump, DUMP_BUDGET, dump_msg, r, &stopped);
-	if (stopped) {
-		resync_done(r);
-		return;
-	}
-	if (ret < 0 && ret != -EAGAIN && ret != -EINTR)
-		dump_failed(r, ret);
-	else if (ret == -EINTR)
-		dump_failed(r, -EINTR);
-}
-
-static void on_resync(struct loop *l, struct loop_timer *t, void *arg)
-{
-	(void)l;
-	(void)t;
-	start_resync(arg);
+	routes_schedule_apply(r);
 }
 
 /* ---- applying --------------------------------------------------------------- */
-
-static bool iv_equal(const struct nft_interval *a, const struct nft_interval *b, unsigned int n)
-{
-	return !memcmp(a->lo, b->lo, n) && !memcmp(a->hi, b->hi, n);
-}
-
-/* old and new sorted, disjoint: the intervals only in old (del) and only
- * in new (add).  An interval that grew is deleted and added whole: its
- * start element is deleted and added again in the same transaction, as
- * nft does for `delete element` then `add element`. */
-static int diff(const struct nft_interval *old, size_t n_old, const struct nft_interval *new,
-		size_t n_new, unsigned int bytes, struct nft_interval **del, size_t *n_del,
-		struct nft_interval **add, size_t *n_add)
-{
-	size_t i = 0, j = 0;
-	int c;
-
-	*n_del = *n_add = 0;
-	*del = calloc(n_old ? n_old : 1, sizeof(**del));
-	*add = calloc(n_new ? n_new : 1, sizeof(**add));
-	if (!*del || !*add)
-		return -ENOMEM;
-	while (i < n_old || j < n_new) {
-		if (i < n_old && j < n_new && iv_equal(&old[i], &new[j], bytes)) {
-			i++;
-			j++;
-			continue;
-		}
-		c = i == n_old ? 1 : j == n_new ? -1 : memcmp(old[i].lo, new[j].lo, bytes);
-		if (c <= 0)
-			(*del)[(*n_del)++] = old[i++];
-		if (c >= 0)
-			(*add)[(*n_add)++] = new[j++];
-	}
-	return 0;
-}
 
 struct plan_role {
 	struct nft_interval *next;	/* NULL with n_next 0: empty */
@@ -490,7 +107,8 @@ static int update_chunked(struct routes *r, const struct nft_set_update *u, size
 {
 	struct nft_set_update *steps;
 	struct nft_interval *scratch;
-	size_t k = r->chunk / (r->plan->n_hw && r->chunk > 1 ? 2 : 1), n_steps, i, total = 0;
+	size_t k = r->chunk / (r->plan->n_hw && r->chunk > 1 ? 2 : 1), n_steps, n_scratch, i, total = 0,
+	       size;
 	int ret = 0, sent = 0;
 
 	for (i = 0; i < n; i++)
@@ -498,10 +116,13 @@ static int update_chunked(struct routes *r, const struct nft_set_update *u, size
 	if (total <= k) {
 		ret = nft_ruleset_update_sets(r->nft, r->cfg, r->plan, u, n, err, errlen);
 		*chunks += ret > 0;
+		if (ret > 0 && total > r->st.largest_chunk)
+			r->st.largest_chunk = total;
 		return ret;
 	}
-	steps = calloc(routes_chunk_steps(u, n, k), sizeof(*steps));
-	scratch = calloc(routes_chunk_scratch(u, n) + 1, sizeof(*scratch));
+	routes_chunk_size(u, n, del_first, k, &n_steps, &n_scratch);
+	steps = calloc(n_steps + 1, sizeof(*steps));
+	scratch = calloc(n_scratch + 1, sizeof(*scratch));
 	if (!steps || !scratch) {
 		free(steps);
 		free(scratch);
@@ -514,6 +135,9 @@ static int update_chunked(struct routes *r, const struct nft_set_update *u, size
 			break;
 		*chunks += ret > 0;
 		sent = ret > 0 ? 1 : sent;
+		size = steps[i].n_add + steps[i].n_del;
+		if (ret > 0 && size > r->st.largest_chunk)
+			r->st.largest_chunk = size;
 	}
 	free(steps);
 	free(scratch);
@@ -559,7 +183,7 @@ static int apply(struct routes *r)
 			if (role == ROUTE_PREFER_HW || !r->cfg->manage_ruleset ||
 			    !r->cfg->n_routes[role])
 				continue;
-			ret = diff(r->applied[role][fam], r->n_applied[role][fam], q->next,
+			ret = routes_diff(r->applied[role][fam], r->n_applied[role][fam], q->next,
 				   q->n_next, fam ? 16 : 4, &q->del, &u[n_u].n_del, &q->add,
 				   &u[n_u].n_add);
 			if (ret)
@@ -723,17 +347,17 @@ int routes_start(struct routes *r)
 
 	if (!r->nl)
 		return 0;
-	ret = loop_add_fd(r->loop, nl_fd(r->nl), EPOLLIN, on_event, r);
+	ret = loop_add_fd(r->loop, nl_fd(r->nl), EPOLLIN, routes_on_event, r);
 	if (!ret)
-		ret = loop_add_fd(r->loop, nl_fd(r->dump), EPOLLIN, on_dump, r);
+		ret = loop_add_fd(r->loop, nl_fd(r->dump), EPOLLIN, routes_on_dump, r);
 	if (!ret)
 		ret = loop_timer_add(r->loop, 0, 0, on_settle, r, &r->settle);
 	if (!ret)
 		ret = loop_timer_add(r->loop, r->cfg->routes_resync_ms, r->cfg->routes_resync_ms,
-				     on_resync, r, &r->resync);
+				     routes_on_resync, r, &r->resync);
 	if (ret)
 		return ret;
-	start_resync(r);
+	routes_start_resync(r);
 	return 0;
 }
 

@@ -10,6 +10,8 @@
 # (SIGSTOP) while 300 IPv4 and 60 IPv6 routes go in and one comes out.
 # The sets' updates go in chunks of 64 intervals (FLOWOFFLOAD_TEST_ROUTES_CHUNK,
 # a test knob): the burst takes several transactions, and still ends equal.
+# Then a /18 over the burst's /28s and back: overlapping deletes and adds,
+# still 64 intervals a transaction at most (stats routes.largest_chunk).
 # Then the table grows past max-prefixes (400 here) in IPv4 only: the IPv4
 # set keeps what it held (never part of a table), counted and logged,
 # while the IPv6 set still follows; back under the bound, both match.
@@ -95,6 +97,26 @@ updates=$(($(rstat set_updates) - updates0)) chunks=$(($(rstat set_chunks) - chu
 check "the burst went in chunks: $chunks transactions for $updates updates (3..20 past them)" \
 	test "$((chunks - updates))" -ge 3 -a "$chunks" -le $((updates + 20))
 check "no set transaction failed" test "$(rstat failures)" = 0
+check "every transaction within the chunk: at most 64 intervals (routes.largest_chunk $(rstat largest_chunk))" \
+	test "$(rstat largest_chunk)" -ge 1 -a "$(rstat largest_chunk)" -le 64
+
+# One route over the burst's $N4 /28s (all in 198.19.0.0/18): the set's
+# update deletes them and adds the /18, all overlapping; in chunks of 64
+# (the never set's cover: 62 deletes a transaction, then the /18) and
+# back when the /18 goes.
+info "---- 198.19.0.0/18 over the $N4 /28s, then withdrawn"
+updates0=$(rstat set_updates) chunks0=$(rstat set_chunks)
+set4_is() { test "$(set_prefixes | grep -v : | tr '\n' ' ')" = "$1"; }
+nsr ip route add blackhole 198.19.0.0/18 table 100 || fail "cannot add 198.19.0.0/18 to table 100"
+check "the IPv4 set holds just 198.19.0.0/18 (read back)" wait_for 10 set4_is "198.19.0.0/18 "
+updates=$(($(rstat set_updates) - updates0)) chunks=$(($(rstat set_chunks) - chunks0))
+check "... applied in $chunks transactions for $updates updates (5..12 past them)" \
+	test "$((chunks - updates))" -ge 5 -a "$((chunks - updates))" -le 12
+nsr ip route del blackhole 198.19.0.0/18 table 100 || fail "cannot delete 198.19.0.0/18"
+check "withdrawn: the sets equal table 100 again (read back)" wait_for 10 sets_match_table
+check "no set transaction failed" test "$(rstat failures)" = 0
+check "... and every one within the chunk (routes.largest_chunk $(rstat largest_chunk) <= 64)" \
+	test "$(rstat largest_chunk)" -le 64
 
 info "---- past max-prefixes: 150 more IPv4 routes (450 > 400), one more IPv6 route"
 over0=$(rstat over_limit)

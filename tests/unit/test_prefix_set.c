@@ -252,8 +252,9 @@ static void test_chunks(void **state)
 	/* A whole replacement: its deletes are the flush's. */
 	u[2] = (struct nft_set_update){ .kind = 3, .flush = true, .del = del, .n_del = 10,
 					.add = add, .n_add = 7 };
-	assert_true(routes_chunk_steps(u, 3, 4) >= 12);
-	assert_int_equal(routes_chunk_scratch(u, 3), 34);
+	routes_chunk_size(u, 3, del_first, 4, &n, &i);
+	assert_int_equal(n, 12);
+	assert_int_equal(i, 34);
 	n = routes_chunk(u, 3, del_first, 4, out, scratch);
 	assert_int_equal(n, 12);
 	for (i = 0; i < n; i++) {
@@ -313,8 +314,237 @@ static void test_chunks(void **state)
 	assert_true(out[0].flush);
 	assert_int_equal(out[0].n_add + out[0].n_del, 0);
 	/* Exactly k: one step. */
+	for (i = 0; i < 4; i++)
+		add[i] = iv4(2 * i + 1, 2 * i + 1);
 	u[0] = (struct nft_set_update){ .kind = 1, .add = add, .n_add = 4 };
 	assert_int_equal(routes_chunk(u, 1, del_first, 4, out, scratch), 1);
+}
+
+/* A model of a set as the kernel keeps it (6.1 rbtree, intervals): a
+ * delete names an interval the set holds; an add may touch one (adjacent)
+ * but not overlap it.  Keys 0..255 in the last byte of an IPv4 key. */
+#define M_KEYS 256
+
+struct model {
+	bool start[M_KEYS];	/* an interval starts here ... */
+	unsigned int end[M_KEYS];	/* ... and ends here */
+};
+
+static unsigned int hi3(const struct nft_interval *v)
+{
+	return v->hi[3];
+}
+
+static void model_cover(const struct model *m, bool *cov)
+{
+	unsigned int a, x;
+
+	memset(cov, 0, M_KEYS * sizeof(*cov));
+	for (a = 0; a < M_KEYS; a++)
+		if (m->start[a])
+			for (x = a; x <= m->end[a]; x++)
+				cov[x] = true;
+}
+
+static void model_step(struct model *m, const struct nft_set_update *s)
+{
+	const struct nft_interval *d = s->del, *a = s->add;
+	bool cov[M_KEYS];
+	size_t i;
+	unsigned int x;
+
+	for (i = 0; i < s->n_del; i++) {
+		assert_true(m->start[lo3(&d[i])]);
+		assert_int_equal(m->end[lo3(&d[i])], hi3(&d[i]));
+		m->start[lo3(&d[i])] = false;
+	}
+	for (i = 0; i < s->n_add; i++) {
+		model_cover(m, cov);
+		assert_true(lo3(&a[i]) <= hi3(&a[i]));
+		for (x = lo3(&a[i]); x <= hi3(&a[i]); x++)
+			assert_false(cov[x]);	/* the kernel refuses an overlap */
+		m->start[lo3(&a[i])] = true;
+		m->end[lo3(&a[i])] = hi3(&a[i]);
+	}
+}
+
+/* Sorted, disjoint, non-adjacent runs of a bitmap (as pset merges). */
+static size_t runs(const bool *bits, struct nft_interval *iv)
+{
+	size_t n = 0;
+	unsigned int a = 0, b;
+
+	while (a < M_KEYS) {
+		if (!bits[a]) {
+			a++;
+			continue;
+		}
+		for (b = a; b + 1 < M_KEYS && bits[b + 1]; b++)
+			;
+		iv[n++] = iv4(a, b);
+		a = b + 1;
+	}
+	return n;
+}
+
+/* The diff routes.c sends: intervals only in old, only in new. */
+static void only_in(const struct nft_interval *x, size_t nx, const struct nft_interval *y,
+		    size_t ny, struct nft_interval *out, size_t *n)
+{
+	size_t i, j;
+
+	*n = 0;
+	for (i = 0; i < nx; i++) {
+		for (j = 0; j < ny; j++)
+			if (!memcmp(&x[i], &y[j], sizeof(x[i])))
+				break;
+		if (j == ny)
+			out[(*n)++] = x[i];
+	}
+}
+
+/* Random old and new sets, from sparse to dense, and changes from a few
+ * points to a route over many (large components): every step at most
+ * max(k, 3) intervals (k itself without overlaps), every delete names a
+ * held interval, no add overlaps, only never wider than old and new
+ * together and never never narrower than both, and the end is new. */
+static void test_chunk_bound(void **state)
+{
+	static const size_t ks[] = { 1, 2, 3, 4, 5, 8, 64 };
+	struct nft_interval old[M_KEYS], new[M_KEYS], del[M_KEYS], add[M_KEYS];
+	bool ob[M_KEYS], nb[M_KEYS], cov[M_KEYS];
+	unsigned int seed = 14, round, x, lo, len;
+	size_t n_old, n_new, n_del, n_add, ki, i, n, n_steps, n_scratch, big = 0;
+	int only;
+
+	(void)state;
+	for (round = 0; round < 400; round++) {
+		unsigned int density = 1 + rand_r(&seed) % 6, changes = 1 + rand_r(&seed) % 8;
+
+		for (x = 0; x < M_KEYS; x++)
+			ob[x] = (unsigned int)rand_r(&seed) % 8 < density;
+		memcpy(nb, ob, sizeof(nb));
+		while (changes--) {
+			/* A route over a range, or one withdrawn. */
+			lo = rand_r(&seed) % M_KEYS;
+			len = 1u << (rand_r(&seed) % 8);
+			for (x = lo; x < lo + len && x < M_KEYS; x++)
+				nb[x] = rand_r(&seed) % 2 ? true : rand_r(&seed) % 3 ? nb[x] : false;
+		}
+		n_old = runs(ob, old);
+		n_new = runs(nb, new);
+		only_in(old, n_old, new, n_new, del, &n_del);
+		only_in(new, n_new, old, n_old, add, &n_add);
+		for (ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++)
+			for (only = 0; only < 2; only++) {
+				struct nft_set_update u = { .kind = 1, .del = del, .n_del = n_del,
+							    .add = add, .n_add = n_add };
+				struct nft_set_update *out;
+				struct nft_interval *scratch;
+				bool df = only;
+				struct model m;
+				size_t k = ks[ki], km = k < 3 ? 3 : k;
+
+				routes_chunk_size(&u, 1, &df, k, &n_steps, &n_scratch);
+				out = calloc(n_steps + 1, sizeof(*out));
+				scratch = calloc(n_scratch + 1, sizeof(*scratch));
+				assert_non_null(out);
+				assert_non_null(scratch);
+				n = routes_chunk(&u, 1, &df, k, out, scratch);
+				assert_int_equal(n, n_steps);
+				memset(&m, 0, sizeof(m));
+				for (i = 0; i < n_old; i++) {
+					m.start[lo3(&old[i])] = true;
+					m.end[lo3(&old[i])] = hi3(&old[i]);
+				}
+				for (i = 0; i < n; i++) {
+					size_t sz = out[i].n_del + out[i].n_add;
+
+					assert_int_equal(out[i].kind, 1);
+					assert_false(out[i].flush);
+					assert_true(sz >= 1);
+					assert_true(sz <= km);
+					if (!out[i].n_del || !out[i].n_add)
+						assert_true(sz <= k || sz <= 3);
+					big = sz > big ? sz : big;
+					model_step(&m, &out[i]);
+					model_cover(&m, cov);
+					for (x = 0; x < M_KEYS; x++) {
+						if (only)
+							assert_true(!cov[x] || ob[x] || nb[x]);
+						else
+							assert_true(cov[x] || !ob[x] || !nb[x]);
+					}
+				}
+				/* The end: exactly new's intervals. */
+				for (x = 0; x < M_KEYS; x++) {
+					bool want = false;
+
+					for (i = 0; i < n_new; i++)
+						if (lo3(&new[i]) == x) {
+							want = true;
+							assert_int_equal(m.end[x], hi3(&new[i]));
+						}
+					assert_int_equal(m.start[x], want);
+				}
+				free(out);
+				free(scratch);
+			}
+	}
+	assert_true(big >= 3);
+}
+
+/* Two routes over many, chained by a delete across their gap: only
+ * deletes them in steps, then adds the two; never grows a cover over them,
+ * then narrows it to the new intervals. */
+static void test_chunk_large(void **state)
+{
+	struct nft_interval del[20], add[2], scratch[128];
+	struct nft_set_update u, out[64];
+	bool df;
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < 20; i++)
+		del[i] = iv4(10 + 4 * i, 11 + 4 * i);	/* 10-11, 14-15, ... 86-87 */
+	del[12] = iv4(58, 61);
+	add[0] = iv4(5, 59);
+	add[1] = iv4(61, 99);
+	u = (struct nft_set_update){ .kind = 1, .del = del, .n_del = 20, .add = add, .n_add = 2 };
+	df = true;
+	n = routes_chunk(&u, 1, &df, 8, out, scratch);
+	assert_int_equal(n, 4);	/* 8 + 8 + 4 deletes, then 2 adds */
+	for (i = 0; i < 3; i++)
+		assert_true(out[i].n_del && !out[i].n_add);
+	assert_true(out[3].n_add == 2 && !out[3].n_del);
+	df = false;
+	n = routes_chunk(&u, 1, &df, 8, out, scratch);
+	/* Deletes 6 a step (and the cover): 4 steps; the adds: 1 step. */
+	assert_int_equal(n, 5);
+	assert_true(out[0].n_del == 6 && out[0].n_add == 1);
+	assert_int_equal(lo3(out[0].add), 5);
+	assert_int_equal(hi3(out[0].add), 31);	/* the 6th delete's end */
+	assert_true(out[1].n_del == 7 && out[1].n_add == 1);
+	assert_int_equal(lo3(out[1].del), 5);	/* the cover goes first */
+	assert_true(out[3].n_del == 3 && out[3].n_add == 1);
+	assert_int_equal(hi3(out[3].add), 99);	/* the last reaches the end */
+	assert_true(out[4].n_del == 1 && out[4].n_add == 2);
+	assert_int_equal(lo3(out[4].del), 5);
+	assert_int_equal(hi3(out[4].del), 99);
+
+	/* The other way (a route over others withdrawn): the delete is the
+	 * cover; never narrows it from the right, 6 adds a step. */
+	u = (struct nft_set_update){ .kind = 1, .del = &add[0], .n_del = 1, .add = del,
+				     .n_add = 10 };
+	add[0] = iv4(10, 47);	/* over del[0..9]: 10-11 ... 46-47 */
+	n = routes_chunk(&u, 1, &df, 8, out, scratch);
+	assert_int_equal(n, 2);
+	assert_true(out[0].n_del == 1 && out[0].n_add == 7);	/* 6 adds and the cover */
+	assert_int_equal(lo3(out[0].add), 26);
+	assert_int_equal(lo3(&((const struct nft_interval *)out[0].add)[6]), 10);
+	assert_int_equal(hi3(&((const struct nft_interval *)out[0].add)[6]), 23);
+	assert_true(out[1].n_del == 1 && out[1].n_add == 4);
+	assert_int_equal(hi3(out[1].del), 23);
 }
 
 int main(void)
@@ -325,6 +555,8 @@ int main(void)
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_table_counts),
 		cmocka_unit_test(test_chunks),
+		cmocka_unit_test(test_chunk_bound),
+		cmocka_unit_test(test_chunk_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
