@@ -487,7 +487,8 @@ static void decode_value(struct decode *d, uint32_t v, bool mask)
 static void decode_cmp(struct decode *d, struct nftnl_expr *e)
 {
 	static const char *const ops[] = { [NFT_CMP_EQ] = "==", [NFT_CMP_GT] = ">",
-					   [NFT_CMP_GTE] = ">=", [NFT_CMP_LTE] = "<=" };
+					   [NFT_CMP_GTE] = ">=", [NFT_CMP_LTE] = "<=",
+					   [NFT_CMP_LT] = "<" };
 	uint32_t op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP), len, v = 0;
 	const void *data = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len);
 	uint64_t be;
