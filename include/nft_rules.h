@@ -40,10 +40,10 @@ struct nft_term {
 };
 
 #define NFT_TERMS_MAX 12
-/* 2 skip-port, 8 skip-prefix, 8 routes-never, 2 routes-only, 4 mice-class,
- * 2 offload, 2 small-packet, 2 readmit, 2 hw-return and the events-quiet
- * rule. */
-#define NFT_RULES_MAX 33
+/* 2 skip-port, 8 skip-prefix, the window gate, 8 routes-never, 2
+ * routes-only, 4 mice-class, 2 offload, 2 small-packet, 2 readmit, 2
+ * hw-return and the events-quiet rule. */
+#define NFT_RULES_MAX 34
 
 struct nft_rule_spec {
 	const char *chain;

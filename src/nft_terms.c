@@ -117,8 +117,10 @@ static bool mark_match_expr(struct nftnl_rule *r, const struct nft_term *t, cons
 
 static void ct_cmp_text(FILE *f, const struct nft_term *t)
 {
-	fprintf(f, "ct %s %s %u", t->key == NFT_CT_PKTS ? "packets" : "avgpkt",
-		t->op == NFT_CMP_GTE ? ">=" : t->op == NFT_CMP_LTE ? "<=" : ">", t->a);
+	static const char *const ops[] = { [NFT_CMP_LT] = "<", [NFT_CMP_LTE] = "<=",
+					   [NFT_CMP_GT] = ">", [NFT_CMP_GTE] = ">=" };
+
+	fprintf(f, "ct %s %s %u", t->key == NFT_CT_PKTS ? "packets" : "avgpkt", ops[t->op], t->a);
 }
 
 /* `ct packets >= N`, `ct avgpkt >= A`: the counter is a host-order u64,

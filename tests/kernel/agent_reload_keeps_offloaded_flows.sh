@@ -103,8 +103,10 @@ check "the change is one transaction ($gens by flowoffloadd)" test "$gens" -eq 1
 check "the agent says it changed the ruleset in place" grep -q "ruleset changed in place: 1 table" "$TMP/agent.log"
 check "the table and flowtable are the same (same handles)" test "$(handles)" = "$h0"
 check "the forward chain is new (its handle changed: $c0 -> $(chain_handle))" test "$(chain_handle)" != "$c0"
-check "the rule has the new window" grep -q "ct packets >= $N2 ct packets <= $M\|ct packets $N2-$M" \
-	<<<"$(nsr nft list chain inet flowoffload forward)"
+check "the chain has the new window (the gate at $N2, the offload rule to $M)" \
+	grep -q "ct packets < $N2 return comment \"window-gate\"" <<<"$(nsr nft list chain inet flowoffload forward)"
+check "... and the offload rule ends at $M" \
+	grep -q "ct packets <= $M .*comment \"offload-tcp\"" <<<"$(nsr nft list chain inet flowoffload forward)"
 check "the agent runs the new window ($(agentctl status --json | jq .window_from))" \
 	test "$(agentctl status --json | jq .window_from)" -eq $N2
 samples=$(wc -l <"$TMP/watch1")

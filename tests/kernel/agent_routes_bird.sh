@@ -127,10 +127,10 @@ check "a flow to a prefix BIRD did not export is in the software flowtable" wait
 check "a flow to a table-101 (never) prefix is in no flowtable" \
 	lacks OFFLOAD "$(ct_of 5804)"
 # The four routes-never rules (one per address of the conntrack): the
-# original destination's one holds the flow back.  Each rule starts with
-# `ct packets >= N`, so the flow's packets before N pass it unlooked-at:
-# the counter (the pair "counter packets", not the gate's "ct packets")
-# equals the flow's packets from N on, both directions.
+# original destination's one holds the flow back.  The window gate before
+# them (`ct packets < N return`) ends the chain for the flow's packets
+# before N, so the lookup never sees them: the counter (the pair "counter
+# packets") equals the flow's packets from N on, both directions.
 never_hits() {
 	nsr nft list chain inet flowoffload forward |
 		awk '/comment "routes-never"/ && /original ip daddr/ {
@@ -150,7 +150,7 @@ check "... held back by the routes-never rule (ct original ip daddr @routes_neve
 	test "$(never_hits)" -gt 0
 wait_for 5 never_gated
 info "$never_seen"
-check "... which counted exactly the flow's packets from packet $N on (ct packets >= $N gates the lookup)" \
+check "... which counted exactly the flow's packets from packet $N on (the window gate keeps the earlier ones from the lookup)" \
 	never_gated
 check "the chip holds exactly the two preferred flows" \
 	test "$(fonic_counter flows_in_use)" = 2

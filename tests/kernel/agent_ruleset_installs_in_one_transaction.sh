@@ -63,18 +63,22 @@ check "flowtable has the counter flag" grep -qx $'\t\tcounter' <<<"$L"
 check "software flowtable has no offload flag" lacks "flags offload" "$L"
 check "forward chain at filter + 10, policy accept" \
 	grep -q "type filter hook forward priority filter + 10; policy accept;" <<<"$L"
+# The window gate: packets before 5 leave the chain at once, so the rules
+# after it carry no lower bound of their own (and no counter: it is free).
+check "one window gate: packets before 5 return, no counter" \
+	test "$(grep -c 'ct packets < 5 return comment "window-gate"' <<<"$L")" -eq 1
 # Software tier: any flow whose mark is not HW (0x08000000) or SKIP
 # (0x0c000000), admitted or not: no wait for the agent's mark write.
-check "one TCP rule: not HW/SKIP, window 5-1000, ACK only, flow add" \
-	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets 5-1000 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 flow add @ft ct mark set ct mark | 0x04000000 comment "offload-tcp"' <<<"$L")" -eq 1
+check "one TCP rule: not HW/SKIP, window to 1000 behind the gate, ACK only, flow add" \
+	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets <= 1000 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 flow add @ft ct mark set ct mark | 0x04000000 comment "offload-tcp"' <<<"$L")" -eq 1
 check "one UDP rule" \
-	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets 5-1000 meta l4proto udp counter packets 0 bytes 0 flow add @ft ct mark set ct mark | 0x04000000 comment "offload-udp"' <<<"$L")" -eq 1
+	test "$(grep -c 'ct mark & 0x08000000 == 0x00000000 ct packets <= 1000 meta l4proto udp counter packets 0 bytes 0 flow add @ft ct mark set ct mark | 0x04000000 comment "offload-udp"' <<<"$L")" -eq 1
 # Flows the rule offloaded once (mark SW) go back after an eviction (a flush,
 # a firewall reload, an idle timeout), past the window's end too.
-check "one TCP readmit rule: mark SW, from packet 5 with no upper bound, ACK only" \
-	test "$(grep -c 'ct mark & 0x0c000000 == 0x04000000 ct packets >= 5 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 flow add @ft comment "readmit-tcp"' <<<"$L")" -eq 1
+check "one TCP readmit rule: mark SW, from packet 5 (the gate) with no upper bound, ACK only" \
+	test "$(grep -c 'ct mark & 0x0c000000 == 0x04000000 tcp flags ack / fin,syn,rst,ack counter packets 0 bytes 0 flow add @ft comment "readmit-tcp"' <<<"$L")" -eq 1
 check "one UDP readmit rule" \
-	test "$(grep -c 'ct mark & 0x0c000000 == 0x04000000 ct packets >= 5 meta l4proto udp counter packets 0 bytes 0 flow add @ft comment "readmit-udp"' <<<"$L")" -eq 1
+	test "$(grep -c 'ct mark & 0x0c000000 == 0x04000000 meta l4proto udp counter packets 0 bytes 0 flow add @ft comment "readmit-udp"' <<<"$L")" -eq 1
 # Hardware-tier flows (mark HW) that come back to the slow path past the
 # window's end go to the software flowtable and take the software value.
 check "two hw-return rules: mark HW, past packet 1000, software value, flow add" \
@@ -82,11 +86,11 @@ check "two hw-return rules: mark HW, past packet 1000, software value, flow add"
 # [classes] learn (the default): a mice-class rule per family and protocol
 # on its set of learned mice ports, empty at install, before any flow add.
 check "four mice-class rules on the window: family, protocol, server port in the family's set, return" \
-	test "$(grep -cE 'ct packets 5-1000 meta nfproto ipv[46] meta l4proto (tcp|udp) ct original proto-dst @mice_(tcp|udp)[46] counter packets 0 bytes 0 return comment "mice-class"' <<<"$L")" -eq 4
+	test "$(grep -cE 'ct packets <= 1000 meta nfproto ipv[46] meta l4proto (tcp|udp) ct original proto-dst @mice_(tcp|udp)[46] counter packets 0 bytes 0 return comment "mice-class"' <<<"$L")" -eq 4
 check "the mice sets are declared, empty" \
 	test "$(grep -cE '^'$'\t''set mice_(tcp|udp)[46] [{]' <<<"$L") $(grep -c 'elements' <<<"$L")" = "4 0"
-check "the mice-class rules come first, then the window rules, the readmit rules, the hw-return rules last" \
-	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "mice- comment "offload- comment "readmit- comment "hw- '
+check "the gate comes first, then the mice-class rules, the window rules, the readmit rules, the hw-return rules last" \
+	test "$(grep -o 'comment "[a-z]*-' <<<"$L" | uniq | tr '\n' ' ')" = 'comment "window- comment "mice- comment "offload- comment "readmit- comment "hw- '
 check "no skip sets or rules when none are configured" lacks "skip" "$L"
 check "no hardware table without hardware devices" lacks flowoffload_hw "$(tables)"
 check "the user's table is untouched by install" test "$(listing userfw)" = "$USERFW"
@@ -95,8 +99,9 @@ info "---- the defaults: window 16-1000; the size test (min-avgpkt) is the hardw
 rt install --sw lan0,wan0 || fail "install with the defaults refused"
 L3=$(listing flowoffload)
 while IFS= read -r line; do info "$line"; done <<<"$L3"
-check "both software window rules start at packet 16" \
-	test "$(grep -c 'ct packets 16-1000 .*comment "offload-' <<<"$L3")" -eq 2
+check "the window starts at packet 16: the gate, and both software window rules end at 1000" \
+	test "$(grep -c 'ct packets < 16 return comment "window-gate"' <<<"$L3")" -eq 1 \
+	-a "$(grep -c 'ct packets <= 1000 .*comment "offload-' <<<"$L3")" -eq 2
 check "the software tier has no avgpkt test" lacks "avgpkt" "$L3"
 check "and no small-packet rules" lacks "offload-small" "$L3"
 
@@ -104,17 +109,19 @@ info "---- install again: replaced, not added to"
 rt install --sw lan0,wan0 --from 3 --until 50 --min-avgpkt 0 || fail "second install refused"
 L2=$(listing flowoffload)
 check "still one table inet flowoffload" test "$(tables | grep -o 'table inet flowoffload ' | wc -l)" -eq 1
-check "still two window, two readmit and two hw-return rules, all with the new bounds (the four mice-class rules' window too)" \
-	test "$(grep 'ct packets 3-50' <<<"$L2" | grep -c 'comment "offload-')" -eq 2 \
-	-a "$(grep 'ct packets 3-50' <<<"$L2" | grep -c 'comment "mice-class"')" -eq 4 \
-	-a "$(grep -c 'ct packets >= 3 ' <<<"$L2")" -eq 2 \
+check "still one gate, two window, two readmit and two hw-return rules, all with the new bounds (the four mice-class rules' window too)" \
+	test "$(grep -c 'ct packets < 3 return comment "window-gate"' <<<"$L2")" -eq 1 \
+	-a "$(grep 'ct packets <= 50 ' <<<"$L2" | grep -c 'comment "offload-')" -eq 2 \
+	-a "$(grep 'ct packets <= 50 ' <<<"$L2" | grep -c 'comment "mice-class"')" -eq 4 \
+	-a "$(grep -c 'comment "readmit-' <<<"$L2")" -eq 2 \
 	-a "$(grep -c 'ct packets > 50 ' <<<"$L2")" -eq 2 -a "$(grep -c 'flow add' <<<"$L2")" -eq 6
-check "the old window is gone" lacks "ct packets 5-1000" "$L2"
+check "the old window is gone" lacks "ct packets < 5 " "$L2"
+check "... its upper end too" lacks "ct packets <= 1000" "$L2"
 check "still one flowtable" test "$(grep -c 'flowtable ft' <<<"$L2")" -eq 1
 
 info "---- refused installs change nothing"
 BEFORE=$(ruleset)
-grep -q "ct packets 3-50" <<<"$BEFORE" || fail "the ruleset before the refused installs is not ours: $BEFORE"
+grep -q "ct packets < 3 return" <<<"$BEFORE" || fail "the ruleset before the refused installs is not ours: $BEFORE"
 err=$(rt install --sw lan0,nosuch0 --from 9 --until 99 2>&1)
 rc=$?
 info "missing device: $err"
@@ -163,8 +170,8 @@ check "skip-port rules for TCP and UDP, on the original destination port" \
 check "four skip-prefix rules per family" \
 	test "$(grep -cE 'ct (original|reply) ip [sd]addr @skip4 counter packets 0 bytes 0 return comment "skip-prefix"' <<<"$L")" -eq 4 \
 	-a "$(grep -cE 'ct (original|reply) ip6 [sd]addr @skip6 counter packets 0 bytes 0 return comment "skip-prefix"' <<<"$L")" -eq 4
-check "the skip rules come before the offload rules" \
-	test "$(grep -E 'comment "(skip|offload)-' <<<"$L" | sed -E 's/.*comment "([a-z]+)-.*/\1/' | uniq | tr '\n' ' ')" = "skip offload "
+check "the skip rules come before the window gate, the gate before the offload rules" \
+	test "$(grep -E 'comment "(skip|window|offload)-' <<<"$L" | sed -E 's/.*comment "([a-z]+)-.*/\1/' | uniq | tr '\n' ' ')" = "skip window offload "
 check "the UDP rule requires a reply" \
 	grep -q 'meta l4proto udp ct status & seen-reply == seen-reply counter packets 0 bytes 0 flow add @ft ct mark set ct mark | 0x04000000 comment "offload-udp"' <<<"$L"
 

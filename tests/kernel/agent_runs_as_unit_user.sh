@@ -44,7 +44,14 @@ check "it heard the flow" wait_for 10 sh -c "[ \$(ip netns exec $NS_R $AGENTCTL 
 
 printf '[offload]\nwindow-from = 7\n' >>"$TMP/agent.conf"
 kill -HUP "$AGENT_PID"
-window_is() { nsr nft list chain inet flowoffload forward | grep -q "ct packets $1-1000 "; }
+# window_is N: the window gate returns packets before N, the offload rule
+# ends at 1000.
+window_is() {
+	local l
+	l=$(nsr nft list chain inet flowoffload forward)
+	grep -q "ct packets < $1 return comment \"window-gate\"" <<<"$l" &&
+		grep -q "ct packets <= 1000 .*comment \"offload-tcp\"" <<<"$l"
+}
 check "SIGHUP reloads: the rule's window is now 7-1000" wait_for 20 window_is 7
 agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
 check "SIGTERM removed its table" sh -c "! ip netns exec $NS_R nft list table inet flowoffload >/dev/null 2>&1"

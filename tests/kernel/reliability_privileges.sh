@@ -50,7 +50,14 @@ check "stats show the same set" test "$(agentctl stats --json | jq .process.capa
 nsr nft delete table inet flowoffload || fail "cannot delete the agent's table"
 check "it restores its table" wait_for 10 sh -c "ip netns exec $NS_R nft list table inet flowoffload >/dev/null 2>&1"
 # The reload is proven in the kernel: the new window reaches the ruleset.
-window_is() { nsr nft list chain inet flowoffload forward | grep -q "ct packets $1-1000 .*comment \"offload-tcp\""; }
+# window_is N: the window gate returns packets before N, the offload rule
+# ends at 1000.
+window_is() {
+	local l
+	l=$(nsr nft list chain inet flowoffload forward)
+	grep -q "ct packets < $1 return comment \"window-gate\"" <<<"$l" &&
+		grep -q "ct packets <= 1000 .*comment \"offload-tcp\"" <<<"$l"
+}
 # The default window (the example config shows it), and the reload's.
 W0=$(sed -n 's/^window-from = \([0-9]*\)$/\1/p' "$FLOWOFFLOAD_SRCDIR/flowoffload.conf.example")
 [ -n "$W0" ] || fail "no window-from line in flowoffload.conf.example"

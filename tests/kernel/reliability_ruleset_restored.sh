@@ -219,7 +219,8 @@ wait "$mon" 2>/dev/null
 gens=$(grep -c "new generation .*flowoffloadd" "$TMP/monitor")
 info "nft monitor during the reload: $gens transaction(s) by flowoffloadd"
 check "the new window is applied in one transaction" test "$gens" -eq 1
-check "the ruleset has the new window" grep -q "ct packets 12-2000" <<<"$(listing)"
+check "the ruleset has the new window (the gate at 12)" grep -q "ct packets < 12 return" <<<"$(listing)"
+check "... and the offload rule ends at 2000" grep -q "ct packets <= 2000 .*comment \"offload-tcp\"" <<<"$(listing)"
 check "no flow lost: the agent tracks the same flows ($(agentctl status --json | jq .flows_tracked) of $tracked0)" \
 	test "$(agentctl status --json | jq .flows_tracked)" -eq "$tracked0"
 for e in $ELEPHANTS; do

@@ -35,7 +35,14 @@ wait_for() {
 	done
 }
 table() { nft list table inet flowoffload >/dev/null 2>&1; }
-window_is() { nft list chain inet flowoffload forward 2>/dev/null | grep -q "ct packets $1-1000 "; }
+# window_is N: the window gate returns packets before N, the offload rule
+# ends at 1000.
+window_is() {
+	local l
+	l=$(nft list chain inet flowoffload forward 2>/dev/null)
+	grep -q "ct packets < $1 return comment \"window-gate\"" <<<"$l" &&
+		grep -q "ct packets <= 1000 .*comment \"offload-tcp\"" <<<"$l"
+}
 
 [ "$(cat /proc/1/comm)" = systemd ] || { echo "SKIP: PID 1 is not systemd (VM_INIT=systemd)"; exit 77; }
 echo "# systemd up after $(cut -d' ' -f1 /proc/uptime) s of guest uptime"

@@ -487,7 +487,8 @@ static void decode_value(struct decode *d, uint32_t v, bool mask)
 static void decode_cmp(struct decode *d, struct nftnl_expr *e)
 {
 	static const char *const ops[] = { [NFT_CMP_EQ] = "==", [NFT_CMP_GT] = ">",
-					   [NFT_CMP_GTE] = ">=", [NFT_CMP_LTE] = "<=" };
+					   [NFT_CMP_GTE] = ">=", [NFT_CMP_LTE] = "<=",
+					   [NFT_CMP_LT] = "<" };
 	uint32_t op = nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP), len, v = 0;
 	const void *data = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len);
 	uint64_t be;
@@ -858,6 +859,56 @@ static void test_name_not_terminated(void **state)
 	expect_refused(&cfg, &plan);
 }
 
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (hay = strstr(hay, needle); hay; hay = strstr(hay + 1, needle))
+		n++;
+	return n;
+}
+
+/* The window gate: one per tier when the window starts past packet 1,
+ * and then no rule repeats the lower bound; a small-packet rule starting
+ * where the window starts needs none either, one starting later keeps
+ * its own.  From packet 1: no gate, the `>= 1` terms stay (they refuse a
+ * conntrack without accounting, whose count reads 0). */
+static void test_window_gate(void **state)
+{
+	struct ruleset_plan plan;
+	struct fo_config cfg;
+	char *out;
+
+	(void)state;
+	case_mice_signal_tcp(&cfg, &plan);
+	plan_set(&plan, "eth0", NULL, "eth1");
+	cfg.small_window_from = cfg.window_from;
+	out = NULL;
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
+	assert_int_equal(count_of(out, "ct packets < 12 return comment \"window-gate\""), 2);
+	assert_int_equal(count_of(out, "ct packets >="), 0);
+	assert_non_null(strstr(out, "ct packets <= 1000 meta l4proto tcp"));
+	free(out);
+
+	cfg.small_window_from = 48;
+	out = NULL;
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
+	assert_int_equal(count_of(out, "ct packets >= "), 1);
+	assert_non_null(strstr(out, "ct packets >= 48 ct packets <= 1000"));
+	free(out);
+
+	cfg.window_from = 1;
+	cfg.small_window_from = 1;
+	out = NULL;
+	assert_int_equal(nft_ruleset_render(&cfg, &plan, &out), 0);
+	assert_null(strstr(out, "window-gate"));
+	assert_null(strstr(out, "ct packets < "));
+	/* mice-class x2 and offload in the software tier, readmit; mice x2,
+	 * offload and small in the hardware one. */
+	assert_int_equal(count_of(out, "ct packets >= 1 "), 8);
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -866,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_name_not_terminated),
+		cmocka_unit_test(test_window_gate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
