@@ -258,7 +258,13 @@ check "status reads new0 back from the kernel ($(jq -c .kernel.software <<<"$sta
 check "status: every planned device is in the kernel" \
 	jqe '[.devices[] | select(.in_kernel | not)] | length == 0'
 agentctl status | sed -n '/^kernel/p;/^DEVICE/,$p' | sed 's/^/#   /'
-for p in $P4 $P6; do eval "fd=\$ctl_$p"; echo go >&"$fd"; exec {fd}>&-; done
+# The elephants' last stage runs to its end before the agent stops: CI once
+# saw both vCPUs of the VM stuck in the kernel (soft lockup, in the
+# elephants' flowgen processes) with the last stage sent and the agent
+# deleting its flowtable at the same moment; stopping under traffic is the
+# reliability tests' subject, not this one's.
+elephants_stage
+for p in $P4 $P6; do eval "fd=\$ctl_$p"; exec {fd}>&-; done
 agent_stop || fail "flowoffloadd exited non-zero: $(tail -5 "$TMP/agent.log")"
 info "time in the flowtable after coming up:$LATENCIES"
 echo "PASS: devices = auto follows a device added, deleted and re-created; other flows keep their entries"
