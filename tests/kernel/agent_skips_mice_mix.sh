@@ -64,11 +64,8 @@ drain() {
 }
 short_timeouts() {
 	# DESTROY events (the final counters) come after TIME_WAIT, 120 s by
-	# default: short here so the passes follow each other quickly.  Not
-	# 1 s: CI once counted 152 mice conntracks for 150 mice, likely a
-	# last ACK or FIN retransmission that arrived after its conntrack's
-	# 1 s TIME_WAIT and was picked up as a new connection (tcp_loose).
-	nsr sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=5 \
+	# default: short here so the passes follow each other quickly.
+	nsr sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 \
 		net.netfilter.nf_conntrack_udp_timeout=2 net.netfilter.nf_conntrack_udp_timeout_stream=2 ||
 		fail "cannot shorten the conntrack timeouts"
 }

@@ -213,14 +213,28 @@ mix_classify() {
 			O[id] = (int(mark / low) % width == val) ? 1 : 0
 		}
 		END {
+			# One row per planned flow (its client port): a flow the
+			# router tracked as two conntracks adds its packets to the
+			# first (CI saw 151 and 152 of 150 mice; a run here, one
+			# medium flow of a learning pass; the cause is not known --
+			# with TIME_WAIT at 1 s or 5 s alike -- and each is shown).
 			for (j = 1; j <= n; j++) {
 				id = order[j]; s = S[id]
+				if (!(s in pk_s)) { ports[++m] = s; proto_s[s] = P[id]; fam_s[s] = F[id] }
+				else extra[s]++
+				pk_s[s] += K[id]; off_s[s] = off_s[s] || O[id]
+			}
+			for (j = 1; j <= m; j++) {
+				s = ports[j]
 				cls = s < 21000 ? "elephant" : s < 22000 ? "medium" : s < 24000 ? "mice" : "dns"
 				sl = (s in slow) ? slow[s] : 0
 				cl = (s in closing) ? closing[s] : 0
-				printf "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", cls, s, P[id], F[id], O[id], K[id], sl, K[id] - sl, cl
+				printf "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", cls, s, proto_s[s], fam_s[s], off_s[s], pk_s[s], sl, pk_s[s] - sl, cl
 			}
-		}' "$d/slow.per-flow" "$d/ct.dump" "$d/ct.events" | sort -k2,2n >"$d/flows.tsv"
+			for (s in extra)
+				printf "client port %d: %d more conntrack(s)\n", s, extra[s] > "/dev/stderr"
+		}' "$d/slow.per-flow" "$d/ct.dump" "$d/ct.events" 2>"$d/split.ct" | sort -k2,2n >"$d/flows.tsv"
+	[ -s "$d/split.ct" ] && info "$(basename "$d"): flows tracked as more than one conntrack: $(tr '\n' ';' <"$d/split.ct")"
 	# Every counter of the probe in one read (each process start is
 	# slow in the VM, whose / is 9p).
 	jq -r '.nftables[] | select(.rule) | .rule | select(.comment) |
