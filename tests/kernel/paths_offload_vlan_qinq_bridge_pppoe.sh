@@ -6,8 +6,9 @@
 # over a VLAN.  Per topology, with the logical devices named (as fw4 lists
 # them) or auto: the flowtable holds exactly the logical devices plus the
 # devices the kernel's forward path ends on; an IPv4 and an IPv6 TCP flow
-# are offloaded at packet N (the slow-path counter stops at N..N+4), the
-# agent reports them offloaded and 256 KiB more take 0 slow-path packets.
+# are offloaded at packet N (at least N slow-path packets, and at most N-1
+# of them leave the agent's chain before the flow add), the agent reports
+# them offloaded and 256 KiB more take 0 slow-path packets.
 # PPPoE: pppd killed and restarted (a new ppp0, new ifindex): the lower
 # device stays hooked meanwhile, the new ppp0 is back in the flowtable, new
 # flows are offloaded at N again (reported offloaded only while 0 more
@@ -41,14 +42,19 @@ probe_table() {
 	NFT
 }
 # slow PORT: the slow-path packets of that flow (both directions): one rule
-# per port is added on first use.
+# per port is added on first use.  The probe chain runs after the agent's
+# (filter + 10); unoffloaded PORT: those of them that left the agent's chain
+# before the flow was in the flowtable (IPS_OFFLOAD, 0x4000, still clear).
 slow() {
 	if ! nsr nft list chain inet probe forward | grep -q "comment \"slow-$1\""; then
 		nsr nft add rule inet probe forward meta l4proto tcp ct original proto-dst "$1" \
 			counter comment "\"slow-$1\""
+		nsr nft add rule inet probe forward meta l4proto tcp ct original proto-dst "$1" \
+			ct status '&' 0x4000 == 0 counter comment "\"unoffloaded-$1\""
 	fi
 	nft_counter inet probe forward "slow-$1"
 }
+unoffloaded() { nft_counter inet probe forward "unoffloaded-$1"; }
 
 # flow_start FAM: a held TCP flow client -> server (stages of 256 KiB, one
 # per line written to its fd); sets FPORT.  Its slow-path rule exists
@@ -94,14 +100,32 @@ fam_of() { if [ "$1" = ipv6 ]; then echo ipv6; else echo ipv4; fi; }
 
 # offloaded_at_n TOPO FAM: a new flow of that family is offloaded at N,
 # reported so, and stays on the fast path for 256 KiB more.
+#
+# "At N", exactly, in two halves that hold whatever the CPUs do:
+# - not early: conntrack counted N packets before the rule could add the
+#   flow, and each of them takes the slow path, so >= N reach the probe;
+# - not late: `ct packets` is read when the rule runs, and a packet reads
+#   at least its own position, so at most N-1 packets can leave the
+#   agent's chain reading less than N; every later one finds the flow
+#   added (by itself or another).  A rule that waited for N+1 lets packet
+#   N through un-offloaded: N.
+# The rest are packets that passed the flowtable's ingress hook before the
+# add and so finish on the slow path with IPS_OFFLOAD set: packet N itself
+# and whatever was in flight on the other CPU meanwhile.  Through PPPoE
+# there can be several: a frame's receive is queued twice (wan0, then
+# ppp0's netif_rx), so the adding packet is late to the forward chain and
+# the other direction keeps moving; under the VM's emulation 6 have been
+# seen (packets 9-14 of a flow).  Bounded loosely (16, a TCP initial window
+# and its ACKs) and printed; that none follow is the 256 KiB check.
 offloaded_at_n() {
-	local topo=$1 fam=$2 p s before
+	local topo=$1 fam=$2 p s u before
 	flow_start "$fam"
 	p=$FPORT
 	flow_wait "$p"
 	sleep 0.5	# two status dumps
 	s=$(slow "$p")
-	if [ "$s" -lt $N ] || [ "$s" -gt $((N + 4)) ]; then
+	u=$(unoffloaded "$p")
+	if [ "$s" -lt $N ] || [ "$u" -gt $((N - 1)) ] || [ $((s - u)) -gt 16 ]; then
 		# What the kernel did with it: which rules took the flow (a
 		# readmit means its first entry was torn down), and the agent.
 		info "flow $p off the window: its conntrack entry: $(ct_line tcp "$p" "$fam")"
@@ -109,8 +133,8 @@ offloaded_at_n() {
 		grep -F -e ":$p " -e "port $p" -e "$p:" "$TMP/agent.log" | tail -5 | sed 's/^/#   agent: /'
 		tail -5 "$TMP/agent.log" | sed 's/^/#   agent log: /'
 	fi
-	check "$topo $fam: flow $p offloaded at packet N ($s slow-path packets, N = $N)" \
-		test "$s" -ge $N -a "$s" -le $((N + 4))
+	check "$topo $fam: flow $p offloaded at packet N = $N: $s slow-path packets (>= N), $u before the add (<= N-1), $((s - u)) at and after it (<= 16)" \
+		test "$s" -ge $N -a "$u" -le $((N - 1)) -a $((s - u)) -le 16
 	check "$topo $fam: conntrack shows flow $p [OFFLOAD]" grep -q OFFLOAD <<<"$(ct_line tcp "$p" "$fam")"
 	check "$topo $fam: the agent reports flow $p offloaded ($(agent_flow_field tcp "$p" state))" \
 		test "$(agent_flow_field tcp "$p" state)" = offloaded
@@ -118,7 +142,7 @@ offloaded_at_n() {
 	flow_next "$p"
 	check "$topo $fam: 256 KiB more through the fast path ($(( $(slow "$p") - before )) more slow-path packets)" \
 		test "$(slow "$p")" -eq "$before"
-	TABLE="$TABLE$topo $fam: slow-path packets $(slow "$p") (N = $N)\n"
+	TABLE="$TABLE$topo $fam: slow-path packets $s, $u before the add (N = $N)\n"
 }
 
 # topology LAN WAN DEVICES EXPECTED [BR_VLAN_FILTERING]: bring it up, start
