@@ -63,9 +63,6 @@ struct ct_sync {
 	struct ct_sync_stats st;
 };
 
-/* Each event, and each entry of a status dump, to the tracker. */
-void ct_sync_on_ct(enum ct_msg type, const struct ct_info *ct, void *arg);
-
 /* ct_sync_dumps.c: a resync asked for (by why; after_overrun: events were
  * lost), and the startup dump, the query socket and the dump timers. */
 void ct_sync_ask_resync(struct ct_sync *s, const char *why, bool after_overrun);

@@ -52,6 +52,8 @@ struct tracker_stats {
 	uint64_t table_full;
 	uint64_t ignored;		/* conntracks of protocols we never offload */
 	uint64_t quiet_skipped;		/* events = window: dumped conntracks below the window */
+	uint64_t dump_stale;		/* dump rows of conntracks whose DESTROY came first */
+	uint64_t dump_gone_overflow;	/* DESTROYs during a resync past the set's bound */
 	uint64_t offloaded;		/* flows first seen [OFFLOAD] */
 	uint64_t hw_offloaded;		/* flows first seen [HW_OFFLOAD] */
 	uint64_t returned;		/* offloaded flows back on the slow path */
@@ -72,16 +74,25 @@ int tracker_create(struct tracker **out, const struct fo_config *cfg,
 		   const struct ruleset_plan *plan, const struct tracker_ops *ops);
 void tracker_destroy(struct tracker *t);
 
-/* One conntrack event, or a row of a status dump. */
+/* One conntrack event. */
 void tracker_event(struct tracker *t, enum ct_msg type, const struct ct_info *ct, uint64_t now_ms);
 /* A row of a full dump (resync): with events = window, rows without our
- * mark start no tracking. */
+ * mark start no tracking; nor does a row of a conntrack whose DESTROY
+ * event was read after the dump began (the row is older than the event). */
 void tracker_dumped(struct tracker *t, enum ct_msg type, const struct ct_info *ct,
 		    uint64_t now_ms);
+/* A row of a filtered dump (status): refreshes a tracked flow, never
+ * starts tracking one (flows come from events and resyncs; a row read
+ * before its flow's DESTROY would bring the flow back with nothing to end
+ * it). */
+void tracker_status_row(struct tracker *t, enum ct_msg type, const struct ct_info *ct,
+			uint64_t now_ms);
 
-/* A full dump: begin before its rows, sweep after (drops what it did not
- * show, recounts the budget); sweep returns how many went. */
+/* A full dump: begin before its rows, end when the last row is in (or the
+ * dump failed), sweep after a complete one (drops what it did not show,
+ * recounts the budget); sweep returns how many went. */
 void tracker_dump_begin(struct tracker *t);
+void tracker_dump_end(struct tracker *t);
 size_t tracker_sweep(struct tracker *t, uint64_t now_ms);
 /* Recount the hardware budget from the table (after status dumps). */
 void tracker_recount(struct tracker *t, uint64_t now_ms);

@@ -41,7 +41,7 @@ static json_t *events_json(const struct commands_ctx *c)
 	const struct ct_sync_stats *ss = ct_sync_stats(c->sync);
 	const struct tracker_stats *ts = tracker_stats(c->trk);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 			 "new", (json_int_t)ts->events[CT_MSG_NEW],
 			 "update", (json_int_t)ts->events[CT_MSG_UPDATE],
 			 "destroy", (json_int_t)ts->events[CT_MSG_DESTROY],
@@ -56,6 +56,7 @@ static json_t *events_json(const struct commands_ctx *c)
 			 "wakeups", (json_int_t)ss->event_wakeups,
 			 "ignored", (json_int_t)ts->ignored,
 			 "quiet_skipped", (json_int_t)ts->quiet_skipped,
+			 "stale_dump_rows", (json_int_t)ts->dump_stale,
 			 "kernel_filter", ss->kernel_filter);
 }
 

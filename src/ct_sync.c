@@ -35,7 +35,7 @@
  * that never ends cannot make the kernel pin unbounded memory for us. */
 #define EVENT_BUFFER_GROWTH 8
 
-void ct_sync_on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
+static void ct_sync_on_ct(enum ct_msg type, const struct ct_info *ct, void *arg)
 {
 	struct ct_sync *s = arg;
 

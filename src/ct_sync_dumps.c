@@ -98,16 +98,6 @@ static uint64_t quiet_until(uint64_t cpu_ns)
 	return loop_now_ms() + cpu_ns / 1000000 * DUTY_SHARE;
 }
 
-static void on_ct_dumped(enum ct_msg type, const struct ct_info *ct, void *arg)
-{
-	struct ct_sync *s = arg;
-	size_t before = flows_count(tracker_flows(s->trk));
-
-	tracker_dumped(s->trk, type, ct, loop_now_ms());
-	if (flows_count(tracker_flows(s->trk)) > before)
-		s->resync_found++;
-}
-
 /*
  * The dumps after startup are read from the loop (ct_query's asynchronous
  * dump), so conntrack events, mark writes and the ruleset guard go on
@@ -122,6 +112,25 @@ enum dump_job {
 	JOB_STATUS_HW,		/* the hardware bit alone */
 };
 
+static void on_ct_dumped(enum ct_msg type, const struct ct_info *ct, void *arg)
+{
+	struct ct_sync *s = arg;
+	size_t before = flows_count(tracker_flows(s->trk));
+
+	tracker_dumped(s->trk, type, ct, loop_now_ms());
+	if (flows_count(tracker_flows(s->trk)) > before)
+		s->resync_found++;
+}
+
+/* A status dump's row: the flows it shows are tracked already (see
+ * tracker_status_row). */
+static void on_status_row(enum ct_msg type, const struct ct_info *ct, void *arg)
+{
+	struct ct_sync *s = arg;
+
+	tracker_status_row(s->trk, type, ct, loop_now_ms());
+}
+
 static void dump_next(struct ct_sync *s);
 static const char resync_startup_why[] = "startup";
 
@@ -130,6 +139,7 @@ static void resync_done(struct ct_sync *s, int ret)
 	size_t gone;
 	bool after_overrun = s->resync_after_overrun;
 
+	tracker_dump_end(s->trk);
 	s->resync_after_overrun = false;
 	if (ret) {
 		uint32_t delay = backoff_failed(&s->resync_fail);
@@ -268,10 +278,10 @@ static int dump_start(struct ct_sync *s, enum dump_job job)
 		s->dump_cpu0_ns = thread_cpu_ns();
 		ret = ct_query_dump_start(s->q, AF_UNSPEC,
 					  ct_admit_value(s->cfg->mark_mask, ADMIT_SW),
-					  s->cfg->mark_mask, ct_sync_on_ct, on_dump_done, s);
+					  s->cfg->mark_mask, on_status_row, on_dump_done, s);
 		break;
 	default:
-		ret = ct_query_dump_start(s->q, AF_UNSPEC, hw, hw, ct_sync_on_ct, on_dump_done, s);
+		ret = ct_query_dump_start(s->q, AF_UNSPEC, hw, hw, on_status_row, on_dump_done, s);
 		break;
 	}
 	if (ret)

@@ -549,6 +549,90 @@ static void test_sweep_and_ignored(void **state)
 	tracker_destroy(fx.t);
 }
 
+/* A dump row is older than an event read after the dump began: a resync
+ * row of a conntrack whose DESTROY came first does not bring the flow
+ * back (it would stay tracked until the next resync's sweep); a row read
+ * before the DESTROY is undone by it; the same tuple with a new id (a new
+ * connection) is tracked; and a status dump never starts tracking. */
+static void test_dump_row_after_destroy(void **state)
+{
+	static const struct step row = { CT_MSG_DUMP, 10, OFF, ADMIT_SW, 40, 0, FLOW_OFFLOADED,
+					 TIER_SW, 0 };
+	static const struct step end = { CT_MSG_DESTROY, 12, OFF, ADMIT_SW, 40, 0, -1, 0, 0 };
+	struct fixture fx;
+	struct ct_info ct, gone, again;
+	uint32_t id;
+
+	(void)state;
+	setup_fx(&fx, false, false);
+	replay(&fx, 21, &row, 1);
+	replay(&fx, 22, &row, 1);
+	assert_int_equal(flows_count(tracker_flows(fx.t)), 2);
+
+	tracker_dump_begin(fx.t);
+	/* 21: DESTROY read, then its row. */
+	gone = mkct(&fx, 21, &end);
+	tracker_event(fx.t, CT_MSG_DESTROY, &gone, 12);
+	ct = mkct(&fx, 21, &row);
+	tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 13);
+	assert_null(flows_lookup(tracker_flows(fx.t), &ct));
+	assert_int_equal(st_of(&fx)->dump_stale, 1);
+	/* 22: its row, then its DESTROY. */
+	ct = mkct(&fx, 22, &row);
+	tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 13);
+	gone = mkct(&fx, 22, &end);
+	tracker_event(fx.t, CT_MSG_DESTROY, &gone, 14);
+	assert_null(flows_lookup(tracker_flows(fx.t), &ct));
+	/* 21's tuple again under a new conntrack id: a new connection. */
+	again = mkct(&fx, 21, &row);
+	again.id = 1021;
+	tracker_dumped(fx.t, CT_MSG_DUMP, &again, 15);
+	assert_non_null(flows_lookup(tracker_flows(fx.t), &again));
+	tracker_dump_end(fx.t);
+	assert_int_equal(tracker_sweep(fx.t, 16), 0);
+	assert_int_equal(flows_count(tracker_flows(fx.t)), 1);
+	assert_int_equal(st_of(&fx)->dump_stale, 1);
+
+	/* The next dump starts with an empty set: a row with 22's id and
+	 * tuple is tracked (no DESTROY read since this dump began). */
+	tracker_dump_begin(fx.t);
+	ct = mkct(&fx, 22, &row);
+	tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 20);
+	assert_non_null(flows_lookup(tracker_flows(fx.t), &ct));
+	tracker_dump_end(fx.t);
+
+	/* Many DESTROYs during one dump: the set grows past its first size
+	 * and still knows every one. */
+	tracker_dump_begin(fx.t);
+	for (id = 100; id < 3100; id++) {
+		gone = mkct(&fx, id, &end);
+		tracker_event(fx.t, CT_MSG_DESTROY, &gone, 30);
+	}
+	for (id = 100; id < 3100; id++) {
+		ct = mkct(&fx, id, &row);
+		tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 31);
+		assert_null(flows_lookup(tracker_flows(fx.t), &ct));
+	}
+	assert_int_equal(st_of(&fx)->dump_stale, 3001);
+	assert_int_equal(st_of(&fx)->dump_gone_overflow, 0);
+	tracker_dump_end(fx.t);
+
+	/* A status row of a flow not tracked: counted, not tracked. */
+	ct = mkct(&fx, 5000, &row);
+	tracker_status_row(fx.t, CT_MSG_DUMP, &ct, 40);
+	assert_null(flows_lookup(tracker_flows(fx.t), &ct));
+	assert_int_equal(st_of(&fx)->dump_stale, 3002);
+	/* ... and of a tracked one: refreshed. */
+	ct = mkct(&fx, 1021, &row);
+	ct.id = 1021;
+	ct.orig.sport = (uint16_t)(40000 + 21);
+	ct.reply.dport = ct.orig.sport;
+	ct.packets[0] = 500;
+	tracker_status_row(fx.t, CT_MSG_DUMP, &ct, 41);
+	assert_int_equal(flows_lookup(tracker_flows(fx.t), &ct)->ct.packets[0], 500);
+	tracker_destroy(fx.t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -565,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_learns_at_close),
 		cmocka_unit_test(test_events_window_dump),
 		cmocka_unit_test(test_sweep_and_ignored),
+		cmocka_unit_test(test_dump_row_after_destroy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
