@@ -626,18 +626,18 @@ void tracker_event(struct tracker *t, enum ct_msg type, const struct ct_info *ct
  */
 void tracker_dumped(struct tracker *t, enum ct_msg type, const struct ct_info *ct, uint64_t now)
 {
-	bool tracked = flows_lookup(t->flows, ct) != NULL;
+	bool quiet, stale;
 
 	t->now_ms = now;
-	if (t->cfg->events_window && admission_of(t, ct) == ADMIT_NONE && !tracked) {
-		t->st.events[type]++;
-		t->st.quiet_skipped++;
-		return;
-	}
+	quiet = t->cfg->events_window && admission_of(t, ct) == ADMIT_NONE;
 	/* Its DESTROY was read after this dump began: the row is older. */
-	if (!tracked && t->dumping && gone_has(t, gone_key(ct))) {
+	stale = t->dumping && gone_has(t, gone_key(ct));
+	if ((quiet || stale) && !flows_lookup(t->flows, ct)) {
 		t->st.events[type]++;
-		t->st.dump_stale++;
+		if (quiet)
+			t->st.quiet_skipped++;
+		else
+			t->st.dump_stale++;
 		return;
 	}
 	tracker_event(t, type, ct, now);
