@@ -38,7 +38,8 @@ static const struct plain stats_plain[] = {
 	{ "events", "quiet_skipped", "events_quiet_skipped_total", COUNTER, 1,
 	  "Dumped conntracks below the window left untracked (events = window)." },
 	{ "events", "stale_dump_rows", "events_stale_dump_rows_total", COUNTER, 1,
-	  "Dump rows of conntracks whose DESTROY event was read first, left untracked." },
+	  "Dump rows older than the events: resync rows of conntracks whose DESTROY was "
+	  "read first, status rows of flows not tracked." },
 	{ "admission", "marks_written", "admission_marks_written_total", COUNTER, 1,
 	  "Conntrack mark updates written by the agent." },
 	{ "admission", "gone", "admission_marks_gone_total", COUNTER, 1,

@@ -629,15 +629,16 @@ void tracker_dumped(struct tracker *t, enum ct_msg type, const struct ct_info *c
 	bool quiet, stale;
 
 	t->now_ms = now;
-	quiet = t->cfg->events_window && admission_of(t, ct) == ADMIT_NONE;
-	/* Its DESTROY was read after this dump began: the row is older. */
+	/* Its DESTROY was read after this dump began: the row is older,
+	 * whether or not a new connection holds the tuple by now. */
 	stale = t->dumping && gone_has(t, gone_key(ct));
-	if ((quiet || stale) && !flows_lookup(t->flows, ct)) {
+	quiet = t->cfg->events_window && admission_of(t, ct) == ADMIT_NONE;
+	if (stale || (quiet && !flows_lookup(t->flows, ct))) {
 		t->st.events[type]++;
-		if (quiet)
-			t->st.quiet_skipped++;
-		else
+		if (stale)
 			t->st.dump_stale++;
+		else
+			t->st.quiet_skipped++;
 		return;
 	}
 	tracker_event(t, type, ct, now);

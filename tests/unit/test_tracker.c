@@ -588,10 +588,16 @@ static void test_dump_row_after_destroy(void **state)
 	again.id = 1021;
 	tracker_dumped(fx.t, CT_MSG_DUMP, &again, 15);
 	assert_non_null(flows_lookup(tracker_flows(fx.t), &again));
+	/* A row of the old conntrack (id 21) now: older than its DESTROY,
+	 * it does not touch the new connection's record. */
+	ct = mkct(&fx, 21, &row);
+	ct.packets[0] = 999;
+	tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 15);
+	assert_int_not_equal(flows_lookup(tracker_flows(fx.t), &again)->ct.packets[0], 999);
 	tracker_dump_end(fx.t);
 	assert_int_equal(tracker_sweep(fx.t, 16), 0);
 	assert_int_equal(flows_count(tracker_flows(fx.t)), 1);
-	assert_int_equal(st_of(&fx)->dump_stale, 1);
+	assert_int_equal(st_of(&fx)->dump_stale, 2);
 
 	/* The next dump starts with an empty set: a row with 22's id and
 	 * tuple is tracked (no DESTROY read since this dump began). */
@@ -613,7 +619,7 @@ static void test_dump_row_after_destroy(void **state)
 		tracker_dumped(fx.t, CT_MSG_DUMP, &ct, 31);
 		assert_null(flows_lookup(tracker_flows(fx.t), &ct));
 	}
-	assert_int_equal(st_of(&fx)->dump_stale, 3001);
+	assert_int_equal(st_of(&fx)->dump_stale, 3002);
 	assert_int_equal(st_of(&fx)->dump_gone_overflow, 0);
 	tracker_dump_end(fx.t);
 
@@ -621,7 +627,7 @@ static void test_dump_row_after_destroy(void **state)
 	ct = mkct(&fx, 5000, &row);
 	tracker_status_row(fx.t, CT_MSG_DUMP, &ct, 40);
 	assert_null(flows_lookup(tracker_flows(fx.t), &ct));
-	assert_int_equal(st_of(&fx)->dump_stale, 3002);
+	assert_int_equal(st_of(&fx)->dump_stale, 3003);
 	/* ... and of a tracked one: refreshed. */
 	ct = mkct(&fx, 1021, &row);
 	ct.id = 1021;
