@@ -13,7 +13,7 @@
 
 #include "classes.h"
 #include "ct_admit.h"
-#include "hash.h"
+#include "ct_gone.h"
 #include "flows.h"
 #include "log.h"
 #include "loop.h"
@@ -38,22 +38,9 @@ struct tracker {
 	struct tracker_stats st;
 	uint64_t now_ms;		/* of the event or dump row at hand */
 	struct ratelimit mark_log;	/* failed mark writes: a few lines a minute */
-	/* While a full dump runs: the conntracks whose DESTROY was read
-	 * since it began (their rows may still come, older than the event).
-	 * Open addressing, 0 = empty slot; allocated on first use, kept
-	 * between dumps, emptied at each begin. */
-	bool dumping;
-	uint64_t *gone;
-	uint32_t gone_cap;		/* slots, a power of two */
-	uint32_t gone_used;
-	bool gone_full;			/* reached GONE_MAX: rows are taken as before */
+	bool dumping;			/* a full dump runs */
+	struct ct_gone gone;		/* DESTROYs read since it began */
 };
-
-/* 2^20 ids (8 MiB) of DESTROYs read during one resync: 100,000 flows a
- * second ending during a 10 s walk.  Past it the set stops growing; what
- * it misses stays tracked until the next resync sweeps it. */
-#define GONE_MIN 1024u
-#define GONE_MAX (1u << 20)
 
 /* ---- service classes ------------------------------------------------------ */
 
@@ -490,79 +477,12 @@ static void learn_at_close(struct tracker *t, struct flow *f, const struct ct_in
 		t->ops.flow_finished(t->ops.arg, ct, f->tier == TIER_HW);
 }
 
-/* The key of a conntrack in the gone set: its id, and its ports and
- * protocol against a reused id; never 0. */
-static uint64_t gone_key(const struct ct_info *ct)
-{
-	uint64_t k = (uint64_t)ct->id << 32 |
-		     (((uint32_t)ct->orig.sport << 16 | ct->orig.dport) ^ ct->proto);
-
-	return k ? k : 1;
-}
-
-static uint32_t gone_slot(uint64_t k, uint32_t cap)
-{
-	return hash_mix32((uint32_t)(k >> 32) ^ (uint32_t)k) & (cap - 1);
-}
-
-static bool gone_has(const struct tracker *t, uint64_t k)
-{
-	uint32_t i;
-
-	if (!t->gone_used)
-		return false;
-	for (i = gone_slot(k, t->gone_cap); t->gone[i]; i = (i + 1) & (t->gone_cap - 1))
-		if (t->gone[i] == k)
-			return true;
-	return false;
-}
-
-static void gone_put(uint64_t *set, uint32_t cap, uint64_t k)
-{
-	uint32_t i;
-
-	for (i = gone_slot(k, cap); set[i]; i = (i + 1) & (cap - 1))
-		if (set[i] == k)
-			return;
-	set[i] = k;
-}
-
-/* Remember a DESTROY read while a full dump runs.  At 3/4 full the set
- * doubles; at GONE_MAX, or without memory, it stops taking more. */
-static void gone_add(struct tracker *t, const struct ct_info *ct)
-{
-	uint64_t k = gone_key(ct);
-
-	if (t->gone_full)
-		return;
-	if (!t->gone_cap || (t->gone_used + 1) * 4 > t->gone_cap * 3) {
-		uint32_t cap = t->gone_cap ? t->gone_cap * 2 : GONE_MIN, i;
-		uint64_t *set;
-
-		if (cap > GONE_MAX || !(set = calloc(cap, sizeof(*set)))) {
-			t->gone_full = true;
-			t->st.dump_gone_overflow++;
-			return;
-		}
-		for (i = 0; i < t->gone_cap; i++)
-			if (t->gone[i])
-				gone_put(set, cap, t->gone[i]);
-		free(t->gone);
-		t->gone = set;
-		t->gone_cap = cap;
-	}
-	if (!gone_has(t, k)) {
-		gone_put(t->gone, t->gone_cap, k);
-		t->gone_used++;
-	}
-}
-
 static void destroyed(struct tracker *t, const struct ct_info *ct, uint64_t now)
 {
 	struct flow *f = flows_lookup(t->flows, ct);
 
-	if (t->dumping)
-		gone_add(t, ct);
+	if (t->dumping && !ct_gone_add(&t->gone, ct))
+		t->st.dump_gone_overflow++;
 	if (f) {
 		hw_budget_release(&t->hw, hw_slot_of(t, f));
 		/* Its final counters teach the flow's service class, unless
@@ -631,7 +551,7 @@ void tracker_dumped(struct tracker *t, enum ct_msg type, const struct ct_info *c
 	t->now_ms = now;
 	/* Its DESTROY was read after this dump began: the row is older,
 	 * whether or not a new connection holds the tuple by now. */
-	stale = t->dumping && gone_has(t, gone_key(ct));
+	stale = t->dumping && ct_gone_has(&t->gone, ct);
 	quiet = t->cfg->events_window && admission_of(t, ct) == ADMIT_NONE;
 	if (stale || (quiet && !flows_lookup(t->flows, ct))) {
 		t->st.events[type]++;
@@ -660,10 +580,7 @@ void tracker_dump_begin(struct tracker *t)
 {
 	t->gen++;
 	t->dumping = true;
-	t->gone_full = false;
-	if (t->gone_used)
-		memset(t->gone, 0, (size_t)t->gone_cap * sizeof(*t->gone));
-	t->gone_used = 0;
+	ct_gone_clear(&t->gone);
 }
 
 void tracker_dump_end(struct tracker *t)
@@ -712,7 +629,7 @@ void tracker_destroy(struct tracker *t)
 		return;
 	flows_destroy(t->flows);
 	classes_destroy(t->cls);
-	free(t->gone);
+	ct_gone_free(&t->gone);
 	free(t);
 }
 
