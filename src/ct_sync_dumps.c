@@ -211,8 +211,6 @@ static void status_done(struct ct_sync *s, int ret)
 		s->status_seen = a;
 	}
 	tracker_recount(s->trk, loop_now_ms());
-	/* Without the nftables monitor, poll for our tables here. */
-	ruleset_guard_poll(s->guard);
 	/* Readers wait for a dump that began after they asked (or for a
 	 * failure: they get what there is, with its age). */
 	if (s->ask_seq != s->dump_ask_seq && !ret) {

@@ -39,6 +39,7 @@ struct ruleset_guard {
 	struct nft_ruleset *nft;
 	struct nft_monitor *mon;	/* NULL: polled from the status timer */
 	struct loop_timer *check;
+	struct loop_timer *poll;	/* every status-interval */
 	bool edited;			/* rules or sets of ours deleted by others */
 	uint64_t event_ms;		/* first deletion the pending check is for */
 	uint64_t restore_ms[RESTORE_BURST]; /* the last restores, a ring */
@@ -49,7 +50,9 @@ struct ruleset_guard {
 	void *installed_arg;
 	/* Other programs' flowtables on our devices, read again whenever the
 	 * ruleset's generation moved (one small request per status-interval
-	 * otherwise). */
+	 * otherwise, from the guard's own timer: the status dumps back off to
+	 * 16 intervals while nothing moves, and a firewall that starts
+	 * offloading must be heard within an interval or two). */
 	struct nft_foreign foreign;
 	uint32_t gen;
 	bool gen_known;
@@ -315,9 +318,15 @@ const struct nft_foreign *ruleset_guard_foreign(const struct ruleset_guard *g)
 	return &g->foreign;
 }
 
-void ruleset_guard_poll(struct ruleset_guard *g)
+/* Every status-interval (re-armed from the configuration at each tick, so
+ * a reload's new interval applies): without the monitor, check our tables;
+ * with manage-ruleset, look for other programs' flowtables. */
+static void on_poll(struct loop *l, struct loop_timer *t, void *arg)
 {
+	struct ruleset_guard *g = arg;
 	int ret;
+
+	loop_timer_set(t, g->cfg->status_interval_ms, 0);
 
 	if (!g->mon)
 		ruleset_guard_recheck(g);
@@ -387,6 +396,8 @@ int ruleset_guard_start(struct ruleset_guard *g)
 		ret = loop_add_fd(g->loop, nft_monitor_fd(g->mon), EPOLLIN, on_nft_monitor, g);
 	if (!ret)
 		ret = loop_timer_add(g->loop, 0, 0, on_check, g, &g->check);
+	if (!ret)
+		ret = loop_timer_add(g->loop, g->cfg->status_interval_ms, 0, on_poll, g, &g->poll);
 	return ret;
 }
 
