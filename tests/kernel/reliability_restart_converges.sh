@@ -20,6 +20,18 @@ EMULATED=
 if grep -q "QEMU TCG CPU" /proc/cpuinfo 2>/dev/null; then
 	EMULATED=1
 fi
+# scripts/check-hardening runs this with the ASan+UBSan agent (it sets
+# ASAN_OPTIONS) against the normal build's conntrack tool: every
+# instrumented load and store costs the agent alone.  Seen there under TCG:
+# 5,257 ms against conntrack -L's 5,558 ms, so equal footing fails on
+# noise; the sanitizer run may take twice the reference.  The plain build
+# (make check) proves the bound itself; the counts below hold for both.
+SLACK=1
+SLACK_WHY=
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+	SLACK=2
+	SLACK_WHY=", x2 for the sanitizer-built agent"
+fi
 
 require_root
 require_tools ip nft conntrack ping jq
@@ -109,11 +121,11 @@ after=$(live)
 info "restarted agent: first answer after ${conv:-never} ms, tracking $tracked flows; the kernel holds $after"
 info "its own account: $(grep -o 'startup dump: .*' "$TMP/agent.log" | tail -1)"
 if [ -n "$EMULATED" ]; then
-	check "it answers no later than conntrack -L took to read the same table (${conv:-never} ms against $ref_ms ms; software emulation)" \
-		test -n "$conv" -a "${conv:-99999}" -le "$ref_ms"
+	check "it answers no later than conntrack -L took to read the same table (${conv:-never} ms against $ref_ms ms; software emulation$SLACK_WHY)" \
+		test -n "$conv" -a "${conv:-99999}" -le $((ref_ms * SLACK))
 else
-	check "it answers within $CONVERGE_MS ms (${conv:-never} ms; conntrack -L took $ref_ms ms)" \
-		test -n "$conv" -a "${conv:-99999}" -le "$CONVERGE_MS" -a "${conv:-99999}" -le "$ref_ms"
+	check "it answers within $CONVERGE_MS ms (${conv:-never} ms; conntrack -L took $ref_ms ms$SLACK_WHY)" \
+		test -n "$conv" -a "${conv:-99999}" -le $((CONVERGE_MS * SLACK)) -a "${conv:-99999}" -le $((ref_ms * SLACK))
 fi
 check "with every live entry and none twice ($tracked == $after)" test "$tracked" -eq "$after"
 st=$(agentctl stats --json)
