@@ -54,7 +54,7 @@ struct tracker_stats {
 	uint64_t quiet_skipped;		/* events = window: dumped conntracks below the window */
 	uint64_t dump_stale;		/* resync rows whose DESTROY came first, status
 					 * rows of flows not tracked */
-	uint64_t dump_gone_overflow;	/* DESTROYs during a resync past the set's bound */
+	uint64_t dump_gone_overflow;	/* resyncs with more DESTROYs than the set's bound */
 	uint64_t offloaded;		/* flows first seen [OFFLOAD] */
 	uint64_t hw_offloaded;		/* flows first seen [HW_OFFLOAD] */
 	uint64_t returned;		/* offloaded flows back on the slow path */

@@ -41,7 +41,7 @@ static json_t *events_json(const struct commands_ctx *c)
 	const struct ct_sync_stats *ss = ct_sync_stats(c->sync);
 	const struct tracker_stats *ts = tracker_stats(c->trk);
 
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 			 "new", (json_int_t)ts->events[CT_MSG_NEW],
 			 "update", (json_int_t)ts->events[CT_MSG_UPDATE],
 			 "destroy", (json_int_t)ts->events[CT_MSG_DESTROY],
@@ -57,6 +57,7 @@ static json_t *events_json(const struct commands_ctx *c)
 			 "ignored", (json_int_t)ts->ignored,
 			 "quiet_skipped", (json_int_t)ts->quiet_skipped,
 			 "stale_dump_rows", (json_int_t)ts->dump_stale,
+			 "gone_set_full", (json_int_t)ts->dump_gone_overflow,
 			 "kernel_filter", ss->kernel_filter);
 }
 

@@ -40,6 +40,9 @@ static const struct plain stats_plain[] = {
 	{ "events", "stale_dump_rows", "events_stale_dump_rows_total", COUNTER, 1,
 	  "Dump rows older than the events: resync rows of conntracks whose DESTROY was "
 	  "read first, status rows of flows not tracked." },
+	{ "events", "gone_set_full", "events_gone_set_full_total", COUNTER, 1,
+	  "Resyncs during which more conntracks ended than the agent keeps (786,432): "
+	  "a stale row of those past it may bring a finished flow back until the next sweep." },
 	{ "admission", "marks_written", "admission_marks_written_total", COUNTER, 1,
 	  "Conntrack mark updates written by the agent." },
 	{ "admission", "gone", "admission_marks_gone_total", COUNTER, 1,

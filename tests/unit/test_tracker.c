@@ -17,6 +17,7 @@
 #include "classes.h"
 #include "config.h"
 #include "ct_admit.h"
+#include "ct_gone.h"
 #include "flows.h"
 #include "hw_budget.h"
 #include "tracker.h"
@@ -639,6 +640,58 @@ static void test_dump_row_after_destroy(void **state)
 	tracker_destroy(fx.t);
 }
 
+/* The set of conntracks that ended during a dump: a conntrack id under
+ * other ports is another key; it doubles from 1,024 slots and stops at
+ * 2^20 slots, 3/4 full (786,432 keys): the first key it cannot take says
+ * so once (the tracker counts that dump), later ones are let go quietly,
+ * and it still knows every key it took; emptied, it takes keys again. */
+static void test_ct_gone_bound(void **state)
+{
+	const uint32_t bound = (1u << 20) / 4 * 3;
+	struct ct_gone g = { 0 };
+	struct ct_info ct;
+	uint32_t id, taken = 0;
+
+	(void)state;
+	memset(&ct, 0, sizeof(ct));
+	ct.proto = IPPROTO_TCP;
+	ct.orig.sport = 40000;
+	ct.orig.dport = 80;
+	ct.id = 7;
+	assert_false(ct_gone_has(&g, &ct));
+	assert_true(ct_gone_add(&g, &ct));
+	assert_true(ct_gone_has(&g, &ct));
+	ct.orig.sport = 40001;
+	assert_false(ct_gone_has(&g, &ct));
+	ct_gone_clear(&g);
+	ct.orig.sport = 40000;
+	assert_false(ct_gone_has(&g, &ct));
+
+	for (id = 1; id <= bound + 10; id++) {
+		ct.id = id;
+		if (!ct_gone_add(&g, &ct))
+			break;
+		taken++;
+	}
+	assert_int_equal(taken, bound);
+	assert_int_equal(g.cap, 1u << 20);
+	ct.id = bound + 5;
+	assert_true(ct_gone_add(&g, &ct));	/* past the bound: said once */
+	assert_false(ct_gone_has(&g, &ct));
+	for (id = 1; id <= bound; id += 4099) {
+		ct.id = id;
+		assert_true(ct_gone_has(&g, &ct));
+	}
+	ct.id = bound;
+	assert_true(ct_gone_has(&g, &ct));
+	ct_gone_clear(&g);
+	ct.id = 1;
+	assert_false(ct_gone_has(&g, &ct));
+	assert_true(ct_gone_add(&g, &ct));
+	assert_true(ct_gone_has(&g, &ct));
+	ct_gone_free(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -656,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_events_window_dump),
 		cmocka_unit_test(test_sweep_and_ignored),
 		cmocka_unit_test(test_dump_row_after_destroy),
+		cmocka_unit_test(test_ct_gone_bound),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
