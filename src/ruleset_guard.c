@@ -37,7 +37,7 @@ struct ruleset_guard {
 	const struct ruleset_plan *plan;
 	struct loop *loop;
 	struct nft_ruleset *nft;
-	struct nft_monitor *mon;	/* NULL: polled from the status timer */
+	struct nft_monitor *mon;	/* NULL: polled from the guard's timer */
 	struct loop_timer *check;
 	struct loop_timer *poll;	/* every status-interval */
 	bool edited;			/* rules or sets of ours deleted by others */
