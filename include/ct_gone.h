@@ -9,6 +9,11 @@
 
 #include "ct_parse.h"
 
+/* Its bound: at most 2^20 slots (8 MiB), grown at 3/4 full, so at most
+ * 786,432 keys. */
+#define CT_GONE_MAX_SLOTS (1u << 20)
+#define CT_GONE_MAX_KEYS (CT_GONE_MAX_SLOTS / 4 * 3)
+
 struct ct_gone {
 	uint64_t *slot;		/* 0 = empty */
 	uint32_t cap;		/* slots, a power of two; 0 before first use */

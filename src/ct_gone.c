@@ -11,7 +11,6 @@
  * Past it the set stops growing; a stale row of what it misses brings
  * the flow back until the next resync sweeps it. */
 #define GONE_MIN 1024u
-#define GONE_MAX (1u << 20)
 
 /* A conntrack's key: its id, and its ports and protocol against a reused
  * id; never 0. */
@@ -57,7 +56,7 @@ bool ct_gone_add(struct ct_gone *g, const struct ct_info *ct)
 		uint32_t cap = g->cap ? g->cap * 2 : GONE_MIN, i;
 		uint64_t *slots;
 
-		if (cap > GONE_MAX || !(slots = calloc(cap, sizeof(*slots)))) {
+		if (cap > CT_GONE_MAX_SLOTS || !(slots = calloc(cap, sizeof(*slots)))) {
 			g->full = true;
 			return false;
 		}
